@@ -1,0 +1,43 @@
+"""Structured logging: one JSON object per line with a `severity`, as Cloud Logging reads it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import IO, Any
+
+LOGGER_NAME = "notifier"
+_QUIET = ("twilio.http_client", "urllib3", "google", "sendgrid", "python_http_client")
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats a record as JSON; `extra={"fields": {...}}` adds structured fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "severity": record.levelname,
+            "message": record.getMessage(),
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "logger": record.name,
+        }
+        entry.update(getattr(record, "fields", {}) or {})
+        if record.exc_info and record.exc_info[0] is not None:
+            entry["error_type"] = record.exc_info[0].__name__
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def configure(stream: IO[str] | None = None) -> None:
+    """Send the notifier's logs to `stream` (stdout) as JSON lines; safe to call repeatedly."""
+    logger = logging.getLogger(LOGGER_NAME)
+    if not any(getattr(h, "_notifier", False) for h in logger.handlers):
+        handler = logging.StreamHandler(stream or sys.stdout)
+        handler.setFormatter(JsonFormatter())
+        handler._notifier = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    # Client libraries log requests at INFO/DEBUG, headers included: keep them to warnings.
+    for name in _QUIET:
+        logging.getLogger(name).setLevel(logging.WARNING)
+

@@ -1,0 +1,102 @@
+"""Secret values: given inline (local runs) or read from Secret Manager once per instance."""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+import requests
+
+from notifier.errors import ConfigError, SourceUnavailable
+from notifier.retry import Retrier, parse_retry_after
+from notifier.settings import SecretRef
+
+if TYPE_CHECKING:
+    from google.cloud.secretmanager import SecretManagerServiceClient
+
+SERVICE = "Secret Manager"
+
+
+class SecretResolver:
+    """Turns SecretRefs into values, caching each Secret Manager read for the process's life."""
+
+    def __init__(self) -> None:
+        self._clients: dict[str | None, SecretManagerServiceClient] = {}
+        self._cache: dict[str, str] = {}
+        self._lock = threading.Lock()
+        self.reads = 0  # Secret Manager calls that succeeded, for tests and the run summary
+
+    def value(self, ref: SecretRef, retrier: Retrier, *, api_url: str | None = None) -> str:
+        """The secret's value; a version name is read from Secret Manager the first time only.
+
+        `api_url` points the client at another endpoint (a local stand-in); None is Google's.
+        """
+        if not ref.is_version_name:
+            return ref.reference
+        with self._lock:
+            cached = self._cache.get(ref.reference)
+            if cached is None:
+                cached = retrier.call(lambda: self._access(ref, retrier, api_url))
+                self._cache[ref.reference] = cached
+                self.reads += 1
+            return cached
+
+    def _access(self, ref: SecretRef, retrier: Retrier, api_url: str | None) -> str:
+        # Imported here: the Google client is slow to import and local runs rarely need it.
+        from google.api_core import exceptions as gexc
+
+        client = self._client(api_url)
+        try:
+            response = client.access_secret_version(
+                name=ref.reference, retry=None, timeout=sum(retrier.timeouts())
+            )
+        except (gexc.TooManyRequests, gexc.ServerError, gexc.DeadlineExceeded) as error:
+            raise SourceUnavailable(
+                f"{SERVICE} could not read the secret named by {ref.variable}: "
+                f"{type(error).__name__} ({_code(error)})",
+                service=SERVICE,
+                retry_after=_retry_after(error),
+            ) from None
+        except gexc.GoogleAPICallError as error:
+            raise ConfigError(
+                f"{SERVICE} refused to read {ref.reference} ({_code(error)} {type(error).__name__}); "
+                "check the version exists and the function's service account has "
+                "roles/secretmanager.secretAccessor on it",
+                variable=ref.variable,
+            ) from None
+        except requests.RequestException as error:
+            raise SourceUnavailable(
+                f"{SERVICE} is unreachable for {ref.variable}: {type(error).__name__}", service=SERVICE
+            ) from None
+        try:
+            return bytes(response.payload.data).decode("utf-8").strip()
+        except UnicodeDecodeError:
+            raise ConfigError("the secret's value is not UTF-8 text", variable=ref.variable) from None
+
+    def _client(self, api_url: str | None) -> SecretManagerServiceClient:
+        client = self._clients.get(api_url)
+        if client is None:
+            from google.cloud.secretmanager import SecretManagerServiceClient
+
+            if api_url:
+                from google.auth.credentials import AnonymousCredentials
+
+                client = SecretManagerServiceClient(
+                    transport="rest",
+                    client_options={"api_endpoint": api_url},
+                    credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+                )
+            else:
+                client = SecretManagerServiceClient()
+            self._clients[api_url] = client
+        return client
+
+
+def _code(error: Any) -> str:
+    return str(getattr(error, "code", "") or "")
+
+
+def _retry_after(error: Any) -> float | None:
+    response = getattr(error, "response", None)
+    headers = getattr(response, "headers", None)
+    return parse_retry_after(dict(headers)) if headers else None

@@ -1,0 +1,211 @@
+"""The trigger message (the Pub/Sub message's data) and the window of time it asks about.
+
+The window is half-open, ``start <= $created < end``. Without an explicit ``start``/``end`` it ends
+at the message's ``publishTime`` truncated to the minute, so a redelivery covers the same window
+and scheduler ticks whose interval equals the lookback tile time with no gap and no overlap.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from notifier.errors import BadMessage
+
+MAX_LOOKBACK_MINUTES = 44640  # 31 days
+MAX_WINDOW = timedelta(minutes=MAX_LOOKBACK_MINUTES)
+CHANNELS = ("email", "sms")
+FIELDS = ("lookback_minutes", "start", "end", "dry_run", "channels")
+
+# RFC 3339 demands an offset; datetime.fromisoformat alone would accept naive times.
+_RFC3339 = re.compile(
+    r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A half-open UTC interval ``[start, end)`` of whole seconds."""
+
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        if self.start.tzinfo is None or self.end.tzinfo is None:
+            raise ValueError("window bounds must be timezone-aware")
+        if not self.start < self.end:
+            raise ValueError("window start must be before its end")
+
+    def __contains__(self, moment: object) -> bool:
+        return isinstance(moment, datetime) and self.start <= moment < self.end
+
+    @property
+    def minutes(self) -> float:
+        """Length of the window in minutes."""
+        return (self.end - self.start).total_seconds() / 60
+
+    @classmethod
+    def ending_at(cls, end: datetime, lookback_minutes: int) -> Window:
+        """The window of `lookback_minutes` that ends at `end`."""
+        return cls(end - timedelta(minutes=lookback_minutes), end)
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """What one message asks for: the window, whether to send, and on which channels."""
+
+    window: Window
+    dry_run: bool = False
+    channels: frozenset[str] | None = None  # None: every configured channel
+
+
+def parse_timestamp(text: str, *, field: str) -> datetime:
+    """Parse an RFC 3339 timestamp with an offset into an aware UTC datetime."""
+    match = _RFC3339.match(text)
+    if not match:
+        raise BadMessage(
+            f"{field} must be an RFC 3339 timestamp with an offset, "
+            f"like 2026-01-31T09:00:00Z; got {_preview(text)}",
+            field=field,
+        )
+    date, clock, fraction, offset = match.groups()
+    # Pub/Sub publishTime carries nanoseconds; datetime holds microseconds.
+    micro = (fraction or ".0")[1:7].ljust(6, "0")
+    offset = "+00:00" if offset in ("Z", "z") else offset
+    try:
+        moment = datetime.fromisoformat(f"{date}T{clock}.{micro}{offset}")
+    except ValueError:
+        raise BadMessage(f"{field} is not a real date and time: {_preview(text)}", field=field) from None
+    return moment.astimezone(UTC)
+
+
+def truncate_to_minute(moment: datetime) -> datetime:
+    """The whole UTC minute that contains `moment`."""
+    return moment.astimezone(UTC).replace(second=0, microsecond=0)
+
+
+def _ceil_to_second(moment: datetime) -> datetime:
+    # $created has whole seconds, so rounding a bound up keeps "start <= created < end" exact.
+    if moment.microsecond:
+        return moment.replace(microsecond=0) + timedelta(seconds=1)
+    return moment
+
+
+def decode_data(data: str | bytes | None) -> bytes:
+    """The raw bytes of a Pub/Sub message's base64 `data` field (absent means empty)."""
+    if not data:
+        return b""
+    try:
+        return base64.b64decode(data, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadMessage("message data is not valid base64") from None
+
+
+def parse_trigger(data: bytes, *, publish_time: datetime, default_lookback: int) -> Trigger:
+    """Validate the message data and work out its window; raise BadMessage saying what is wrong."""
+    fields = _load_object(data)
+    unknown = sorted(set(fields) - set(FIELDS))
+    if unknown:
+        raise BadMessage(
+            f"unknown field(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(FIELDS)}",
+            field=unknown[0],
+        )
+    window = _window(fields, publish_time=publish_time, default_lookback=default_lookback)
+    dry_run = fields.get("dry_run", False)
+    if not isinstance(dry_run, bool):
+        raise BadMessage(f"dry_run must be true or false; got {_preview(dry_run)}", field="dry_run")
+    return Trigger(window=window, dry_run=dry_run, channels=_channels(fields))
+
+
+def _load_object(data: bytes) -> Mapping[str, Any]:
+    if not data:
+        return {}
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadMessage("message data is not UTF-8") from None
+    try:
+        fields = json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        raise BadMessage(f"message data is not JSON: {_preview(text)}") from None
+    if not isinstance(fields, dict):
+        raise BadMessage(f"message data must be a JSON object; got {type(fields).__name__}")
+    return fields
+
+
+def _window(fields: Mapping[str, Any], *, publish_time: datetime, default_lookback: int) -> Window:
+    has_start, has_end = "start" in fields, "end" in fields
+    if has_start or has_end:
+        if not (has_start and has_end):
+            missing = "end" if has_start else "start"
+            raise BadMessage("start and end come together: both or neither", field=missing)
+        if "lookback_minutes" in fields:
+            raise BadMessage(
+                "lookback_minutes cannot be combined with start/end", field="lookback_minutes"
+            )
+        start = _ceil_to_second(_timestamp_field(fields, "start"))
+        end = _ceil_to_second(_timestamp_field(fields, "end"))
+        if not start < end:
+            raise BadMessage("start must be before end", field="start")
+        if end - start > MAX_WINDOW:
+            raise BadMessage("the window from start to end is longer than 31 days", field="end")
+        return Window(start, end)
+    lookback = fields.get("lookback_minutes", default_lookback)
+    if isinstance(lookback, bool) or not isinstance(lookback, int):
+        raise BadMessage(
+            f"lookback_minutes must be an integer; got {_preview(lookback)}",
+            field="lookback_minutes",
+        )
+    if not 1 <= lookback <= MAX_LOOKBACK_MINUTES:
+        raise BadMessage(
+            f"lookback_minutes must be between 1 and {MAX_LOOKBACK_MINUTES}; got {lookback}",
+            field="lookback_minutes",
+        )
+    return Window.ending_at(truncate_to_minute(publish_time), lookback)
+
+
+def _timestamp_field(fields: Mapping[str, Any], name: str) -> datetime:
+    value = fields[name]
+    if not isinstance(value, str):
+        raise BadMessage(f"{name} must be a string timestamp; got {_preview(value)}", field=name)
+    return parse_timestamp(value, field=name)
+
+
+def _channels(fields: Mapping[str, Any]) -> frozenset[str] | None:
+    if "channels" not in fields:
+        return None
+    value = fields["channels"]
+    if not isinstance(value, list) or not value:
+        raise BadMessage(
+            'channels must be a non-empty array of "email" and/or "sms"', field="channels"
+        )
+    for item in value:
+        if item not in CHANNELS:
+            raise BadMessage(
+                f'channels may hold only "email" and "sms"; got {_preview(item)}',
+                field="channels",
+            )
+    return frozenset(value)
+
+
+def _preview(value: object, limit: int = 60) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return repr(text[:limit] + "…") if len(text) > limit else repr(text)
+
+
+__all__ = [
+    "CHANNELS",
+    "MAX_LOOKBACK_MINUTES",
+    "Trigger",
+    "Window",
+    "decode_data",
+    "parse_timestamp",
+    "parse_trigger",
+    "truncate_to_minute",
+]

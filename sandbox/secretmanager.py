@@ -1,0 +1,53 @@
+"""Secret Manager stand-in: ``GET /v1/projects/P/secrets/NAME/versions/V:access``."""
+
+from __future__ import annotations
+
+import base64
+import re
+
+from sandbox.server import Recorded, Reply, StandIn
+
+_ACCESS = re.compile(r"^/v1/(?P<name>projects/[^/]+/secrets/[^/]+/versions/[^/:]+):access$")
+
+
+class SecretManagerStandIn(StandIn):
+    """Serves `secrets`, a mapping of version name to value; other names get 404."""
+
+    name = "secretmanager"
+
+    def __init__(self, secrets: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.secrets = dict(secrets or {})
+
+    def respond(self, request: Recorded) -> Reply:
+        match = _ACCESS.match(request.path)
+        if request.method != "GET" or not match:
+            return _error(404, "NOT_FOUND", "not found")
+        value = self.secrets.get(match["name"])
+        if value is None:
+            return _error(404, "NOT_FOUND", f"Secret Version [{match['name']}] not found.")
+        data = value.encode()
+        return Reply.json(
+            200,
+            {
+                "name": match["name"],
+                "payload": {"data": base64.b64encode(data).decode(), "dataCrc32c": str(_crc32c(data))},
+            },
+        )
+
+    def reads(self) -> int:
+        """How many access calls were answered."""
+        return len(self.received(":access"))
+
+
+def _crc32c(data: bytes) -> int:
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
+
+
+def _error(status: int, code: str, message: str) -> Reply:
+    return Reply.json(status, {"error": {"code": status, "message": message, "status": code}})

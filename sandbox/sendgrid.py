@@ -1,0 +1,74 @@
+"""SendGrid v3 stand-in: ``POST /v3/mail/send`` with a bearer key; 202 when the body is valid."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from sandbox.server import Recorded, Reply, StandIn
+
+
+class SendGridStandIn(StandIn):
+    """Accepts mail for `api_key`, checking the request body's documented shape."""
+
+    name = "sendgrid"
+
+    def __init__(self, *, api_key: str = "SG.sandbox-key") -> None:
+        super().__init__()
+        self.api_key = api_key
+
+    def respond(self, request: Recorded) -> Reply:
+        if request.method != "POST" or request.path != "/v3/mail/send":
+            return _errors(404, "not found")
+        if request.headers.get("authorization") != f"Bearer {self.api_key}":
+            return _errors(401, "The provided authorization grant is invalid, expired, or revoked")
+        try:
+            body = request.json()
+        except ValueError:
+            return _errors(400, "Invalid JSON body")
+        problem = _problem(body)
+        return _errors(400, problem) if problem else Reply(202)
+
+    def mails(self) -> list[dict[str, Any]]:
+        """Every accepted mail/send body."""
+        return [r.json() for r in self.received("/v3/mail/send") if _problem(_safe_json(r)) is None]
+
+
+def _problem(body: Any) -> str | None:
+    if not isinstance(body, dict):
+        return "body must be a JSON object"
+    personalizations = body.get("personalizations")
+    if not isinstance(personalizations, list) or not 1 <= len(personalizations) <= 1000:
+        return "personalizations must be an array of 1 to 1000 items"
+    for item in personalizations:
+        to = item.get("to") if isinstance(item, dict) else None
+        if not isinstance(to, list) or not to or not all(isinstance(t, dict) and "@" in str(t.get("email", "")) for t in to):
+            return "each personalization needs a to array of {email}"
+    if not isinstance(body.get("from"), dict) or "@" not in str(body["from"].get("email", "")):
+        return "from.email is required"
+    if not body.get("subject") and not all(isinstance(p, dict) and p.get("subject") for p in personalizations):
+        return "subject is required"
+    content = body.get("content")
+    if not isinstance(content, list) or not content:
+        return "content must be a non-empty array"
+    types = [c.get("type") for c in content if isinstance(c, dict)]
+    if types[:1] != ["text/plain"] and "text/plain" in types:
+        return "text/plain content must come first"
+    for attachment in body.get("attachments", []) or []:
+        try:
+            base64.b64decode(attachment["content"], validate=True)
+            assert attachment["filename"]
+        except (KeyError, ValueError, AssertionError, TypeError):
+            return "each attachment needs base64 content and a filename"
+    return None
+
+
+def _safe_json(request: Recorded) -> Any:
+    try:
+        return request.json()
+    except ValueError:
+        return None
+
+
+def _errors(status: int, message: str) -> Reply:
+    return Reply.json(status, {"errors": [{"message": message, "field": None, "help": None}]})

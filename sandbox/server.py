@@ -1,0 +1,195 @@
+"""The shared machinery of the stand-ins: a threaded HTTP server, request records, faults."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """One request as the stand-in received it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        """The body parsed as JSON."""
+        return json.loads(self.body)
+
+    def form(self) -> dict[str, str]:
+        """The body parsed as a form (last value wins)."""
+        return {k: v[-1] for k, v in parse_qs(self.body.decode(), keep_blank_values=True).items()}
+
+    def basic_auth(self) -> tuple[str, str] | None:
+        """The (user, password) of an HTTP Basic Authorization header, if any."""
+        header = self.headers.get("authorization", "")
+        if not header.startswith("Basic "):
+            return None
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except ValueError:
+            return None
+        return user, password
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What to answer: status, headers and body."""
+
+    status: int
+    body: bytes = b""
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Reply:
+        """A JSON reply."""
+        return cls(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A scripted misbehaviour for one request: a reply, a hang, or a dropped connection."""
+
+    reply: Reply | None = None
+    hang_seconds: float = 0.0
+    drop: bool = False
+
+    @classmethod
+    def status(cls, status: int, *, retry_after: str | None = None, body: Any = None) -> Fault:
+        """Answer `status` (with an optional Retry-After) instead of the real reply."""
+        headers = {"Retry-After": retry_after} if retry_after is not None else {}
+        return cls(reply=Reply.json(status, body if body is not None else {"error": f"scripted {status}"}, headers))
+
+    @classmethod
+    def not_json(cls) -> Fault:
+        """Answer 200 with a body that is not JSON."""
+        return cls(reply=Reply(200, b"<html>gateway says hi</html>", {"Content-Type": "text/html"}))
+
+    @classmethod
+    def hang(cls, seconds: float) -> Fault:
+        """Wait `seconds` before answering at all (past the client's read timeout)."""
+        return cls(hang_seconds=seconds)
+
+    @classmethod
+    def dropped(cls) -> Fault:
+        """Close the connection without answering."""
+        return cls(drop=True)
+
+
+class StandIn:
+    """A real HTTP server on 127.0.0.1, run in a thread; subclasses implement `respond`."""
+
+    name = "stand-in"
+
+    def __init__(self) -> None:
+        self.requests: list[Recorded] = []
+        self.faults: deque[Fault] = deque()
+        self._lock = threading.Lock()
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def start(self, port: int = 0) -> StandIn:
+        """Listen on 127.0.0.1:`port` (0 picks a free one) and serve in a daemon thread."""
+        handler = _handler_for(self)
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name=self.name, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and free the port."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> StandIn:
+        return self.start() if self._server is None else self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. http://127.0.0.1:PORT."""
+        assert self._server is not None, "start() the stand-in first"
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # -- scripting -----------------------------------------------------------------------------
+    def script(self, *faults: Fault) -> None:
+        """Play `faults` on the next requests, one each, then behave normally."""
+        with self._lock:
+            self.faults.extend(faults)
+
+    def received(self, path_part: str = "") -> list[Recorded]:
+        """Requests received so far whose path contains `path_part`."""
+        with self._lock:
+            return [r for r in self.requests if path_part in r.path]
+
+    def respond(self, request: Recorded) -> Reply:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _next_fault(self) -> Fault | None:
+        with self._lock:
+            return self.faults.popleft() if self.faults else None
+
+    def _record(self, request: Recorded) -> None:
+        with self._lock:
+            self.requests.append(request)
+
+
+def _handler_for(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+            pass  # keep test output clean; the records are the log
+
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else b""
+            parts = urlsplit(self.path)
+            request = Recorded(
+                method=self.command,
+                path=parts.path,
+                query={k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()},
+                headers={k.lower(): v for k, v in self.headers.items()},
+                body=body,
+            )
+            stand_in._record(request)
+            fault = stand_in._next_fault()
+            if fault is not None and fault.hang_seconds:
+                time.sleep(fault.hang_seconds)
+            if fault is not None and fault.drop:
+                self.close_connection = True
+                self.connection.close()
+                return
+            reply = fault.reply if fault is not None and fault.reply is not None else stand_in.respond(request)
+            self.send_response(reply.status)
+            for key, value in reply.headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(reply.body)))
+            self.end_headers()
+            try:
+                self.wfile.write(reply.body)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (a timeout test); nothing to tell it
+
+        do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+    return Handler
