@@ -75,9 +75,7 @@ def email_subject(count: int, window: Window, zone: ZoneInfo) -> str:
     return f"{count:,} new Mixpanel {noun}, {describe_window(window, zone)}"
 
 
-def render_email(
-    users: Sequence[NewUser], window: Window, zone: ZoneInfo, *, row_limit: int
-) -> EmailDigest:
+def render_email(users: Sequence[NewUser], window: Window, zone: ZoneInfo, *, row_limit: int) -> EmailDigest:
     """The whole email for `users` (sorted by created time); past `row_limit`, a CSV of all."""
     shown = [_row(user, zone) for user in users[:row_limit]]
     context = {
@@ -89,9 +87,7 @@ def render_email(
         "csv_name": _csv_name(window) if len(users) > row_limit else None,
     }
     attachment = (
-        Attachment(_csv_name(window), render_csv(users, zone), "text/csv")
-        if len(users) > row_limit
-        else None
+        Attachment(_csv_name(window), render_csv(users, zone), "text/csv") if len(users) > row_limit else None
     )
     return EmailDigest(
         subject=email_subject(len(users), window, zone),
@@ -190,7 +186,7 @@ def _csv_name(window: Window) -> str:
 def _templates() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
-        autoescape=lambda name: name is None or name.endswith(".html.j2"),
+        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",), default_for_string=True),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

@@ -74,9 +74,7 @@ class TransientError(NotifierError):
 class SourceUnavailable(TransientError):
     """Mixpanel or Secret Manager did not answer usefully: timeout, connection error, 429, 5xx."""
 
-    def __init__(
-        self, message: str, *, service: str, retry_after: float | None = None
-    ) -> None:
+    def __init__(self, message: str, *, service: str, retry_after: float | None = None) -> None:
         super().__init__(message, retry_after=retry_after)
         self.service = service
 
@@ -84,8 +82,6 @@ class SourceUnavailable(TransientError):
 class ChannelUnavailable(TransientError):
     """SendGrid or Twilio did not answer usefully: timeout, connection error, 429, 5xx."""
 
-    def __init__(
-        self, message: str, *, channel: str, retry_after: float | None = None
-    ) -> None:
+    def __init__(self, message: str, *, channel: str, retry_after: float | None = None) -> None:
         super().__init__(message, retry_after=retry_after)
         self.channel = channel

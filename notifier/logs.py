@@ -40,4 +40,3 @@ def configure(stream: IO[str] | None = None) -> None:
     # Client libraries log requests at INFO/DEBUG, headers included: keep them to warnings.
     for name in _QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)
-

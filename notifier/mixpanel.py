@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import requests
@@ -96,7 +97,7 @@ class MixpanelClient:
         }
         seen: set[str] = set()
         while True:
-            page = self._retrier.call(lambda: self._post(form))
+            page = self._retrier.call(partial(self._post, form))
             results = page.get("results")
             if not isinstance(results, list):
                 raise SourceUnavailable(
@@ -126,8 +127,7 @@ class MixpanelClient:
             session_id = page.get("session_id")
             if not isinstance(session_id, str) or not session_id:
                 raise SourceUnavailable(
-                    f"{SERVICE} returned a full page without a session_id, so later pages "
-                    "cannot be fetched",
+                    f"{SERVICE} returned a full page without a session_id, so later pages cannot be fetched",
                     service=SERVICE,
                 )
             number = page.get("page", 0)
@@ -170,9 +170,13 @@ class MixpanelClient:
         try:
             page = json.loads(body)
         except ValueError:
-            raise SourceUnavailable(f"{SERVICE} answered 200 with a body that is not JSON", service=SERVICE) from None
+            raise SourceUnavailable(
+                f"{SERVICE} answered 200 with a body that is not JSON", service=SERVICE
+            ) from None
         if not isinstance(page, dict):
-            raise SourceUnavailable(f"{SERVICE} answered 200 with JSON that is not an object", service=SERVICE)
+            raise SourceUnavailable(
+                f"{SERVICE} answered 200 with JSON that is not an object", service=SERVICE
+            )
         return page
 
     def _to_user(self, raw: object, window: Window) -> NewUser | None:
@@ -214,7 +218,8 @@ def _parse_created(value: object) -> datetime | None:
     if not match:
         return None
     try:
-        return datetime(*map(int, match.groups()), tzinfo=UTC)  # type: ignore[misc]
+        year, month, day, hour, minute, second = map(int, match.groups())
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError:
         return None
 

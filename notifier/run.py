@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import requests
@@ -33,7 +34,7 @@ from notifier.errors import (
 from notifier.mixpanel import FetchStats, MixpanelAuth, MixpanelClient
 from notifier.retry import Deadline, Retrier, RetryPolicy
 from notifier.secrets import SecretResolver
-from notifier.settings import Settings
+from notifier.settings import EmailSettings, Settings, SmsSettings
 from notifier.trigger import Trigger, Window, decode_data, parse_timestamp, parse_trigger
 
 LOG = logging.getLogger(__name__)
@@ -119,9 +120,7 @@ def handle_message(
     return run(data, publish_time, environ=environ, services=services)
 
 
-def run(
-    data: bytes, publish_time: datetime, *, environ: Mapping[str, str], services: Services
-) -> RunSummary:
+def run(data: bytes, publish_time: datetime, *, environ: Mapping[str, str], services: Services) -> RunSummary:
     """Run for raw message data published at `publish_time`; see the module docstring."""
     started = services.clock()
     partial = _Progress()
@@ -190,8 +189,11 @@ def _run(
 
     # Every secret is read before anything is fetched or sent, so a bad one stops the run clean.
     mixpanel_secret = secret(settings.mixpanel_secret)
-    email_key = secret(settings.email.api_key) if settings.email and "email" in channels and not trigger.dry_run else ""
-    sms_token = secret(settings.sms.auth_token) if settings.sms and "sms" in channels and not trigger.dry_run else ""
+    sending = not trigger.dry_run
+    email = settings.email if "email" in channels else None
+    sms = settings.sms if "sms" in channels else None
+    email_key = secret(email.api_key) if email and sending else ""
+    sms_token = secret(sms.auth_token) if sms and sending else ""
 
     client = MixpanelClient(
         base_url=settings.endpoints.mixpanel,
@@ -206,41 +208,55 @@ def _run(
     if not users and not settings.notify_when_empty:
         return progress.summary("nothing_to_send")
 
-    digest = (
-        render_email(users, trigger.window, settings.timezone, row_limit=settings.email_row_limit)
-        if "email" in channels
-        else None
-    )
-    sms_body = render_sms(users, trigger.window, settings.timezone) if "sms" in channels else None
+    zone = settings.timezone
+    digest = render_email(users, trigger.window, zone, row_limit=settings.email_row_limit) if email else None
+    sms_body = render_sms(users, trigger.window, zone) if sms else None
     if trigger.dry_run:
-        progress.channels = _dry_run_results(settings, digest, sms_body)
+        progress.channels = _dry_run_results(email, sms)
         return progress.summary("dry_run", email=digest, sms_body=sms_body)
 
+    deliveries: list[Callable[[], ChannelResult]] = []
+    if email and digest:
+        deliveries.append(
+            partial(
+                send_email,
+                digest,
+                email,
+                api_key=email_key,
+                base_url=settings.endpoints.sendgrid,
+                retrier=retrier,
+            )
+        )
+    if sms and sms_body:
+        deliveries.append(
+            partial(
+                send_sms,
+                sms_body,
+                sms,
+                auth_token=sms_token,
+                base_url=settings.endpoints.twilio,
+                retrier=retrier,
+            )
+        )
+    outcome = _deliver(deliveries, progress)
+    return progress.summary(outcome, email=digest, sms_body=sms_body)
+
+
+def _deliver(deliveries: list[Callable[[], ChannelResult]], progress: _Progress) -> str:
+    """Send on each channel in turn; raise for redelivery only while nobody has been told."""
     delivered = 0
-    for channel in ("email", "sms"):
-        if channel not in channels:
-            continue
-        if channel == "email":
-            assert settings.email and digest
-            result = send_email(
-                digest, settings.email, api_key=email_key,
-                base_url=settings.endpoints.sendgrid, retrier=retrier,
-            )
-        else:
-            assert settings.sms and sms_body is not None
-            result = send_sms(
-                sms_body, settings.sms, auth_token=sms_token,
-                base_url=settings.endpoints.twilio, retrier=retrier,
-            )
+    for deliver in deliveries:
+        result = deliver()
         progress.channels.append(result)
         if result.retryable and result.delivered == 0 and delivered == 0:
             # Nobody has been told anything yet: a redelivery can retry the whole window safely.
             raise ChannelUnavailable(
-                f"{channel} failed and nothing was delivered: {result.error}", channel=channel
+                f"{result.channel} failed and nothing was delivered: {result.error}", channel=result.channel
             )
         delivered += result.delivered
-    outcome = "sent" if all(r.outcome == "sent" for r in progress.channels) else "partial" if delivered else "failed"
-    return progress.summary(outcome, email=digest, sms_body=sms_body)
+    if all(result.outcome == "sent" for result in progress.channels):
+        return "sent"
+    return "partial" if delivered else "failed"
 
 
 def _channels(trigger: Trigger, settings: Settings) -> frozenset[str]:
@@ -258,14 +274,12 @@ def _channels(trigger: Trigger, settings: Settings) -> frozenset[str]:
     return trigger.channels
 
 
-def _dry_run_results(
-    settings: Settings, digest: EmailDigest | None, sms_body: str | None
-) -> list[ChannelResult]:
+def _dry_run_results(email: EmailSettings | None, sms: SmsSettings | None) -> list[ChannelResult]:
     results = []
-    if digest is not None and settings.email:
-        results.append(ChannelResult("email", "dry_run", len(settings.email.to), 0))
-    if sms_body is not None and settings.sms:
-        results.append(ChannelResult("sms", "dry_run", len(settings.sms.to), 0))
+    if email:
+        results.append(ChannelResult("email", "dry_run", len(email.to), 0))
+    if sms:
+        results.append(ChannelResult("sms", "dry_run", len(sms.to), 0))
     return results
 
 

@@ -1,6 +1,7 @@
 """Settings read from a mapping of environment variables (``os.environ`` in production).
 
-Every error names the variable at fault and never repeats a secret's value.
+Every error names the variable at fault and says what was expected. Errors never repeat the
+value: a secret pasted into the wrong variable must not reach a log.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ MIXPANEL_HOSTS = {
 }
 
 # Deliberately strict: what SendGrid accepts as a plain mailbox, without quoting or comments.
-_EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$")
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
+)
 _NAMED_EMAIL = re.compile(r"^\s*(?P<name>[^<>\"]*?)\s*<(?P<addr>[^<>]+)>\s*$")
 _E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 _MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
@@ -115,9 +118,7 @@ class Settings:
     @property
     def configured_channels(self) -> frozenset[str]:
         """The channels whose recipients are set."""
-        return frozenset(
-            name for name, on in (("email", self.email), ("sms", self.sms)) if on is not None
-        )
+        return frozenset(name for name, on in (("email", self.email), ("sms", self.sms)) if on is not None)
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
@@ -137,9 +138,7 @@ class Settings:
             ),
             notify_when_empty=env.boolean("NOTIFY_WHEN_EMPTY", default=False),
             email_row_limit=env.integer("EMAIL_ROW_LIMIT", default=500, minimum=1, maximum=10000),
-            run_budget_seconds=env.integer(
-                "RUN_BUDGET_SECONDS", default=240, minimum=10, maximum=3600
-            ),
+            run_budget_seconds=env.integer("RUN_BUDGET_SECONDS", default=240, minimum=10, maximum=3600),
             max_message_age_minutes=env.integer(
                 "MAX_MESSAGE_AGE_MINUTES", default=1440, minimum=1, maximum=10080
             ),
@@ -218,7 +217,7 @@ class _Env:
             assert default is not None
             return default
         if not re.fullmatch(r"[0-9]+", raw):
-            raise ConfigError(f"must be a whole number; got {raw[:40]!r}", variable=name)
+            raise ConfigError("must be a whole number", variable=name)
         value = int(raw)
         if value < minimum or (maximum is not None and value > maximum):
             bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
@@ -234,12 +233,12 @@ class _Env:
             return True
         if lowered in ("false", "0", "no"):
             return False
-        raise ConfigError(f"must be true or false; got {raw[:40]!r}", variable=name)
+        raise ConfigError("must be true or false", variable=name)
 
     def choice(self, name: str, options: tuple[str, ...], *, default: str) -> str:
         value = (self.optional(name) or default).lower()
         if value not in options:
-            raise ConfigError(f"must be one of {', '.join(options)}; got {value[:40]!r}", variable=name)
+            raise ConfigError(f"must be one of {', '.join(options)}", variable=name)
         return value
 
     def timezone(self, name: str, *, default: str) -> ZoneInfo:
@@ -247,17 +246,15 @@ class _Env:
         try:
             return ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError(
-                f"must be an IANA time zone like Europe/Berlin; got {value[:40]!r}", variable=name
-            ) from None
+            raise ConfigError("must be an IANA time zone like Europe/Berlin", variable=name) from None
 
     def listed(self, name: str, valid: Callable[[str], object], expected: str) -> tuple[str, ...]:
         items = tuple(item.strip() for item in self.required(name).split(","))
-        for item in items:
+        for position, item in enumerate(items, start=1):
             if not item:
                 raise ConfigError("has an empty entry (check the commas)", variable=name)
             if not valid(item):
-                raise ConfigError(f"{item[:60]!r} is not {expected}", variable=name)
+                raise ConfigError(f"entry {position} of {len(items)} is not {expected}", variable=name)
         return tuple(dict.fromkeys(items))  # drop repeats, keep order
 
     def sender(self, name: str) -> Sender:
@@ -266,7 +263,7 @@ class _Env:
         address, display = (named["addr"].strip(), named["name"] or None) if named else (raw, None)
         if not _is_email(address):
             raise ConfigError(
-                f"must be an address like alerts@example.com or 'Name <alerts@example.com>'; got {raw[:60]!r}",
+                "must be an address like alerts@example.com or 'Name <alerts@example.com>'",
                 variable=name,
             )
         return Sender(address=address, name=display)
@@ -277,7 +274,7 @@ class _Env:
             return None
         parts = urlsplit(raw)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"must be an http(s) base URL; got {raw[:60]!r}", variable=name)
+            raise ConfigError("must be an http(s) base URL like https://api.example.com", variable=name)
         if parts.scheme == "http" and not is_loopback_host(parts.hostname):
             raise ConfigError(
                 "plain http is accepted only for loopback hosts (127.0.0.1, localhost); use https",

@@ -24,9 +24,7 @@ CHANNELS = ("email", "sms")
 FIELDS = ("lookback_minutes", "start", "end", "dry_run", "channels")
 
 # RFC 3339 demands an offset; datetime.fromisoformat alone would accept naive times.
-_RFC3339 = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-)
+_RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 
 @dataclass(frozen=True)
@@ -146,9 +144,7 @@ def _window(fields: Mapping[str, Any], *, publish_time: datetime, default_lookba
             missing = "end" if has_start else "start"
             raise BadMessage("start and end come together: both or neither", field=missing)
         if "lookback_minutes" in fields:
-            raise BadMessage(
-                "lookback_minutes cannot be combined with start/end", field="lookback_minutes"
-            )
+            raise BadMessage("lookback_minutes cannot be combined with start/end", field="lookback_minutes")
         start = _ceil_to_second(_timestamp_field(fields, "start"))
         end = _ceil_to_second(_timestamp_field(fields, "end"))
         if not start < end:
@@ -182,9 +178,7 @@ def _channels(fields: Mapping[str, Any]) -> frozenset[str] | None:
         return None
     value = fields["channels"]
     if not isinstance(value, list) or not value:
-        raise BadMessage(
-            'channels must be a non-empty array of "email" and/or "sms"', field="channels"
-        )
+        raise BadMessage('channels must be a non-empty array of "email" and/or "sms"', field="channels")
     for item in value:
         if item not in CHANNELS:
             raise BadMessage(

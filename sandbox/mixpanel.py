@@ -70,7 +70,9 @@ class MixpanelStandIn(StandIn):
         if request.basic_auth() != expected:
             return Reply.json(401, {"error": "Invalid credentials", "status": "error"})
         if request.query.get("project_id") != str(self.project_id):
-            return Reply.json(403, {"error": "service account lacks access to this project", "status": "error"})
+            return Reply.json(
+                403, {"error": "service account lacks access to this project", "status": "error"}
+            )
         if self._rate_limited():
             return Reply.json(429, {"error": RATE_LIMIT_MESSAGE, "status": "error"})
         form = request.form()

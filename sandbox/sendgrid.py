@@ -42,11 +42,17 @@ def _problem(body: Any) -> str | None:
         return "personalizations must be an array of 1 to 1000 items"
     for item in personalizations:
         to = item.get("to") if isinstance(item, dict) else None
-        if not isinstance(to, list) or not to or not all(isinstance(t, dict) and "@" in str(t.get("email", "")) for t in to):
+        if (
+            not isinstance(to, list)
+            or not to
+            or not all(isinstance(t, dict) and "@" in str(t.get("email", "")) for t in to)
+        ):
             return "each personalization needs a to array of {email}"
     if not isinstance(body.get("from"), dict) or "@" not in str(body["from"].get("email", "")):
         return "from.email is required"
-    if not body.get("subject") and not all(isinstance(p, dict) and p.get("subject") for p in personalizations):
+    if not body.get("subject") and not all(
+        isinstance(p, dict) and p.get("subject") for p in personalizations
+    ):
         return "subject is required"
     content = body.get("content")
     if not isinstance(content, list) or not content:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 import time
@@ -55,7 +56,9 @@ class Reply:
     @classmethod
     def json(cls, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> Reply:
         """A JSON reply."""
-        return cls(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})
+        return cls(
+            status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})}
+        )
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,9 @@ class Fault:
     def status(cls, status: int, *, retry_after: str | None = None, body: Any = None) -> Fault:
         """Answer `status` (with an optional Retry-After) instead of the real reply."""
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
-        return cls(reply=Reply.json(status, body if body is not None else {"error": f"scripted {status}"}, headers))
+        return cls(
+            reply=Reply.json(status, body if body is not None else {"error": f"scripted {status}"}, headers)
+        )
 
     @classmethod
     def not_json(cls) -> Fault:
@@ -106,7 +111,9 @@ class StandIn:
         handler = _handler_for(self)
         self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name=self.name, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name=self.name, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -127,8 +134,7 @@ class StandIn:
     def url(self) -> str:
         """The base URL, e.g. http://127.0.0.1:PORT."""
         assert self._server is not None, "start() the stand-in first"
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
 
     # -- scripting -----------------------------------------------------------------------------
     def script(self, *faults: Fault) -> None:
@@ -179,16 +185,17 @@ def _handler_for(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.connection.close()
                 return
-            reply = fault.reply if fault is not None and fault.reply is not None else stand_in.respond(request)
+            reply = (
+                fault.reply if fault is not None and fault.reply is not None else stand_in.respond(request)
+            )
             self.send_response(reply.status)
             for key, value in reply.headers.items():
                 self.send_header(key, value)
             self.send_header("Content-Length", str(len(reply.body)))
             self.end_headers()
-            try:
+            # The client may have given up already (a timeout test): nothing left to tell it.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self.wfile.write(reply.body)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (a timeout test); nothing to tell it
 
         do_GET = do_POST = do_PUT = do_DELETE = _serve
 

@@ -68,5 +68,10 @@ def _message(account_sid: str, form: dict[str, str]) -> dict[str, Any]:
 def _error(status: int, code: int, message: str) -> Reply:
     return Reply.json(
         status,
-        {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status},
+        {
+            "code": code,
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        },
     )

@@ -25,9 +25,7 @@ class ChannelResult:
         cls, channel: str, attempted: int, delivered: int, errors: list[str], retryable: bool
     ) -> ChannelResult:
         """Summarise per-recipient outcomes into one result."""
-        outcome: Outcome = (
-            "sent" if delivered == attempted else "partial" if delivered else "failed"
-        )
+        outcome: Outcome = "sent" if delivered == attempted else "partial" if delivered else "failed"
         return cls(
             channel=channel,
             outcome=outcome,

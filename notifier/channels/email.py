@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import http.client
-import socket
 import urllib.error
 from typing import Any
 
@@ -102,7 +101,7 @@ def _post(client: Any, body: dict[str, Any], *, timeout: float) -> None:
             channel=CHANNEL,
             status=status,
         ) from None
-    except (urllib.error.URLError, TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException) as error:
+    except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as error:
         raise ChannelUnavailable(
             f"SendGrid is unreachable or did not answer in time: {type(error).__name__}",
             channel=CHANNEL,

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import logging
+from typing import Any
 
 import requests
 
@@ -31,9 +30,7 @@ def send_sms(
     from twilio.rest import Client
 
     _connect, read = retrier.timeouts()
-    client = Client(
-        settings.account_sid, auth_token, http_client=TwilioHttpClient(timeout=read)
-    )
+    client = Client(settings.account_sid, auth_token, http_client=TwilioHttpClient(timeout=read))
     if base_url:
         client.api.base_url = base_url
     sender: dict[str, str] = (
@@ -71,7 +68,9 @@ def _create(client: Any, number: str, body: str, sender: dict[str, str]) -> None
             status=status,
         ) from None
     except requests.Timeout:
-        raise ChannelUnavailable(f"Twilio did not answer in time for {_masked(number)}", channel=CHANNEL) from None
+        raise ChannelUnavailable(
+            f"Twilio did not answer in time for {_masked(number)}", channel=CHANNEL
+        ) from None
     except requests.RequestException as error:
         raise ChannelUnavailable(
             f"Twilio is unreachable ({type(error).__name__}) for {_masked(number)}", channel=CHANNEL

@@ -1,0 +1,1 @@
+"""Benchmarks: figures, never timed assertions."""

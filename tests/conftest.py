@@ -1,0 +1,123 @@
+"""Shared fixtures: the stand-ins on real sockets, a complete environment, instant retries."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+from notifier.retry import RetryPolicy
+from notifier.run import RunSummary, Services, run
+from sandbox.mixpanel import MixpanelStandIn
+from sandbox.secretmanager import SecretManagerStandIn
+from sandbox.sendgrid import SendGridStandIn
+from sandbox.twilio import ACCOUNT_SID, TwilioStandIn
+
+# A 2-core CI machine is slow to start generating; correctness, not speed, is what these check.
+settings.register_profile("notifier", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("notifier")
+
+# Every fake secret carries this marker, so a leak anywhere is one substring search away.
+MARKER = "LEAKCHECK-7f3a9c"
+MIXPANEL_SECRET = f"mp-{MARKER}"
+SENDGRID_KEY = f"SG.{MARKER}"
+TWILIO_TOKEN = f"tw-{MARKER}"
+SERVICE_ACCOUNT = "notifier.sa"
+PROJECT_ID = 4242
+
+PUBLISHED = datetime(2026, 11, 28, 9, 0, 42, 123456, tzinfo=UTC)
+WINDOW_START = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
+WINDOW_END = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+
+SETTINGS_VARIABLES = (
+    "MIXPANEL_PROJECT_ID MIXPANEL_REGION MIXPANEL_SERVICE_ACCOUNT MIXPANEL_SECRET EMAIL_TO EMAIL_FROM "
+    "SENDGRID_API_KEY SMS_TO SMS_FROM TWILIO_ACCOUNT_SID TWILIO_AUTH_TOKEN TIMEZONE "
+    "DEFAULT_LOOKBACK_MINUTES NOTIFY_WHEN_EMPTY EMAIL_ROW_LIMIT RUN_BUDGET_SECONDS "
+    "MAX_MESSAGE_AGE_MINUTES MIXPANEL_API_URL SENDGRID_API_URL TWILIO_API_URL SECRET_MANAGER_API_URL "
+    "PUBSUB_EMULATOR_HOST PUBSUB_PROJECT_ID PUBSUB_TOPIC GOOGLE_CLOUD_PROJECT"
+).split()
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads this machine's configuration by accident."""
+    for name in SETTINGS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def mixpanel() -> Iterator[MixpanelStandIn]:
+    with MixpanelStandIn(project_id=PROJECT_ID, username=SERVICE_ACCOUNT, secret=MIXPANEL_SECRET) as server:
+        yield server  # type: ignore[misc]
+
+
+@pytest.fixture
+def sendgrid() -> Iterator[SendGridStandIn]:
+    with SendGridStandIn(api_key=SENDGRID_KEY) as server:
+        yield server  # type: ignore[misc]
+
+
+@pytest.fixture
+def twilio() -> Iterator[TwilioStandIn]:
+    with TwilioStandIn(account_sid=ACCOUNT_SID, auth_token=TWILIO_TOKEN) as server:
+        yield server  # type: ignore[misc]
+
+
+@pytest.fixture
+def secret_manager() -> Iterator[SecretManagerStandIn]:
+    with SecretManagerStandIn() as server:
+        yield server  # type: ignore[misc]
+
+
+@pytest.fixture
+def environ(mixpanel: MixpanelStandIn, sendgrid: SendGridStandIn, twilio: TwilioStandIn) -> dict[str, str]:
+    """A complete configuration pointing at the stand-ins, secrets given as values."""
+    return {
+        "MIXPANEL_PROJECT_ID": str(PROJECT_ID),
+        "MIXPANEL_SERVICE_ACCOUNT": SERVICE_ACCOUNT,
+        "MIXPANEL_SECRET": MIXPANEL_SECRET,
+        "EMAIL_TO": "growth@example.com,ceo@example.com",
+        "EMAIL_FROM": "Notifierator <alerts@example.com>",
+        "SENDGRID_API_KEY": SENDGRID_KEY,
+        "SMS_TO": "+14155550100,+14155550101",
+        "SMS_FROM": "+14155550199",
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "MIXPANEL_API_URL": mixpanel.url,
+        "SENDGRID_API_URL": sendgrid.url,
+        "TWILIO_API_URL": twilio.url,
+    }
+
+
+class Sleeps:
+    """A sleep that records instead of waiting, so retry tests take no time."""
+
+    def __init__(self) -> None:
+        self.calls: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.calls.append(seconds)
+
+
+@pytest.fixture
+def sleeps() -> Sleeps:
+    return Sleeps()
+
+
+@pytest.fixture
+def services(sleeps: Sleeps) -> Services:
+    """Fresh per-instance services: instant waits, short timeouts, a clock just after PUBLISHED."""
+    return Services(
+        policy=RetryPolicy(attempts=4, base_delay=0.5, max_delay=5.0, connect_timeout=2.0, read_timeout=3.0),
+        sleep=sleeps,
+        now=lambda: PUBLISHED + timedelta(seconds=5),
+        rng=random.Random(7),
+    )
+
+
+def run_once(environ: dict[str, str], services: Services, data: bytes = b"") -> RunSummary:
+    """One run of the function's core for a message published at PUBLISHED."""
+    return run(data, PUBLISHED, environ=environ, services=services)

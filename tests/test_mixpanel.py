@@ -1,0 +1,164 @@
+"""The Mixpanel client: every user in the window once, across pages, with either auth form."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+
+from notifier.errors import SourceRejected
+from notifier.mixpanel import OUTPUT_PROPERTIES, MixpanelAuth, MixpanelClient, NewUser, where_created_in
+from notifier.retry import Deadline, Retrier, RetryPolicy
+from notifier.trigger import Window
+from sandbox.mixpanel import MixpanelStandIn, profile
+from tests.conftest import MIXPANEL_SECRET, PROJECT_ID, SERVICE_ACCOUNT, WINDOW_END, WINDOW_START
+
+WINDOW = Window(WINDOW_START, WINDOW_END)
+
+
+def client_for(server: MixpanelStandIn, auth: MixpanelAuth | None = None) -> MixpanelClient:
+    return MixpanelClient(
+        base_url=server.url,
+        project_id=PROJECT_ID,
+        auth=auth or MixpanelAuth(SERVICE_ACCOUNT, MIXPANEL_SECRET),
+        session=requests.Session(),
+        retrier=Retrier(RetryPolicy(attempts=2, base_delay=0.01), Deadline(30), sleep=lambda _s: None),
+    )
+
+
+def created(offset_seconds: int) -> str:
+    return (WINDOW_START + timedelta(seconds=offset_seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def seed(server: MixpanelStandIn, count: int) -> None:
+    server.profiles = [
+        profile(f"user-{n}", created(n % 3600), name=f"User {n}", email=f"user{n}@example.com")
+        for n in range(count)
+    ]
+
+
+@pytest.mark.parametrize(("count", "pages"), [(0, 1), (1, 1), (999, 1), (1000, 2), (1001, 2), (2500, 3)])
+def test_every_user_in_the_window_comes_back_exactly_once(
+    mixpanel: MixpanelStandIn, count: int, pages: int
+) -> None:
+    seed(mixpanel, count)
+    client = client_for(mixpanel)
+    users = list(client.new_users(WINDOW))
+    assert sorted(u.distinct_id for u in users) == sorted(f"user-{n}" for n in range(count))
+    assert client.stats.pages == pages == len(mixpanel.requests)
+
+
+def test_later_pages_use_the_first_pages_session_id_and_the_next_page_number(
+    mixpanel: MixpanelStandIn,
+) -> None:
+    seed(mixpanel, 2500)
+    list(client_for(mixpanel).new_users(WINDOW))
+    forms = [r.form() for r in mixpanel.requests]
+    assert "session_id" not in forms[0]
+    assert "page" not in forms[0]
+    session_id = forms[1]["session_id"]
+    assert [f.get("page") for f in forms[1:]] == ["1", "2"]
+    assert forms[2]["session_id"] == session_id
+    assert all(f["where"] == forms[0]["where"] for f in forms)
+
+
+def test_a_user_created_exactly_at_start_is_in_and_exactly_at_end_is_out(mixpanel: MixpanelStandIn) -> None:
+    mixpanel.profiles = [
+        profile("before", created(-1)),
+        profile("at-start", created(0)),
+        profile("last-second", created(3599)),
+        profile("at-end", created(3600)),
+    ]
+    ids = [u.distinct_id for u in client_for(mixpanel).new_users(WINDOW)]
+    assert sorted(ids) == ["at-start", "last-second"]
+
+
+def test_the_where_selects_created_in_the_half_open_window() -> None:
+    assert where_created_in(WINDOW) == (
+        'properties["$created"] >= datetime("2026-11-28T08:00:00")'
+        ' and properties["$created"] < datetime("2026-11-28T09:00:00")'
+    )
+
+
+def test_the_request_is_a_form_post_with_project_id_and_only_the_digest_properties(
+    mixpanel: MixpanelStandIn,
+) -> None:
+    list(client_for(mixpanel).new_users(WINDOW))
+    request = mixpanel.requests[0]
+    assert (request.method, request.path) == ("POST", "/api/query/engage")
+    assert request.query == {"project_id": str(PROJECT_ID)}
+    assert request.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert json.loads(request.form()["output_properties"]) == list(OUTPUT_PROPERTIES)
+
+
+def test_service_account_auth_is_basic_username_and_secret(mixpanel: MixpanelStandIn) -> None:
+    list(client_for(mixpanel).new_users(WINDOW))
+    assert mixpanel.requests[0].basic_auth() == (SERVICE_ACCOUNT, MIXPANEL_SECRET)
+
+
+def test_legacy_auth_is_the_project_secret_with_an_empty_password(mixpanel: MixpanelStandIn) -> None:
+    mixpanel.username = None
+    mixpanel.profiles = [profile("u1", created(5))]
+    users = list(client_for(mixpanel, MixpanelAuth(None, MIXPANEL_SECRET)).new_users(WINDOW))
+    assert [u.distinct_id for u in users] == ["u1"]
+    assert mixpanel.requests[0].basic_auth() == (MIXPANEL_SECRET, "")
+
+
+def test_the_secret_is_sent_only_in_the_authorization_header(mixpanel: MixpanelStandIn) -> None:
+    seed(mixpanel, 1001)
+    list(client_for(mixpanel).new_users(WINDOW))
+    for request in mixpanel.requests:
+        assert MIXPANEL_SECRET not in request.body.decode()
+        assert MIXPANEL_SECRET not in json.dumps(request.query)
+
+
+def test_wrong_credentials_are_a_rejection_not_a_retry(mixpanel: MixpanelStandIn) -> None:
+    with pytest.raises(SourceRejected) as caught:
+        list(client_for(mixpanel, MixpanelAuth(SERVICE_ACCOUNT, "wrong")).new_users(WINDOW))
+    assert caught.value.status == 401
+    assert len(mixpanel.requests) == 1
+
+
+def test_names_fall_back_to_first_and_last_name_and_values_become_plain_text(
+    mixpanel: MixpanelStandIn,
+) -> None:
+    mixpanel.profiles = [
+        profile("a", created(1), name="  Ada \n Lovelace ", email="ada@example.com"),
+        profile("b", created(2), first_name="Grace", last_name="Hopper"),
+        profile("c", created(3), first_name="Alan"),
+        profile("d", created(4), name=None, email=["not", "a", "string"]),
+        profile("e", created(5), name=12345),
+    ]
+    users = {u.distinct_id: u for u in client_for(mixpanel).new_users(WINDOW)}
+    assert users["a"] == NewUser("a", "Ada Lovelace", "ada@example.com", WINDOW_START + timedelta(seconds=1))
+    assert users["b"].name == "Grace Hopper"
+    assert users["c"].name == "Alan"
+    assert (users["d"].name, users["d"].email) == ("", "")
+    assert users["e"].name == "12345"
+
+
+def test_profiles_without_a_usable_created_are_skipped_and_counted(mixpanel: MixpanelStandIn) -> None:
+    client = client_for(mixpanel)
+    page = {
+        "page": 0,
+        "page_size": 1000,
+        "session_id": "s",
+        "results": [
+            {"$distinct_id": "ok", "$properties": {"$created": created(9)}},
+            {"$distinct_id": "none", "$properties": {}},
+            {"$distinct_id": "junk", "$properties": {"$created": "yesterday"}},
+            {"$distinct_id": "num", "$properties": {"$created": 1764316800}},
+            "not an object",
+        ],
+    }
+    mixpanel.transform_next_page(lambda _real: page)
+    users = list(client.new_users(WINDOW))
+    assert [u.distinct_id for u in users] == ["ok"]
+    assert client.stats.skipped_without_created == 3
+
+
+def test_created_times_are_utc() -> None:
+    user = NewUser("x", "", "", datetime(2026, 11, 28, 8, 0, tzinfo=UTC))
+    assert user.created.utcoffset() == timedelta(0)

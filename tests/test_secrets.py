@@ -1,0 +1,67 @@
+"""Secrets (SPEC: Configuration): values pass through; version names are read once per instance."""
+
+from __future__ import annotations
+
+import pytest
+
+from notifier.errors import ConfigError
+from notifier.retry import Deadline, Retrier, RetryPolicy
+from notifier.run import Services
+from notifier.secrets import SecretResolver
+from notifier.settings import SecretRef
+from sandbox.mixpanel import MixpanelStandIn, profile
+from sandbox.secretmanager import SecretManagerStandIn
+from tests.conftest import MARKER, MIXPANEL_SECRET, SENDGRID_KEY, TWILIO_TOKEN, run_once
+
+VERSION = "projects/demo/secrets/{}/versions/latest"
+
+
+def retrier() -> Retrier:
+    return Retrier(RetryPolicy(attempts=2, base_delay=0.01), Deadline(10), sleep=lambda _s: None)
+
+
+def test_a_literal_value_is_used_as_is_without_secret_manager() -> None:
+    assert SecretResolver().value(SecretRef("MIXPANEL_SECRET", "plain-value"), retrier()) == "plain-value"
+
+
+def test_a_version_name_is_read_from_secret_manager(secret_manager: SecretManagerStandIn) -> None:
+    secret_manager.secrets[VERSION.format("mixpanel")] = "the-value\n"
+    ref = SecretRef("MIXPANEL_SECRET", VERSION.format("mixpanel"))
+    assert SecretResolver().value(ref, retrier(), api_url=secret_manager.url) == "the-value"
+    assert secret_manager.received()[0].path == f"/v1/{VERSION.format('mixpanel')}:access"
+
+
+def test_a_missing_version_is_a_config_error_naming_the_variable(
+    secret_manager: SecretManagerStandIn,
+) -> None:
+    ref = SecretRef("SENDGRID_API_KEY", VERSION.format("nope"))
+    with pytest.raises(ConfigError) as caught:
+        SecretResolver().value(ref, retrier(), api_url=secret_manager.url)
+    assert caught.value.variable == "SENDGRID_API_KEY"
+    assert "secretAccessor" in str(caught.value)
+
+
+def test_secrets_are_read_once_per_instance_however_many_runs(
+    environ: dict[str, str],
+    services: Services,
+    secret_manager: SecretManagerStandIn,
+    mixpanel: MixpanelStandIn,
+) -> None:
+    secret_manager.secrets.update(
+        {
+            VERSION.format("mixpanel"): MIXPANEL_SECRET,
+            VERSION.format("sendgrid"): SENDGRID_KEY,
+            VERSION.format("twilio"): TWILIO_TOKEN,
+        }
+    )
+    environ.update(
+        MIXPANEL_SECRET=VERSION.format("mixpanel"),
+        SENDGRID_API_KEY=VERSION.format("sendgrid"),
+        TWILIO_AUTH_TOKEN=VERSION.format("twilio"),
+        SECRET_MANAGER_API_URL=secret_manager.url,
+    )
+    mixpanel.profiles.append(profile("u1", "2026-11-28T08:30:00", name="Ada"))
+    outcomes = [run_once(environ, services).outcome for _ in range(3)]
+    assert outcomes == ["sent"] * 3
+    assert secret_manager.reads() == 3  # one per secret, not one per run
+    assert MARKER not in repr(services.secrets.__dict__.get("_clients"))

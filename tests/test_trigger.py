@@ -1,0 +1,214 @@
+"""The trigger message and its window (SPEC: Trigger message, The window)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from notifier.errors import BadMessage
+from notifier.trigger import Trigger, Window, decode_data, parse_timestamp, parse_trigger
+
+PUBLISHED = datetime(2026, 11, 28, 9, 0, 42, 123456, tzinfo=UTC)
+
+
+def parse(fields: object, published: datetime = PUBLISHED, default: int = 60) -> Trigger:
+    data = fields if isinstance(fields, bytes) else json.dumps(fields).encode()
+    return parse_trigger(data, publish_time=published, default_lookback=default)
+
+
+def bad(fields: object) -> BadMessage:
+    with pytest.raises(BadMessage) as caught:
+        parse(fields)
+    return caught.value
+
+
+def test_empty_data_means_the_default_lookback_ending_at_the_published_minute() -> None:
+    trigger = parse_trigger(b"", publish_time=PUBLISHED, default_lookback=60)
+    assert trigger.window == Window(
+        datetime(2026, 11, 28, 8, 0, tzinfo=UTC), datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+    )
+    assert trigger.dry_run is False
+    assert trigger.channels is None
+
+
+def test_an_empty_object_is_the_same_as_empty_data() -> None:
+    assert parse({}) == parse_trigger(b"", publish_time=PUBLISHED, default_lookback=60)
+
+
+def test_lookback_minutes_sets_the_window_length() -> None:
+    window = parse({"lookback_minutes": 15}).window
+    assert (window.start, window.end) == (
+        datetime(2026, 11, 28, 8, 45, tzinfo=UTC),
+        datetime(2026, 11, 28, 9, 0, tzinfo=UTC),
+    )
+
+
+@pytest.mark.parametrize("value", [1, 60, 1440, 44640])
+def test_lookback_accepts_1_to_44640_minutes(value: int) -> None:
+    assert parse({"lookback_minutes": value}).window.minutes == value
+
+
+@pytest.mark.parametrize("value", [0, -5, 44641, 10**12])
+def test_lookback_out_of_range_is_a_bad_message(value: int) -> None:
+    assert bad({"lookback_minutes": value}).field == "lookback_minutes"
+
+
+@pytest.mark.parametrize("value", ["60", 60.0, 60.5, True, None, [60], {"m": 60}])
+def test_lookback_of_the_wrong_type_is_a_bad_message(value: object) -> None:
+    error = bad({"lookback_minutes": value})
+    assert error.field == "lookback_minutes"
+    assert "integer" in str(error)
+
+
+def test_publish_time_is_truncated_to_the_whole_minute_in_utc() -> None:
+    published = datetime(2026, 11, 28, 10, 59, 59, 999999, tzinfo=UTC)
+    assert parse({}, published).window.end == datetime(2026, 11, 28, 10, 59, tzinfo=UTC)
+
+
+def test_a_redelivered_message_covers_exactly_the_same_window() -> None:
+    first = parse({"lookback_minutes": 30})
+    again = parse({"lookback_minutes": 30})
+    assert first.window == again.window
+
+
+@given(
+    st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2035, 1, 1)),
+    st.integers(min_value=1, max_value=1440),
+    st.integers(min_value=0, max_value=59),
+)
+def test_ticks_one_lookback_apart_tile_time_without_gap_or_overlap(
+    first: datetime, lookback: int, jitter_seconds: int
+) -> None:
+    # Scheduler ticks land on minute boundaries; Pub/Sub publishes a few seconds later.
+    tick = first.replace(tzinfo=UTC, second=0, microsecond=0)
+    published = [tick + timedelta(minutes=lookback * n, seconds=jitter_seconds) for n in range(3)]
+    windows = [parse({"lookback_minutes": lookback}, at).window for at in published]
+    assert windows[0].end == windows[1].start
+    assert windows[1].end == windows[2].start
+
+
+def test_explicit_start_and_end_give_that_window_in_utc() -> None:
+    window = parse({"start": "2026-11-01T00:00:00+01:00", "end": "2026-11-02T00:00:00Z"}).window
+    assert window == Window(
+        datetime(2026, 10, 31, 23, 0, tzinfo=UTC), datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
+    )
+
+
+def test_explicit_bounds_with_fractions_round_up_to_whole_seconds() -> None:
+    # $created has whole seconds: rounding both bounds up keeps start <= created < end exact.
+    window = parse({"start": "2026-11-01T00:00:00.2Z", "end": "2026-11-01T01:00:00.5Z"}).window
+    assert window.start == datetime(2026, 11, 1, 0, 0, 1, tzinfo=UTC)
+    assert window.end == datetime(2026, 11, 1, 1, 0, 1, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"start": "2026-11-01T00:00:00Z"}, "end"),
+        ({"end": "2026-11-01T00:00:00Z"}, "start"),
+        ({"start": "2026-11-01T00:00:00", "end": "2026-11-02T00:00:00Z"}, "start"),
+        ({"start": "2026-11-01", "end": "2026-11-02T00:00:00Z"}, "start"),
+        ({"start": "2026-11-01T00:00:00Z", "end": 1764000000}, "end"),
+        ({"start": "2026-02-30T00:00:00Z", "end": "2026-03-02T00:00:00Z"}, "start"),
+        ({"start": "2026-11-02T00:00:00Z", "end": "2026-11-01T00:00:00Z"}, "start"),
+        ({"start": "2026-11-01T00:00:00Z", "end": "2026-11-01T00:00:00Z"}, "start"),
+        ({"start": "2026-10-01T00:00:00Z", "end": "2026-11-01T00:00:01Z"}, "end"),
+        (
+            {"start": "2026-11-01T00:00:00Z", "end": "2026-11-02T00:00:00Z", "lookback_minutes": 60},
+            "lookback_minutes",
+        ),
+    ],
+)
+def test_bad_explicit_windows_are_bad_messages(fields: dict[str, object], field: str) -> None:
+    assert bad(fields).field == field
+
+
+def test_a_window_of_exactly_31_days_is_allowed() -> None:
+    window = parse({"start": "2026-10-01T00:00:00Z", "end": "2026-11-01T00:00:00Z"}).window
+    assert window.end - window.start == timedelta(days=31)
+
+
+def test_dry_run_must_be_a_boolean() -> None:
+    assert parse({"dry_run": True}).dry_run is True
+    assert bad({"dry_run": "yes"}).field == "dry_run"
+
+
+def test_channels_selects_a_subset() -> None:
+    assert parse({"channels": ["sms"]}).channels == frozenset({"sms"})
+    assert parse({"channels": ["email", "sms", "email"]}).channels == frozenset({"email", "sms"})
+
+
+@pytest.mark.parametrize("value", [[], "email", ["fax"], [None], ["Email"], {"email": True}])
+def test_bad_channels_are_bad_messages(value: object) -> None:
+    assert bad({"channels": value}).field == "channels"
+
+
+def test_an_unknown_field_is_a_bad_message_that_names_it() -> None:
+    error = bad({"lookback": 60})
+    assert error.field == "lookback"
+    assert "'lookback'" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("data", "says"),
+    [
+        (b"\xff\xfe", "not UTF-8"),
+        (b"{lookback_minutes: 5}", "not JSON"),
+        (b"[1, 2]", "JSON object"),
+        (b"null", "JSON object"),
+        (b'"text"', "JSON object"),
+        (b"[" * 100000, "not JSON"),
+    ],
+)
+def test_data_that_is_not_a_json_object_is_a_bad_message(data: bytes, says: str) -> None:
+    with pytest.raises(BadMessage, match=says):
+        parse(data)
+
+
+@given(st.binary(max_size=300))
+def test_arbitrary_bytes_give_a_trigger_or_the_documented_error(data: bytes) -> None:
+    try:
+        trigger = parse_trigger(data, publish_time=PUBLISHED, default_lookback=60)
+    except BadMessage:
+        return
+    assert trigger.window.start < trigger.window.end
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
+    max_leaves=10,
+)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["lookback_minutes", "start", "end", "dry_run", "channels", "x"]), json_values
+    )
+)
+def test_arbitrary_json_objects_give_a_trigger_or_the_documented_error(fields: dict[str, object]) -> None:
+    try:
+        trigger = parse(fields)
+    except BadMessage as error:
+        assert str(error)
+        return
+    assert timedelta(0) < trigger.window.end - trigger.window.start <= timedelta(days=31)
+
+
+def test_pubsub_data_is_base64_and_absent_data_is_empty() -> None:
+    assert decode_data("eyJkcnlfcnVuIjogdHJ1ZX0=") == b'{"dry_run": true}'
+    assert decode_data(None) == b""
+    with pytest.raises(BadMessage, match="base64"):
+        decode_data("not base64!")
+
+
+def test_publish_times_with_nanoseconds_parse() -> None:
+    assert parse_timestamp("2026-11-28T09:00:42.123456789Z", field="publishTime") == datetime(
+        2026, 11, 28, 9, 0, 42, 123456, tzinfo=UTC
+    )
