@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, settings
 
+from notifier import logs
 from notifier.retry import RetryPolicy
 from notifier.run import RunSummary, Services, run
 from sandbox.mixpanel import MixpanelStandIn
@@ -32,13 +33,39 @@ PUBLISHED = datetime(2026, 11, 28, 9, 0, 42, 123456, tzinfo=UTC)
 WINDOW_START = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 WINDOW_END = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
-SETTINGS_VARIABLES = (
-    "MIXPANEL_PROJECT_ID MIXPANEL_REGION MIXPANEL_SERVICE_ACCOUNT MIXPANEL_SECRET EMAIL_TO EMAIL_FROM "
-    "SENDGRID_API_KEY SMS_TO SMS_FROM TWILIO_ACCOUNT_SID TWILIO_AUTH_TOKEN TIMEZONE "
-    "DEFAULT_LOOKBACK_MINUTES NOTIFY_WHEN_EMPTY EMAIL_ROW_LIMIT RUN_BUDGET_SECONDS "
-    "MAX_MESSAGE_AGE_MINUTES MIXPANEL_API_URL SENDGRID_API_URL TWILIO_API_URL SECRET_MANAGER_API_URL "
-    "PUBSUB_EMULATOR_HOST PUBSUB_PROJECT_ID PUBSUB_TOPIC GOOGLE_CLOUD_PROJECT"
-).split()
+SETTINGS_VARIABLES = [
+    "MIXPANEL_PROJECT_ID",
+    "MIXPANEL_REGION",
+    "MIXPANEL_SERVICE_ACCOUNT",
+    "MIXPANEL_SECRET",
+    "EMAIL_TO",
+    "EMAIL_FROM",
+    "SENDGRID_API_KEY",
+    "SMS_TO",
+    "SMS_FROM",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "TIMEZONE",
+    "DEFAULT_LOOKBACK_MINUTES",
+    "NOTIFY_WHEN_EMPTY",
+    "EMAIL_ROW_LIMIT",
+    "RUN_BUDGET_SECONDS",
+    "MAX_MESSAGE_AGE_MINUTES",
+    "MIXPANEL_API_URL",
+    "SENDGRID_API_URL",
+    "TWILIO_API_URL",
+    "SECRET_MANAGER_API_URL",
+    "PUBSUB_EMULATOR_HOST",
+    "PUBSUB_PROJECT_ID",
+    "PUBSUB_TOPIC",
+    "GOOGLE_CLOUD_PROJECT",
+]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def production_logging() -> None:
+    """Log as the deployed function does: JSON lines, chatty client libraries held at WARNING."""
+    logs.configure()
 
 
 @pytest.fixture(autouse=True)

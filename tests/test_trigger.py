@@ -195,8 +195,7 @@ json_values = st.recursive(
 def test_arbitrary_json_objects_give_a_trigger_or_the_documented_error(fields: dict[str, object]) -> None:
     try:
         trigger = parse(fields)
-    except BadMessage as error:
-        assert str(error)
+    except BadMessage:
         return
     assert timedelta(0) < trigger.window.end - trigger.window.start <= timedelta(days=31)
 

@@ -35,10 +35,10 @@ def build_mail(digest: EmailDigest, settings: EmailSettings) -> dict[str, Any]:
     mail = Mail()
     mail.from_email = From(settings.sender.address, settings.sender.name)
     mail.subject = digest.subject
-    for address in settings.to:
+    for position, address in enumerate(settings.to):
         personalization = Personalization()
         personalization.add_to(To(address))
-        mail.add_personalization(personalization)
+        mail.add_personalization(personalization, index=position)  # the default index 0 reverses
     mail.add_content(Content("text/plain", digest.text))
     mail.add_content(Content("text/html", digest.html))
     if digest.attachment is not None:

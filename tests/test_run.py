@@ -1,0 +1,226 @@
+"""The run (SPEC: What is sent, Failures): what reaches whom, dry runs, subsets, the summary line."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from datetime import timedelta
+
+import pytest
+
+from notifier.logs import JsonFormatter
+from notifier.run import Services, handle_message
+from sandbox.mixpanel import MixpanelStandIn, profile
+from sandbox.sendgrid import SendGridStandIn
+from sandbox.twilio import TwilioStandIn
+from tests.conftest import PUBLISHED, run_once
+
+NEW_USERS = [
+    profile("u1", "2026-11-28T08:05:00", name="Ada Lovelace", email="ada@example.com"),
+    profile("u2", "2026-11-28T08:50:00", first_name="Grace", last_name="Hopper", email="grace@example.com"),
+    profile("old", "2026-11-28T07:59:59", name="Too Early", email="early@example.com"),
+]
+
+
+@pytest.fixture
+def seeded(mixpanel: MixpanelStandIn) -> MixpanelStandIn:
+    mixpanel.profiles = list(NEW_USERS)
+    return mixpanel
+
+
+def summary_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if getattr(r, "fields", {}).get("event") == "run_summary"]
+
+
+def test_a_run_sends_one_email_and_one_sms_per_phone(
+    seeded: MixpanelStandIn,
+    sendgrid: SendGridStandIn,
+    twilio: TwilioStandIn,
+    environ: dict[str, str],
+    services: Services,
+) -> None:
+    summary = run_once(environ, services)
+    assert summary.outcome == "sent"
+    assert summary.users == 2
+    (mail,) = sendgrid.mails()
+    assert mail["subject"] == "2 new Mixpanel users, 28 Nov 2026 08:00–09:00 UTC"
+    assert len(mail["personalizations"]) == 2
+    html = mail["content"][1]["value"]
+    assert html.index("Ada Lovelace") < html.index("Grace Hopper")
+    assert "Too Early" not in html
+    assert [m["To"] for m in twilio.messages()] == ["+14155550100", "+14155550101"]
+    assert (
+        twilio.messages()[0]["Body"]
+        == "Mixpanel: 2 new users 28 Nov 08:00-09:00 UTC: Ada Lovelace, Grace Hopper"
+    )
+
+
+def test_dry_run_renders_but_sends_nothing(
+    seeded: MixpanelStandIn,
+    sendgrid: SendGridStandIn,
+    twilio: TwilioStandIn,
+    environ: dict[str, str],
+    services: Services,
+) -> None:
+    summary = run_once(environ, services, b'{"dry_run": true}')
+    assert summary.outcome == "dry_run"
+    assert summary.email is not None
+    assert "Ada Lovelace" in summary.email.html
+    assert summary.sms_body is not None
+    assert [c.outcome for c in summary.channels] == ["dry_run", "dry_run"]
+    assert sendgrid.requests == []
+    assert twilio.requests == []
+
+
+@pytest.mark.parametrize(
+    ("channels", "emails", "texts"), [(["email"], 1, 0), (["sms"], 0, 2), (["sms", "email"], 1, 2)]
+)
+def test_channels_limits_the_run_to_a_subset(
+    seeded: MixpanelStandIn,
+    sendgrid: SendGridStandIn,
+    twilio: TwilioStandIn,
+    environ: dict[str, str],
+    services: Services,
+    channels: list[str],
+    emails: int,
+    texts: int,
+) -> None:
+    summary = run_once(environ, services, json.dumps({"channels": channels}).encode())
+    assert summary.outcome == "sent"
+    assert (len(sendgrid.requests), len(twilio.requests)) == (emails, texts)
+
+
+def test_a_channel_that_is_not_configured_is_a_bad_message_and_nothing_is_sent(
+    seeded: MixpanelStandIn,
+    sendgrid: SendGridStandIn,
+    twilio: TwilioStandIn,
+    environ: dict[str, str],
+    services: Services,
+) -> None:
+    del environ["SMS_TO"]
+    summary = run_once(environ, services, b'{"channels": ["sms"]}')
+    assert summary.outcome == "bad_message"
+    assert summary.error is not None
+    assert "SMS_TO" in summary.error
+    assert (seeded.requests, sendgrid.requests, twilio.requests) == ([], [], [])
+
+
+def test_an_empty_window_sends_nothing_by_default(
+    mixpanel: MixpanelStandIn,
+    sendgrid: SendGridStandIn,
+    twilio: TwilioStandIn,
+    environ: dict[str, str],
+    services: Services,
+) -> None:
+    summary = run_once(environ, services)
+    assert summary.outcome == "nothing_to_send"
+    assert (sendgrid.requests, twilio.requests) == ([], [])
+    assert len(mixpanel.requests) == 1
+
+
+def test_notify_when_empty_sends_a_no_new_users_email_and_sms(
+    mixpanel: MixpanelStandIn,
+    sendgrid: SendGridStandIn,
+    twilio: TwilioStandIn,
+    environ: dict[str, str],
+    services: Services,
+) -> None:
+    environ["NOTIFY_WHEN_EMPTY"] = "true"
+    summary = run_once(environ, services)
+    assert summary.outcome == "sent"
+    assert sendgrid.mails()[0]["subject"] == "No new Mixpanel users, 28 Nov 2026 08:00–09:00 UTC"
+    assert {m["Body"] for m in twilio.messages()} == {"Mixpanel: no new users 28 Nov 08:00-09:00 UTC"}
+
+
+def test_a_bad_configuration_is_reported_once_and_nothing_is_called(
+    seeded: MixpanelStandIn,
+    sendgrid: SendGridStandIn,
+    twilio: TwilioStandIn,
+    environ: dict[str, str],
+    services: Services,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    environ["SMS_TO"] = "+1 (415) 555-0100"
+    summary = run_once(environ, services)
+    assert summary.outcome == "bad_config"
+    assert (seeded.requests, sendgrid.requests, twilio.requests) == ([], [], [])
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert "SMS_TO" in errors[0].getMessage()
+
+
+def test_a_bad_message_is_logged_and_acked(
+    seeded: MixpanelStandIn,
+    sendgrid: SendGridStandIn,
+    environ: dict[str, str],
+    services: Services,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    summary = run_once(environ, services, b'{"lookback_minutes": "sixty"}')
+    assert summary.outcome == "bad_message"
+    (record,) = summary_records(caplog)
+    assert record.levelno == logging.ERROR
+    assert "lookback_minutes" in record.getMessage()
+    assert (seeded.requests, sendgrid.requests) == ([], [])
+
+
+def test_every_run_ends_with_one_structured_summary_without_names_or_emails(
+    seeded: MixpanelStandIn, environ: dict[str, str], services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    run_once(environ, services)
+    (record,) = summary_records(caplog)
+    line = json.loads(JsonFormatter().format(record))
+    assert line["severity"] == "INFO"
+    assert line["window"] == {"start": "2026-11-28T08:00:00+00:00", "end": "2026-11-28T09:00:00+00:00"}
+    assert (line["users"], line["pages"]) == (2, 1)
+    assert line["channels"]["email"] == {"outcome": "sent", "attempted": 2, "delivered": 2}
+    assert line["channels"]["sms"]["outcome"] == "sent"
+    assert isinstance(line["duration_ms"], int)
+    everything = "\n".join(JsonFormatter().format(r) for r in caplog.records)
+    for private in ("Ada", "Lovelace", "Grace", "ada@example.com", "grace@example.com"):
+        assert private not in everything
+
+
+def test_a_message_older_than_the_maximum_age_is_acked_without_running(
+    seeded: MixpanelStandIn, environ: dict[str, str], services: Services
+) -> None:
+    services.now = lambda: PUBLISHED + timedelta(hours=25)
+    summary = run_once(environ, services)
+    assert summary.outcome == "stale_message"
+    assert seeded.requests == []
+
+
+def test_handle_message_decodes_pubsub_data_and_uses_publish_time(
+    seeded: MixpanelStandIn, sendgrid: SendGridStandIn, environ: dict[str, str], services: Services
+) -> None:
+    message = {
+        "data": base64.b64encode(b'{"lookback_minutes": 30, "channels": ["email"]}').decode(),
+        "publishTime": "2026-11-28T09:00:42.123456789Z",
+        "messageId": "1",
+    }
+    summary = handle_message(message, event_time=None, environ=environ, services=services)
+    assert summary.window is not None
+    assert (summary.window.start.isoformat(), summary.users) == ("2026-11-28T08:30:00+00:00", 1)
+    assert len(sendgrid.mails()) == 1
+
+
+def test_handle_message_without_a_publish_time_uses_the_event_time(
+    seeded: MixpanelStandIn, environ: dict[str, str], services: Services
+) -> None:
+    summary = handle_message({}, event_time="2026-11-28T09:00:05Z", environ=environ, services=services)
+    assert summary.window is not None
+    assert summary.window.end.isoformat() == "2026-11-28T09:00:00+00:00"
+
+
+def test_handle_message_with_broken_base64_is_a_bad_message(
+    environ: dict[str, str], services: Services
+) -> None:
+    summary = handle_message(
+        {"data": "%%%", "publishTime": "2026-11-28T09:00:42Z"},
+        event_time=None,
+        environ=environ,
+        services=services,
+    )
+    assert summary.outcome == "bad_message"
