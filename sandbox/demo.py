@@ -1,0 +1,132 @@
+"""`make demo`: the whole job on this machine, no accounts needed.
+
+Starts the stand-ins for Mixpanel, SendGrid, Twilio and Secret Manager, runs the function in a real
+functions-framework process, pushes it a Pub/Sub message, and shows what was sent.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sandbox.function import ROOT, FunctionProcess, push_envelope
+from sandbox.mixpanel import MixpanelStandIn, profile
+from sandbox.secretmanager import SecretManagerStandIn
+from sandbox.sendgrid import SendGridStandIn
+from sandbox.twilio import ACCOUNT_SID, TwilioStandIn
+
+OUTPUT = ROOT / "demo-output"
+SECRETS = {
+    "projects/demo/secrets/mixpanel-secret/versions/latest": "demo-mixpanel-secret",
+    "projects/demo/secrets/sendgrid-api-key/versions/latest": "SG.demo-key",
+    "projects/demo/secrets/twilio-auth-token/versions/latest": "demo-twilio-token",
+}
+
+
+def sample_profiles(window_end: datetime) -> list[dict[str, Any]]:
+    """Profiles inside and outside the last hour, with the awkward names real data has."""
+
+    def at(minutes_before_end: float) -> str:
+        return (window_end - timedelta(minutes=minutes_before_end)).strftime("%Y-%m-%dT%H:%M:%S")
+
+    return [
+        profile("u-1", at(55), name="Ada Lovelace", email="ada@example.com"),
+        profile("u-2", at(41), first_name="Grace", last_name="Hopper", email="grace@example.com"),
+        profile("u-3", at(30), name="<script>alert('x')</script>", email="mallory@example.com"),
+        profile("u-4", at(22), name="Zoë Ångström-Łukasiewicz", email="zoe@example.com"),
+        profile("u-5", at(15), name="李雷 🎉", email="li@example.com"),
+        profile("u-6", at(9), email="no-name@example.com"),
+        profile("u-7", at(3), name="Nomail Person"),
+        profile("u-8", at(0.5), name="=HYPERLINK(\"http://evil.example\")", email="formula@example.com"),
+        profile("early", at(61), name="Before The Window", email="early@example.com"),
+        profile("late", at(-1), name="After The Window", email="late@example.com"),
+        {"$distinct_id": "no-created", "$properties": {"$name": "No Created Property"}},
+    ]
+
+
+def main() -> int:
+    """Run the demo and print what would be sent."""
+    OUTPUT.mkdir(exist_ok=True)
+    now = datetime.now(UTC)
+    window_end = now.replace(second=0, microsecond=0)
+    mixpanel = MixpanelStandIn(sample_profiles(window_end), username="demo.sa", secret=SECRETS[_name("mixpanel-secret")])
+    sendgrid = SendGridStandIn(api_key="SG.demo-key")
+    twilio = TwilioStandIn(account_sid=ACCOUNT_SID, auth_token="demo-twilio-token")
+    secret_manager = SecretManagerStandIn(SECRETS)
+    log_path = OUTPUT / "function.log"
+    with mixpanel, sendgrid, twilio, secret_manager, log_path.open("w") as log:
+        environ = {
+            "MIXPANEL_PROJECT_ID": str(mixpanel.project_id),
+            "MIXPANEL_SERVICE_ACCOUNT": "demo.sa",
+            "MIXPANEL_SECRET": _name("mixpanel-secret"),
+            "EMAIL_TO": "growth@example.com,founders@example.com",
+            "EMAIL_FROM": "Notifierator <alerts@example.com>",
+            "SENDGRID_API_KEY": _name("sendgrid-api-key"),
+            "SMS_TO": "+14155550100,+447700900123",
+            "SMS_FROM": "+14155550199",
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": _name("twilio-auth-token"),
+            "TIMEZONE": "Europe/Berlin",
+            "EMAIL_ROW_LIMIT": "5",
+            "MIXPANEL_API_URL": mixpanel.url,
+            "SENDGRID_API_URL": sendgrid.url,
+            "TWILIO_API_URL": twilio.url,
+            "SECRET_MANAGER_API_URL": secret_manager.url,
+        }
+        print("Stand-ins: Mixpanel", mixpanel.url, "| SendGrid", sendgrid.url, "| Twilio", twilio.url,
+              "| Secret Manager", secret_manager.url)
+        with FunctionProcess(environ, log=log) as function:
+            print(f"Function: functions-framework on {function.url}, pushing a Pub/Sub message "
+                  '{"lookback_minutes": 60}')
+            response = function.push(push_envelope({"lookback_minutes": 60}, publish_time=now))
+            print(f"Function answered HTTP {response.status_code}")
+        log.flush()
+    return _report(sendgrid, twilio, log_path)
+
+
+def _report(sendgrid: SendGridStandIn, twilio: TwilioStandIn, log_path: Path) -> int:
+    summary = _summary_line(log_path)
+    print("\n== Run summary (the function's last log line) ==")
+    print(json.dumps(summary, indent=2) if summary else f"(none found; see {log_path})")
+    print("\n== SMS ==")
+    for message in twilio.messages():
+        print(f"to {message['To']}: {message['Body']}  ({len(message['Body'])} chars)")
+    mails = sendgrid.mails()
+    print("\n== Email ==")
+    if not mails:
+        print("(no email was sent)")
+        return 1
+    mail = mails[0]
+    html = next(c["value"] for c in mail["content"] if c["type"] == "text/html")
+    html_path = OUTPUT / "email.html"
+    html_path.write_text(html, encoding="utf-8")
+    print("Subject:", mail["subject"])
+    print("To (one personalization each):", ", ".join(p["to"][0]["email"] for p in mail["personalizations"]))
+    for attachment in mail.get("attachments", []):
+        print("Attachment:", attachment["filename"])
+    print("Rendered email saved to", html_path)
+    print("Function log:", log_path)
+    return 0 if summary and summary.get("outcome") == "sent" else 1
+
+
+def _summary_line(log_path: Path) -> dict[str, Any] | None:
+    found = None
+    for line in log_path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("event") == "run_summary":
+            found = entry
+    return found
+
+
+def _name(secret: str) -> str:
+    return f"projects/demo/secrets/{secret}/versions/latest"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
