@@ -40,7 +40,7 @@ def sample_profiles(window_end: datetime) -> list[dict[str, Any]]:
         profile("u-5", at(15), name="李雷 🎉", email="li@example.com"),
         profile("u-6", at(9), email="no-name@example.com"),
         profile("u-7", at(3), name="Nomail Person"),
-        profile("u-8", at(0.5), name="=HYPERLINK(\"http://evil.example\")", email="formula@example.com"),
+        profile("u-8", at(0.5), name='=HYPERLINK("http://evil.example")', email="formula@example.com"),
         profile("early", at(61), name="Before The Window", email="early@example.com"),
         profile("late", at(-1), name="After The Window", email="late@example.com"),
         {"$distinct_id": "no-created", "$properties": {"$name": "No Created Property"}},
@@ -52,7 +52,9 @@ def main() -> int:
     OUTPUT.mkdir(exist_ok=True)
     now = datetime.now(UTC)
     window_end = now.replace(second=0, microsecond=0)
-    mixpanel = MixpanelStandIn(sample_profiles(window_end), username="demo.sa", secret=SECRETS[_name("mixpanel-secret")])
+    mixpanel = MixpanelStandIn(
+        sample_profiles(window_end), username="demo.sa", secret=SECRETS[_name("mixpanel-secret")]
+    )
     sendgrid = SendGridStandIn(api_key="SG.demo-key")
     twilio = TwilioStandIn(account_sid=ACCOUNT_SID, auth_token="demo-twilio-token")
     secret_manager = SecretManagerStandIn(SECRETS)
@@ -76,11 +78,21 @@ def main() -> int:
             "TWILIO_API_URL": twilio.url,
             "SECRET_MANAGER_API_URL": secret_manager.url,
         }
-        print("Stand-ins: Mixpanel", mixpanel.url, "| SendGrid", sendgrid.url, "| Twilio", twilio.url,
-              "| Secret Manager", secret_manager.url)
+        print(
+            "Stand-ins: Mixpanel",
+            mixpanel.url,
+            "| SendGrid",
+            sendgrid.url,
+            "| Twilio",
+            twilio.url,
+            "| Secret Manager",
+            secret_manager.url,
+        )
         with FunctionProcess(environ, log=log) as function:
-            print(f"Function: functions-framework on {function.url}, pushing a Pub/Sub message "
-                  '{"lookback_minutes": 60}')
+            print(
+                f"Function: functions-framework on {function.url}, pushing a Pub/Sub message "
+                '{"lookback_minutes": 60}'
+            )
             response = function.push(push_envelope({"lookback_minutes": 60}, publish_time=now))
             print(f"Function answered HTTP {response.status_code}")
         log.flush()

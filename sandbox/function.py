@@ -49,7 +49,9 @@ def push_envelope(
 class FunctionProcess:
     """`functions-framework --target notify` on a free port, with the given environment."""
 
-    def __init__(self, environ: Mapping[str, str], *, log: IO[str] | None = None, port: int | None = None) -> None:
+    def __init__(
+        self, environ: Mapping[str, str], *, log: IO[str] | None = None, port: int | None = None
+    ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._environ = dict(environ)
@@ -58,7 +60,10 @@ class FunctionProcess:
 
     def start(self, timeout: float = 30.0) -> FunctionProcess:
         """Start the process and wait until it accepts connections."""
-        executable = shutil.which("functions-framework", path=str(Path(sys.executable).parent)) or "functions-framework"
+        executable = (
+            shutil.which("functions-framework", path=str(Path(sys.executable).parent))
+            or "functions-framework"
+        )
         env = {**_base_environment(), **self._environ, "PYTHONUNBUFFERED": "1"}
         self._process = subprocess.Popen(
             [
