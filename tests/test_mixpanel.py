@@ -11,6 +11,7 @@ import requests
 from notifier.errors import SourceRejected
 from notifier.mixpanel import OUTPUT_PROPERTIES, MixpanelAuth, MixpanelClient, NewUser, where_created_in
 from notifier.retry import Deadline, Retrier, RetryPolicy
+from notifier.settings import Settings
 from notifier.trigger import Window
 from sandbox.mixpanel import MixpanelStandIn, profile
 from tests.conftest import MIXPANEL_SECRET, PROJECT_ID, SERVICE_ACCOUNT, WINDOW_END, WINDOW_START
@@ -162,3 +163,49 @@ def test_profiles_without_a_usable_created_are_skipped_and_counted(mixpanel: Mix
 def test_created_times_are_utc() -> None:
     user = NewUser("x", "", "", datetime(2026, 11, 28, 8, 0, tzinfo=UTC))
     assert user.created.utcoffset() == timedelta(0)
+
+
+class RecordingAdapter(requests.adapters.BaseAdapter):
+    """A transport for the session handed to the client: records URLs, answers an empty page.
+
+    Real region hosts cannot be reached from tests, so this checks where the client would go.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[str] = []
+
+    def send(self, request: requests.PreparedRequest, *args: object, **kwargs: object) -> requests.Response:
+        self.urls.append(str(request.url))
+        response = requests.Response()
+        response.status_code = 200
+        response._content = b'{"page": 0, "page_size": 1000, "results": [], "session_id": "s"}'
+        response.request = request
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("region", ["us", "eu", "in"])
+def test_each_region_queries_its_own_host(region: str) -> None:
+    settings = Settings.from_environ(
+        {"MIXPANEL_PROJECT_ID": "4242", "MIXPANEL_SECRET": "s", "MIXPANEL_REGION": region}
+    )
+    adapter = RecordingAdapter()
+    session = requests.Session()
+    session.mount("https://", adapter)
+    client = MixpanelClient(
+        base_url=settings.endpoints.mixpanel,
+        project_id=4242,
+        auth=MixpanelAuth(None, "s"),
+        session=session,
+        retrier=Retrier(RetryPolicy(), Deadline(30)),
+    )
+    list(client.new_users(WINDOW))
+    expected = {
+        "us": "https://mixpanel.com",
+        "eu": "https://eu.mixpanel.com",
+        "in": "https://in.mixpanel.com",
+    }[region]
+    assert adapter.urls == [f"{expected}/api/query/engage?project_id=4242"]
