@@ -155,6 +155,12 @@ class MixpanelClient:
         status = response.status_code
         if status != 200:
             detail = _error_text(body)
+            if status == 429:
+                raise SourceUnavailable(
+                    f"{SERVICE} rate limit reached (60 queries per hour, 5 at once per project): {detail}",
+                    service=SERVICE,
+                    retry_after=parse_retry_after(response.headers),
+                )
             if is_transient_status(status):
                 raise SourceUnavailable(
                     f"{SERVICE} answered {status}: {detail}",

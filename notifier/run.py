@@ -11,10 +11,10 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import requests
 
@@ -31,6 +31,7 @@ from notifier.errors import (
     StaleMessage,
     TransientError,
 )
+from notifier.ledger import DeliveryLedger
 from notifier.mixpanel import FetchStats, MixpanelAuth, MixpanelClient
 from notifier.retry import Deadline, Retrier, RetryPolicy
 from notifier.secrets import SecretResolver
@@ -38,6 +39,7 @@ from notifier.settings import EmailSettings, Settings, SmsSettings
 from notifier.trigger import Trigger, Window, decode_data, parse_timestamp, parse_trigger
 
 LOG = logging.getLogger(__name__)
+ChannelT = TypeVar("ChannelT", EmailSettings, SmsSettings)
 
 
 @dataclass
@@ -51,6 +53,7 @@ class Services:
     clock: Callable[[], float] = time.monotonic
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     rng: random.Random = field(default_factory=random.Random)
+    ledger: DeliveryLedger = field(default_factory=DeliveryLedger)
 
 
 @dataclass(frozen=True)
@@ -117,15 +120,32 @@ def handle_message(
         data = decode_data(message.get("data"))
     except BadMessage as error:
         return _finish(RunSummary("bad_message", error=str(error)), started, services)
-    return run(data, publish_time, environ=environ, services=services)
+    message_id = message.get("messageId") or message.get("message_id")
+    return run(
+        data,
+        publish_time,
+        environ=environ,
+        services=services,
+        message_id=message_id if isinstance(message_id, str) else None,
+    )
 
 
-def run(data: bytes, publish_time: datetime, *, environ: Mapping[str, str], services: Services) -> RunSummary:
-    """Run for raw message data published at `publish_time`; see the module docstring."""
+def run(
+    data: bytes,
+    publish_time: datetime,
+    *,
+    environ: Mapping[str, str],
+    services: Services,
+    message_id: str | None = None,
+) -> RunSummary:
+    """Run for raw message data published at `publish_time`; see the module docstring.
+
+    With a `message_id`, recipients this instance already served for that message are skipped.
+    """
     started = services.clock()
     partial = _Progress()
     try:
-        summary = _run(data, publish_time, environ, services, partial)
+        summary = _run(data, publish_time, environ, services, partial, message_id)
     except PermanentError as error:
         outcome = next(
             (name for kind, name in _PERMANENT_OUTCOMES.items() if isinstance(error, kind)), "failed"
@@ -163,6 +183,7 @@ def _run(
     environ: Mapping[str, str],
     services: Services,
     progress: _Progress,
+    message_id: str | None,
 ) -> RunSummary:
     settings = Settings.from_environ(environ)
     age = services.now() - publish_time
@@ -190,8 +211,13 @@ def _run(
     # Every secret is read before anything is fetched or sent, so a bad one stops the run clean.
     mixpanel_secret = secret(settings.mixpanel_secret)
     sending = not trigger.dry_run
-    email = settings.email if "email" in channels else None
-    sms = settings.sms if "sms" in channels else None
+    ledger = services.ledger
+    email = _unserved(settings.email, ledger.delivered(message_id, "email")) if "email" in channels else None
+    sms = _unserved(settings.sms, ledger.delivered(message_id, "sms")) if "sms" in channels else None
+    served = [name for name, left in (("email", email), ("sms", sms)) if name in channels and left is None]
+    progress.channels.extend(ChannelResult(name, "already_sent", 0, 0) for name in served)
+    if served and email is None and sms is None:
+        return progress.summary("already_sent")
     email_key = secret(email.api_key) if email and sending else ""
     sms_token = secret(sms.auth_token) if sms and sending else ""
 
@@ -238,15 +264,20 @@ def _run(
                 retrier=retrier,
             )
         )
-    outcome = _deliver(deliveries, progress)
+    outcome = _deliver(deliveries, progress, lambda r: ledger.record(message_id, r.channel, r.delivered_to))
     return progress.summary(outcome, email=digest, sms_body=sms_body)
 
 
-def _deliver(deliveries: list[Callable[[], ChannelResult]], progress: _Progress) -> str:
+def _deliver(
+    deliveries: list[Callable[[], ChannelResult]],
+    progress: _Progress,
+    remember: Callable[[ChannelResult], None],
+) -> str:
     """Send on each channel in turn; raise for redelivery only while nobody has been told."""
-    delivered = 0
+    delivered = sum(1 for result in progress.channels if result.outcome == "already_sent")
     for deliver in deliveries:
         result = deliver()
+        remember(result)
         progress.channels.append(result)
         if result.retryable and result.delivered == 0 and delivered == 0:
             # Nobody has been told anything yet: a redelivery can retry the whole window safely.
@@ -254,9 +285,17 @@ def _deliver(deliveries: list[Callable[[], ChannelResult]], progress: _Progress)
                 f"{result.channel} failed and nothing was delivered: {result.error}", channel=result.channel
             )
         delivered += result.delivered
-    if all(result.outcome == "sent" for result in progress.channels):
+    if all(result.outcome in ("sent", "already_sent") for result in progress.channels):
         return "sent"
     return "partial" if delivered else "failed"
+
+
+def _unserved(channel: ChannelT | None, served: frozenset[str]) -> ChannelT | None:
+    """The channel's settings without recipients already served; None when nobody is left."""
+    if channel is None or not served:
+        return channel
+    left = tuple(address for address in channel.to if address not in served)
+    return replace(channel, to=left) if left else None
 
 
 def _channels(trigger: Trigger, settings: Settings) -> frozenset[str]:
@@ -298,4 +337,4 @@ def _finish(summary: RunSummary, started: float, services: Services) -> RunSumma
     return summary
 
 
-_QUIET_OUTCOMES = frozenset({"sent", "nothing_to_send", "dry_run"})
+_QUIET_OUTCOMES = frozenset({"sent", "nothing_to_send", "dry_run", "already_sent"})

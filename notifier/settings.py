@@ -138,7 +138,7 @@ class Settings:
             ),
             notify_when_empty=env.boolean("NOTIFY_WHEN_EMPTY", default=False),
             email_row_limit=env.integer("EMAIL_ROW_LIMIT", default=500, minimum=1, maximum=10000),
-            run_budget_seconds=env.integer("RUN_BUDGET_SECONDS", default=240, minimum=10, maximum=3600),
+            run_budget_seconds=env.integer("RUN_BUDGET_SECONDS", default=240, minimum=1, maximum=3600),
             max_message_age_minutes=env.integer(
                 "MAX_MESSAGE_AGE_MINUTES", default=1440, minimum=1, maximum=10080
             ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -10,11 +11,13 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from notifier import logs
+from notifier.logs import JsonFormatter
 from notifier.retry import RetryPolicy
 from notifier.run import RunSummary, Services, run
 from sandbox.mixpanel import MixpanelStandIn
 from sandbox.secretmanager import SecretManagerStandIn
 from sandbox.sendgrid import SendGridStandIn
+from sandbox.server import StandIn
 from sandbox.twilio import ACCOUNT_SID, TwilioStandIn
 
 # A 2-core CI machine is slow to start generating; correctness, not speed, is what these check.
@@ -75,28 +78,58 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-@pytest.fixture
-def mixpanel() -> Iterator[MixpanelStandIn]:
-    with MixpanelStandIn(project_id=PROJECT_ID, username=SERVICE_ACCOUNT, secret=MIXPANEL_SECRET) as server:
-        yield server  # type: ignore[misc]
+class _LogLines(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(JsonFormatter())
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_any_log_line() -> Iterator[None]:
+    """Every test doubles as a leak check: no log line may carry a fake secret's marker."""
+    handler = _LogLines()
+    logging.getLogger().addHandler(handler)
+    try:
+        yield
+    finally:
+        logging.getLogger().removeHandler(handler)
+    leaked = [line for line in handler.lines if MARKER in line]
+    assert not leaked, f"a secret reached the log: {leaked[0][:300]}"
+
+
+def _serve(server: StandIn) -> Iterator[StandIn]:
+    """Run a stand-in for one test, then check nothing but an auth header ever carried a secret."""
+    with server:
+        yield server
+    for request in server.requests:
+        where = request.body.decode("utf-8", "replace") + request.path + repr(request.query)
+        assert MARKER not in where, f"a secret left in a {server.name} request body, path or query"
 
 
 @pytest.fixture
-def sendgrid() -> Iterator[SendGridStandIn]:
-    with SendGridStandIn(api_key=SENDGRID_KEY) as server:
-        yield server  # type: ignore[misc]
+def mixpanel() -> Iterator[StandIn]:
+    yield from _serve(
+        MixpanelStandIn(project_id=PROJECT_ID, username=SERVICE_ACCOUNT, secret=MIXPANEL_SECRET)
+    )
 
 
 @pytest.fixture
-def twilio() -> Iterator[TwilioStandIn]:
-    with TwilioStandIn(account_sid=ACCOUNT_SID, auth_token=TWILIO_TOKEN) as server:
-        yield server  # type: ignore[misc]
+def sendgrid() -> Iterator[StandIn]:
+    yield from _serve(SendGridStandIn(api_key=SENDGRID_KEY))
 
 
 @pytest.fixture
-def secret_manager() -> Iterator[SecretManagerStandIn]:
-    with SecretManagerStandIn() as server:
-        yield server  # type: ignore[misc]
+def twilio() -> Iterator[StandIn]:
+    yield from _serve(TwilioStandIn(account_sid=ACCOUNT_SID, auth_token=TWILIO_TOKEN))
+
+
+@pytest.fixture
+def secret_manager() -> Iterator[StandIn]:
+    yield from _serve(SecretManagerStandIn())
 
 
 @pytest.fixture

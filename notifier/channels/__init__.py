@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Outcome = Literal["sent", "partial", "failed", "dry_run"]
+Outcome = Literal["sent", "partial", "failed", "dry_run", "already_sent"]
 
 
 @dataclass(frozen=True)
@@ -19,12 +19,19 @@ class ChannelResult:
     delivered: int
     error: str | None = None
     retryable: bool = False  # the failure was transient: a redelivery might succeed
+    delivered_to: tuple[str, ...] = ()
 
     @classmethod
     def tally(
-        cls, channel: str, attempted: int, delivered: int, errors: list[str], retryable: bool
+        cls,
+        channel: str,
+        recipients: tuple[str, ...],
+        delivered_to: list[str],
+        errors: list[str],
+        retryable: bool,
     ) -> ChannelResult:
         """Summarise per-recipient outcomes into one result."""
+        attempted, delivered = len(recipients), len(delivered_to)
         outcome: Outcome = "sent" if delivered == attempted else "partial" if delivered else "failed"
         return cls(
             channel=channel,
@@ -33,4 +40,5 @@ class ChannelResult:
             delivered=delivered,
             error="; ".join(dict.fromkeys(errors)) or None,
             retryable=retryable and delivered < attempted,
+            delivered_to=tuple(delivered_to),
         )

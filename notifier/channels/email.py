@@ -71,14 +71,13 @@ def send_email(
     def attempt() -> None:
         _post(client, body, timeout=sum(retrier.timeouts()))
 
-    attempted = len(settings.to)
     try:
         retrier.call(attempt)
     except ChannelUnavailable as error:
-        return ChannelResult.tally(CHANNEL, attempted, 0, [str(error)], retryable=True)
+        return ChannelResult.tally(CHANNEL, settings.to, [], [str(error)], retryable=True)
     except ChannelRejected as error:
-        return ChannelResult.tally(CHANNEL, attempted, 0, [str(error)], retryable=False)
-    return ChannelResult.tally(CHANNEL, attempted, attempted, [], retryable=False)
+        return ChannelResult.tally(CHANNEL, settings.to, [], [str(error)], retryable=False)
+    return ChannelResult.tally(CHANNEL, settings.to, list(settings.to), [], retryable=False)
 
 
 def _post(client: Any, body: dict[str, Any], *, timeout: float) -> None:

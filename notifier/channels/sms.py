@@ -9,7 +9,7 @@ import requests
 
 from notifier.channels import ChannelResult
 from notifier.errors import ChannelRejected, ChannelUnavailable
-from notifier.retry import Retrier, is_transient_status
+from notifier.retry import Retrier, is_transient_status, parse_retry_after
 from notifier.settings import SmsSettings
 
 CHANNEL = "sms"
@@ -26,11 +26,10 @@ def send_sms(
     retrier: Retrier,
 ) -> ChannelResult:
     """Send `body` to each number in turn; one number failing does not stop the others."""
-    from twilio.http.http_client import TwilioHttpClient
     from twilio.rest import Client
 
-    _connect, read = retrier.timeouts()
-    client = Client(settings.account_sid, auth_token, http_client=TwilioHttpClient(timeout=read))
+    http_client = _http_client(timeout=retrier.timeouts()[1])
+    client = Client(settings.account_sid, auth_token, http_client=http_client)
     if base_url:
         client.api.base_url = base_url
     sender: dict[str, str] = (
@@ -38,29 +37,50 @@ def send_sms(
         if settings.uses_messaging_service
         else {"from_": settings.sender}
     )
-    delivered, errors, retryable = 0, [], False
+    delivered_to: list[str] = []
+    errors: list[str] = []
+    retryable = False
     for number in settings.to:
         try:
-            retrier.call(lambda number=number: _create(client, number, body, sender))  # type: ignore[misc]
-            delivered += 1
+            retrier.call(lambda number=number: _create(client, http_client, number, body, sender))  # type: ignore[misc]
+            delivered_to.append(number)
         except ChannelUnavailable as error:
             errors.append(str(error))
             retryable = True
         except ChannelRejected as error:
             errors.append(str(error))
-    return ChannelResult.tally(CHANNEL, len(settings.to), delivered, errors, retryable)
+    return ChannelResult.tally(CHANNEL, settings.to, delivered_to, errors, retryable)
 
 
-def _create(client: Any, number: str, body: str, sender: dict[str, str]) -> None:
+def _http_client(timeout: float) -> Any:
+    from twilio.http.http_client import TwilioHttpClient
+
+    class HeaderKeepingHttpClient(TwilioHttpClient):  # type: ignore[misc]
+        """Twilio's own client, keeping the last response's headers for Retry-After."""
+
+        last_headers: dict[str, str] = {}  # noqa: RUF012 - replaced per response, never mutated
+
+        def request(self, *args: Any, **kwargs: Any) -> Any:
+            response = super().request(*args, **kwargs)
+            self.last_headers = dict(response.headers or {})
+            return response
+
+    return HeaderKeepingHttpClient(timeout=timeout)
+
+
+def _create(client: Any, http_client: Any, number: str, body: str, sender: dict[str, str]) -> None:
     from twilio.base.exceptions import TwilioRestException
 
+    http_client.last_headers = {}
     try:
         client.messages.create(to=number, body=body, **sender)
     except TwilioRestException as error:
         status, code = int(error.status), error.code
         detail = f"Twilio answered {status} (error {code}) for {_masked(number)}"
         if is_transient_status(status) or code == TWILIO_RATE_LIMITED:
-            raise ChannelUnavailable(detail, channel=CHANNEL) from None
+            raise ChannelUnavailable(
+                detail, channel=CHANNEL, retry_after=parse_retry_after(http_client.last_headers)
+            ) from None
         raise ChannelRejected(
             f"{detail}: {' '.join(str(error.msg).split())[:160]} "
             "(check TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, SMS_FROM and SMS_TO)",
