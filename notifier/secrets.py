@@ -44,6 +44,7 @@ class SecretResolver:
     def _access(self, ref: SecretRef, retrier: Retrier, api_url: str | None) -> str:
         # Imported here: the Google client is slow to import and local runs rarely need it.
         from google.api_core import exceptions as gexc
+        from google.protobuf import json_format
 
         client = self._client(api_url)
         try:
@@ -67,6 +68,12 @@ class SecretResolver:
         except requests.RequestException as error:
             raise SourceUnavailable(
                 f"{SERVICE} is unreachable for {ref.variable}: {type(error).__name__}", service=SERVICE
+            ) from None
+        except (json_format.Error, ValueError, AttributeError, KeyError, TypeError) as error:
+            # The client fails in these ways on bodies that are not Google's JSON (a proxy's page).
+            raise SourceUnavailable(
+                f"{SERVICE} answered {ref.variable}'s read with a malformed body ({type(error).__name__})",
+                service=SERVICE,
             ) from None
         try:
             return bytes(response.payload.data).decode("utf-8").strip()

@@ -108,6 +108,11 @@ class MixpanelStandIn(StandIn):
             payload = transform(payload)
         return Reply.json(200, payload)
 
+    def error_body(self, status: int) -> Any:
+        if status == 429:
+            return {"error": RATE_LIMIT_MESSAGE, "status": "error"}
+        return {"error": f"scripted error {status}", "status": "error"}
+
     def _select(self, where: str) -> list[dict[str, Any]]:
         match = _WHERE.match(where)
         if not match:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+from typing import Any
 
 from sandbox.server import Recorded, Reply, StandIn
 
@@ -35,9 +36,24 @@ class SecretManagerStandIn(StandIn):
             },
         )
 
+    def error_body(self, status: int) -> Any:
+        code = {
+            400: "INVALID_ARGUMENT",
+            403: "PERMISSION_DENIED",
+            404: "NOT_FOUND",
+            429: "RESOURCE_EXHAUSTED",
+        }
+        return {
+            "error": {
+                "code": status,
+                "message": f"scripted {status}",
+                "status": code.get(status, "UNAVAILABLE"),
+            }
+        }
+
     def reads(self) -> int:
         """How many access calls were answered."""
-        return len(self.received(":access"))
+        return len([r for r in self.received(":access") if r.served])
 
 
 def _crc32c(data: bytes) -> int:

@@ -29,9 +29,14 @@ class SendGridStandIn(StandIn):
         problem = _problem(body)
         return _errors(400, problem) if problem else Reply(202)
 
+    def error_body(self, status: int) -> Any:
+        return {"errors": [{"message": f"scripted error {status}", "field": None, "help": None}]}
+
     def mails(self) -> list[dict[str, Any]]:
         """Every accepted mail/send body."""
-        return [r.json() for r in self.received("/v3/mail/send") if _problem(_safe_json(r)) is None]
+        return [
+            r.json() for r in self.received("/v3/mail/send") if r.served and self.respond(r).status == 202
+        ]
 
 
 def _problem(body: Any) -> str | None:
@@ -67,13 +72,6 @@ def _problem(body: Any) -> str | None:
         except (KeyError, ValueError, AssertionError, TypeError):
             return "each attachment needs base64 content and a filename"
     return None
-
-
-def _safe_json(request: Recorded) -> Any:
-    try:
-        return request.json()
-    except ValueError:
-        return None
 
 
 def _errors(status: int, message: str) -> Reply:

@@ -24,6 +24,12 @@ class Recorded:
     query: dict[str, str]
     headers: dict[str, str]
     body: bytes
+    fault: Fault | None = None  # the scripted fault that answered instead of the real API
+
+    @property
+    def served(self) -> bool:
+        """True when the real API logic answered (no fault replaced it)."""
+        return self.fault is None
 
     def json(self) -> Any:
         """The body parsed as JSON."""
@@ -63,19 +69,20 @@ class Reply:
 
 @dataclass(frozen=True)
 class Fault:
-    """A scripted misbehaviour for one request: a reply, a hang, or a dropped connection."""
+    """A scripted misbehaviour for one request: an error status, a reply, a hang, or a drop."""
 
     reply: Reply | None = None
+    status_code: int | None = None  # answered with the stand-in's own error body for this status
+    headers: Mapping[str, str] = field(default_factory=dict)
+    body: Any = None
     hang_seconds: float = 0.0
     drop: bool = False
 
     @classmethod
     def status(cls, status: int, *, retry_after: str | None = None, body: Any = None) -> Fault:
-        """Answer `status` (with an optional Retry-After) instead of the real reply."""
+        """Answer `status` (with an optional Retry-After) in the API's own error shape."""
         headers = {"Retry-After": retry_after} if retry_after is not None else {}
-        return cls(
-            reply=Reply.json(status, body if body is not None else {"error": f"scripted {status}"}, headers)
-        )
+        return cls(status_code=status, headers=headers, body=body)
 
     @classmethod
     def not_json(cls) -> Fault:
@@ -150,6 +157,19 @@ class StandIn:
     def respond(self, request: Recorded) -> Reply:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def error_body(self, status: int) -> Any:
+        """The body this API sends with an error `status` (overridden per API)."""
+        return {"error": f"scripted {status}"}
+
+    def fault_reply(self, fault: Fault, request: Recorded) -> Reply:
+        """What a fault answers instead of the real reply."""
+        if fault.reply is not None:
+            return fault.reply
+        if fault.status_code is not None:
+            body = fault.body if fault.body is not None else self.error_body(fault.status_code)
+            return Reply.json(fault.status_code, body, fault.headers)
+        return self.respond(request)  # a hang alone answers normally, late
+
     def _next_fault(self) -> Fault | None:
         with self._lock:
             return self.faults.popleft() if self.faults else None
@@ -170,24 +190,23 @@ def _handler_for(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             parts = urlsplit(self.path)
+            fault = stand_in._next_fault()
             request = Recorded(
                 method=self.command,
                 path=parts.path,
                 query={k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()},
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=body,
+                fault=fault,
             )
             stand_in._record(request)
-            fault = stand_in._next_fault()
             if fault is not None and fault.hang_seconds:
                 time.sleep(fault.hang_seconds)
             if fault is not None and fault.drop:
                 self.close_connection = True
                 self.connection.close()
                 return
-            reply = (
-                fault.reply if fault is not None and fault.reply is not None else stand_in.respond(request)
-            )
+            reply = stand_in.fault_reply(fault, request) if fault is not None else stand_in.respond(request)
             self.send_response(reply.status)
             for key, value in reply.headers.items():
                 self.send_header(key, value)

@@ -38,13 +38,15 @@ class TwilioStandIn(StandIn):
             return _error(400, 21602, "Message body is required.")
         return Reply.json(201, _message(self.account_sid, form))
 
+    def error_body(self, status: int) -> Any:
+        code = 20429 if status == 429 else 20500 if status >= 500 else 21211
+        return {"code": code, "message": f"scripted error {status}", "more_info": "", "status": status}
+
     def messages(self) -> list[dict[str, str]]:
         """The form of every accepted message."""
-        return [r.form() for r in self.received("/Messages.json") if _accepted(self, r)]
-
-
-def _accepted(stand_in: TwilioStandIn, request: Recorded) -> bool:
-    return stand_in.respond(request).status == 201
+        return [
+            r.form() for r in self.received("/Messages.json") if r.served and self.respond(r).status == 201
+        ]
 
 
 def _message(account_sid: str, form: dict[str, str]) -> dict[str, Any]:
