@@ -11,7 +11,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qs, urlsplit
 
 
@@ -113,7 +113,7 @@ class StandIn:
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def start(self, port: int = 0) -> StandIn:
+    def start(self, port: int = 0) -> Self:
         """Listen on 127.0.0.1:`port` (0 picks a free one) and serve in a daemon thread."""
         handler = _handler_for(self)
         self._server = ThreadingHTTPServer(("127.0.0.1", port), handler)
@@ -131,7 +131,7 @@ class StandIn:
             self._server.server_close()
             self._server = None
 
-    def __enter__(self) -> StandIn:
+    def __enter__(self) -> Self:
         return self.start() if self._server is None else self
 
     def __exit__(self, *_exc: object) -> None:
