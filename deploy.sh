@@ -81,7 +81,7 @@ secret_name() {
   echo "projects/$PROJECT_ID/secrets/${SECRETS[$1]}/versions/latest"
 }
 
-# The function's environment; "@" separates entries because EMAIL_TO holds commas.
+# The function's environment; "|" separates entries because EMAIL_TO holds commas and EMAIL_FROM "@".
 env_vars() {
   local pairs=(
     "MIXPANEL_PROJECT_ID=$MIXPANEL_PROJECT_ID"
@@ -100,9 +100,17 @@ env_vars() {
     "NOTIFY_WHEN_EMPTY=${NOTIFY_WHEN_EMPTY:-false}"
     "RUN_BUDGET_SECONDS=$((TIMEOUT_SECONDS - 60))"
     "MAX_MESSAGE_AGE_MINUTES=1440"
+    "EMAIL_ROW_LIMIT=500"
   )
-  local IFS=@
-  echo "^@^${pairs[*]}"
+  local pair
+  for pair in "${pairs[@]}"; do
+    if [[ "$pair" == *"|"* ]]; then
+      echo "$CONFIG: ${pair%%=*} must not contain \"|\"" >&2
+      return 2
+    fi
+  done
+  local IFS="|"
+  echo "^|^${pairs[*]}"
 }
 
 echo "# 1. APIs"
@@ -186,14 +194,14 @@ silence=$((2 * LOOKBACK_MINUTES * 60))
 metric_filter() {
   echo "metric.type=\\\"logging.googleapis.com/user/$NAME/$1\\\" AND resource.type=\\\"cloud_run_revision\\\""
 }
-failing_policy="{\"displayName\": \"Notifierator: a run failed\", \"combiner\": \"OR\", \"conditions\": [{
-  \"displayName\": \"a run_summary line at ERROR\", \"conditionThreshold\": {
-    \"filter\": \"$(metric_filter failed_runs)\", \"comparison\": \"COMPARISON_GT\", \"thresholdValue\": 0,
-    \"duration\": \"0s\", \"aggregations\": [{\"alignmentPeriod\": \"300s\", \"perSeriesAligner\": \"ALIGN_SUM\"}]}}]}"
-missing_policy="{\"displayName\": \"Notifierator: no successful run for two intervals\", \"combiner\": \"OR\", \"conditions\": [{
-  \"displayName\": \"no good run_summary line\", \"conditionAbsent\": {
-    \"filter\": \"$(metric_filter good_runs)\", \"duration\": \"${silence}s\",
-    \"aggregations\": [{\"alignmentPeriod\": \"300s\", \"perSeriesAligner\": \"ALIGN_SUM\"}]}}]}"
+aggregation='"aggregations": [{"alignmentPeriod": "300s", "perSeriesAligner": "ALIGN_SUM"}]'
+failing_policy='{"displayName": "Notifierator: a run failed", "combiner": "OR", "conditions": [{'
+failing_policy+='"displayName": "a run_summary line at ERROR", "conditionThreshold": {'
+failing_policy+="\"filter\": \"$(metric_filter failed_runs)\", \"comparison\": \"COMPARISON_GT\", "
+failing_policy+="\"thresholdValue\": 0, \"duration\": \"0s\", $aggregation}}]}"
+missing_policy='{"displayName": "Notifierator: no successful run for two intervals", "combiner": "OR", '
+missing_policy+='"conditions": [{"displayName": "no good run_summary line", "conditionAbsent": {'
+missing_policy+="\"filter\": \"$(metric_filter good_runs)\", \"duration\": \"${silence}s\", $aggregation}}]}"
 for policy in "$failing_policy" "$missing_policy"; do
   display_name="$(sed -n 's/^{"displayName": "\([^"]*\)".*/\1/p' <<<"$policy" | head -n 1)"
   if ! policy_exists "$display_name"; then

@@ -72,7 +72,7 @@ def main(
     *,
     environ: Mapping[str, str] = os.environ,
     publisher: Any = None,
-    out: IO[str] = sys.stdout,
+    out: IO[str] | None = None,
 ) -> int:
     """Run the command line; 0 when published, 2 when the message would be rejected."""
     args = parser(environ).parse_args(argv)
@@ -84,6 +84,6 @@ def main(
     message_id = publish(data, project=args.project, topic=args.topic, publisher=publisher)
     print(
         f"published {data.decode()} to projects/{args.project}/topics/{args.topic}: message id {message_id}",
-        file=out,
+        file=out or sys.stdout,
     )
     return 0

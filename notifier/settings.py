@@ -30,6 +30,29 @@ _NAMED_EMAIL = re.compile(r"^\s*(?P<name>[^<>\"]*?)\s*<(?P<addr>[^<>]+)>\s*$")
 _E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 _MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
+# Every variable the function reads; deployments set all but the local-run URL overrides.
+URL_OVERRIDES = ("MIXPANEL_API_URL", "SENDGRID_API_URL", "TWILIO_API_URL", "SECRET_MANAGER_API_URL")
+VARIABLES = (
+    "MIXPANEL_PROJECT_ID",
+    "MIXPANEL_REGION",
+    "MIXPANEL_SERVICE_ACCOUNT",
+    "MIXPANEL_SECRET",
+    "EMAIL_TO",
+    "EMAIL_FROM",
+    "SENDGRID_API_KEY",
+    "SMS_TO",
+    "SMS_FROM",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "TIMEZONE",
+    "DEFAULT_LOOKBACK_MINUTES",
+    "NOTIFY_WHEN_EMPTY",
+    "EMAIL_ROW_LIMIT",
+    "RUN_BUDGET_SECONDS",
+    "MAX_MESSAGE_AGE_MINUTES",
+    *URL_OVERRIDES,
+)
+SECRET_VARIABLES = ("MIXPANEL_SECRET", "SENDGRID_API_KEY", "TWILIO_AUTH_TOKEN")
 SECRET_VERSION_NAME = re.compile(r"^projects/[^/\s]+/secrets/[^/\s]+/versions/[^/\s]+$")
 
 

@@ -16,6 +16,7 @@ locals {
     NOTIFY_WHEN_EMPTY        = tostring(var.notify_when_empty)
     RUN_BUDGET_SECONDS       = tostring(var.timeout_seconds - 60)
     MAX_MESSAGE_AGE_MINUTES  = "1440"
+    EMAIL_ROW_LIMIT          = "500"
   }
 }
 

@@ -28,7 +28,7 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(
         emulator_binary() is None,
-        reason="the Pub/Sub emulator is not installed (gcloud components install pubsub-emulator; needs Java)",
+        reason="the Pub/Sub emulator is not installed (gcloud components install pubsub-emulator, Java 17)",
     ),
 ]
 
@@ -42,7 +42,9 @@ def emulator() -> Iterator[PubSubEmulator]:
 @pytest.fixture
 def recent_user(mixpanel: MixpanelStandIn) -> None:
     created = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=20)
-    mixpanel.profiles = [profile("u1", created.strftime("%Y-%m-%dT%H:%M:%S"), name="Ada", email="ada@example.com")]
+    mixpanel.profiles = [
+        profile("u1", created.strftime("%Y-%m-%dT%H:%M:%S"), name="Ada", email="ada@example.com")
+    ]
 
 
 @pytest.fixture
@@ -131,7 +133,17 @@ def test_the_publish_command_sends_a_validated_message_through_the_emulator(
 ) -> None:
     monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emulator.host)
     code = publish_main(
-        ["publish", "--project", emulator.project, "--topic", wired["topic"], "--lookback", "60", "--channels", "email"],
+        [
+            "publish",
+            "--project",
+            emulator.project,
+            "--topic",
+            wired["topic"],
+            "--lookback",
+            "60",
+            "--channels",
+            "email",
+        ],
         environ={},
     )
     assert code == 0
