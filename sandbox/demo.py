@@ -1,24 +1,28 @@
 """`make demo`: the whole job on this machine, no accounts needed.
 
 Starts the stand-ins for Mixpanel, SendGrid, Twilio and Secret Manager, runs the function in a real
-functions-framework process, pushes it a Pub/Sub message, and shows what was sent.
+functions-framework process, delivers it the scheduler's message (through the Pub/Sub emulator when
+gcloud has it, else as a direct push), and shows what was sent.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sandbox.function import ROOT, FunctionProcess, push_envelope
 from sandbox.mixpanel import MixpanelStandIn, profile
+from sandbox.pubsub import PubSubEmulator, emulator_binary
 from sandbox.secretmanager import SecretManagerStandIn
 from sandbox.sendgrid import SendGridStandIn
 from sandbox.twilio import ACCOUNT_SID, TwilioStandIn
 
 OUTPUT = ROOT / "demo-output"
+PAYLOAD = b'{"lookback_minutes":60}'  # what the Cloud Scheduler job publishes (terraform/scheduler.tf)
 SECRETS = {
     "projects/demo/secrets/mixpanel-secret/versions/latest": "demo-mixpanel-secret",
     "projects/demo/secrets/sendgrid-api-key/versions/latest": "SG.demo-key",
@@ -89,14 +93,31 @@ def main() -> int:
             secret_manager.url,
         )
         with FunctionProcess(environ, log=log) as function:
-            print(
-                f"Function: functions-framework on {function.url}, pushing a Pub/Sub message "
-                '{"lookback_minutes": 60}'
-            )
-            response = function.push(push_envelope({"lookback_minutes": 60}, publish_time=now))
-            print(f"Function answered HTTP {response.status_code}")
+            print(f"Function: functions-framework on {function.url}")
+            if emulator_binary() is not None:
+                _through_the_emulator(function, log_path)
+            else:
+                print(
+                    "Pub/Sub emulator not installed: pushing the scheduler's message straight to the function"
+                )
+                response = function.push(push_envelope(PAYLOAD, publish_time=now))
+                print(f"Function answered HTTP {response.status_code}")
         log.flush()
     return _report(sendgrid, twilio, log_path)
+
+
+def _through_the_emulator(function: FunctionProcess, log_path: Path) -> None:
+    """Publish the scheduler's payload to a topic whose push subscription calls the function."""
+    with (
+        (OUTPUT / "pubsub-emulator.log").open("w") as emulator_log,
+        PubSubEmulator(log=emulator_log) as emulator,
+    ):
+        emulator.push_topic("notifierator-trigger", function.url + "/")
+        message_id = emulator.publish("notifierator-trigger", PAYLOAD)
+        print(f"Pub/Sub emulator on {emulator.host}: published {PAYLOAD.decode()} as message {message_id}")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and _summary_line(log_path) is None:
+            time.sleep(0.2)
 
 
 def _report(sendgrid: SendGridStandIn, twilio: TwilioStandIn, log_path: Path) -> int:
