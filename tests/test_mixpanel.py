@@ -40,7 +40,9 @@ def seed(server: MixpanelStandIn, count: int) -> None:
     ]
 
 
-@pytest.mark.parametrize(("count", "pages"), [(0, 1), (1, 1), (999, 1), (1000, 2), (1001, 2), (2500, 3)])
+@pytest.mark.parametrize(
+    ("count", "pages"), [(0, 1), (1, 1), (999, 1), (1000, 1), (1001, 2), (2000, 2), (2500, 3)]
+)
 def test_every_user_in_the_window_comes_back_exactly_once(
     mixpanel: MixpanelStandIn, count: int, pages: int
 ) -> None:
@@ -209,3 +211,11 @@ def test_each_region_queries_its_own_host(region: str) -> None:
         "in": "https://in.mixpanel.com",
     }[region]
     assert adapter.urls == [f"{expected}/api/query/engage?project_id=4242"]
+
+
+def test_without_a_total_a_full_last_page_is_followed_by_one_empty_page(mixpanel: MixpanelStandIn) -> None:
+    seed(mixpanel, 2000)
+    mixpanel.transform_next_page(*[lambda page: {k: v for k, v in page.items() if k != "total"}] * 3)
+    client = client_for(mixpanel)
+    assert len(list(client.new_users(WINDOW))) == 2000
+    assert client.stats.pages == 3
