@@ -99,20 +99,24 @@ def render_email(users: Sequence[NewUser], window: Window, zone: ZoneInfo, *, ro
 
 def render_csv(users: Sequence[NewUser], zone: ZoneInfo) -> bytes:
     """Every user as CSV (UTF-8 with BOM for spreadsheets); formula-like cells are neutralised."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    # Encoded as it is written: one bytes copy of a 100,000-row file, never a wide str as well.
+    buffer = io.BytesIO()
+    text = io.TextIOWrapper(buffer, encoding="utf-8-sig", newline="")
+    writer = csv.writer(text, lineterminator="\r\n")
     writer.writerow(["name", "email", f"created ({zone})", "created (UTC)", "distinct_id"])
-    for user in users:
-        writer.writerow(
-            [
-                neutralise_cell(user.name),
-                neutralise_cell(user.email),
-                _local(user.created, zone),
-                user.created.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                neutralise_cell(user.distinct_id),
-            ]
+    # isoformat and str() of naive datetimes are several times faster than strftime.
+    writer.writerows(
+        (
+            neutralise_cell(user.name),
+            neutralise_cell(user.email),
+            str(user.created.astimezone(zone).replace(tzinfo=None)),
+            user.created.replace(tzinfo=None).isoformat() + "Z",
+            neutralise_cell(user.distinct_id),
         )
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+        for user in users
+    )
+    text.flush()
+    return buffer.getvalue()
 
 
 def neutralise_cell(value: str) -> str:

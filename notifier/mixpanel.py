@@ -7,12 +7,11 @@ first response's ``session_id`` while a page comes back full (``len(results) >= 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 import requests
 
@@ -22,13 +21,15 @@ from notifier.trigger import Window
 
 SERVICE = "Mixpanel"
 OUTPUT_PROPERTIES = ("$email", "$name", "$first_name", "$last_name", "$created")
-_CREATED = re.compile(r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})")
 _MAX_ERROR_TEXT = 200
 
 
-@dataclass(frozen=True, slots=True)
-class NewUser:
-    """One profile created in the window, reduced to what the digest shows."""
+class NewUser(NamedTuple):
+    """One profile created in the window, reduced to what the digest shows.
+
+    A NamedTuple rather than a frozen dataclass: as immutable, and much cheaper to build and hold
+    100,000 times.
+    """
 
     distinct_id: str
     name: str
@@ -201,7 +202,7 @@ class MixpanelClient:
         if created is None:
             self.stats.skipped_without_created += 1
             return None
-        if created not in window:
+        if not window.start <= created < window.end:
             return None  # the server's filter is trusted but checked: the window is the contract
         name = _text(props.get("$name")) or " ".join(
             part for part in (_text(props.get("$first_name")), _text(props.get("$last_name"))) if part
@@ -225,14 +226,17 @@ def _distinct_id(raw: object) -> str:
 
 
 def _parse_created(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    match = _CREATED.match(value)
-    if not match:
+    # Mixpanel writes "YYYY-MM-DDTHH:MM:SS" in UTC; this runs once per profile, so no regex.
+    if (
+        not isinstance(value, str)
+        or len(value) < 19
+        or value[10] != "T"
+        or value[13] != ":"
+        or value[16] != ":"
+    ):
         return None
     try:
-        year, month, day, hour, minute, second = map(int, match.groups())
-        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+        return datetime.fromisoformat(value[:19]).replace(tzinfo=UTC)
     except ValueError:
         return None
 

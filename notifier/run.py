@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import requests
 
 from notifier.channels import ChannelResult
-from notifier.channels.email import send_email
+from notifier.channels.email import build_mail, send_email
 from notifier.channels.sms import send_sms
 from notifier.digest import EmailDigest, render_email, render_sms, sort_users
 from notifier.errors import (
@@ -237,16 +237,21 @@ def _run(
     zone = settings.timezone
     digest = render_email(users, trigger.window, zone, row_limit=settings.email_row_limit) if email else None
     sms_body = render_sms(users, trigger.window, zone) if sms else None
+    # What is sent is rendered now; dropping the users before the email is encoded roughly halves
+    # the peak memory of a 100,000-user run (README, Performance).
+    del users
     if trigger.dry_run:
         progress.channels = _dry_run_results(email, sms)
         return progress.summary("dry_run", email=digest, sms_body=sms_body)
 
     deliveries: list[Callable[[], ChannelResult]] = []
     if email and digest:
+        mail = build_mail(digest, email)
+        digest = None  # the mail body now holds the CSV, base64-encoded; the raw copy can go
         deliveries.append(
             partial(
                 send_email,
-                digest,
+                mail,
                 email,
                 api_key=email_key,
                 base_url=settings.endpoints.sendgrid,
@@ -265,7 +270,7 @@ def _run(
             )
         )
     outcome = _deliver(deliveries, progress, lambda r: ledger.record(message_id, r.channel, r.delivered_to))
-    return progress.summary(outcome, email=digest, sms_body=sms_body)
+    return progress.summary(outcome, sms_body=sms_body)
 
 
 def _deliver(

@@ -50,11 +50,19 @@ class FunctionProcess:
     """`functions-framework --target notify` on a free port, with the given environment."""
 
     def __init__(
-        self, environ: Mapping[str, str], *, log: IO[str] | None = None, port: int | None = None
+        self,
+        environ: Mapping[str, str],
+        *,
+        log: IO[str] | None = None,
+        port: int | None = None,
+        target: str = "notify",
+        source: Path = ROOT / "main.py",
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._environ = dict(environ)
+        self._target = target
+        self._source = source
         self._log = log
         self._process: subprocess.Popen[str] | None = None
 
@@ -68,8 +76,8 @@ class FunctionProcess:
         self._process = subprocess.Popen(
             [
                 executable,
-                "--target=notify",
-                f"--source={ROOT / 'main.py'}",
+                f"--target={self._target}",
+                f"--source={self._source}",
                 "--signature-type=cloudevent",
                 "--host=127.0.0.1",
                 f"--port={self.port}",

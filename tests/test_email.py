@@ -24,7 +24,9 @@ def retrier() -> Retrier:
 
 
 def test_one_call_carries_every_recipient_in_its_own_personalization(sendgrid: SendGridStandIn) -> None:
-    result = send_email(DIGEST, SETTINGS, api_key=SENDGRID_KEY, base_url=sendgrid.url, retrier=retrier())
+    result = send_email(
+        build_mail(DIGEST, SETTINGS), SETTINGS, api_key=SENDGRID_KEY, base_url=sendgrid.url, retrier=retrier()
+    )
     assert (result.outcome, result.delivered) == ("sent", 3)
     assert len(sendgrid.requests) == 1
     (mail,) = sendgrid.mails()
@@ -42,7 +44,9 @@ def test_one_call_carries_every_recipient_in_its_own_personalization(sendgrid: S
 
 
 def test_the_key_travels_only_as_a_bearer_header(sendgrid: SendGridStandIn) -> None:
-    send_email(DIGEST, SETTINGS, api_key=SENDGRID_KEY, base_url=sendgrid.url, retrier=retrier())
+    send_email(
+        build_mail(DIGEST, SETTINGS), SETTINGS, api_key=SENDGRID_KEY, base_url=sendgrid.url, retrier=retrier()
+    )
     request = sendgrid.requests[0]
     assert request.headers["authorization"] == f"Bearer {SENDGRID_KEY}"
     assert SENDGRID_KEY not in request.body.decode()
@@ -60,7 +64,9 @@ def test_the_csv_travels_as_a_base64_attachment() -> None:
 
 
 def test_a_rejected_key_is_a_permanent_failure_naming_what_to_check(sendgrid: SendGridStandIn) -> None:
-    result = send_email(DIGEST, SETTINGS, api_key="SG.wrong", base_url=sendgrid.url, retrier=retrier())
+    result = send_email(
+        build_mail(DIGEST, SETTINGS), SETTINGS, api_key="SG.wrong", base_url=sendgrid.url, retrier=retrier()
+    )
     assert (result.outcome, result.delivered, result.retryable) == ("failed", 0, False)
     assert result.error is not None
     assert "401" in result.error

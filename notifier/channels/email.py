@@ -55,21 +55,20 @@ def build_mail(digest: EmailDigest, settings: EmailSettings) -> dict[str, Any]:
 
 
 def send_email(
-    digest: EmailDigest,
+    mail: dict[str, Any],
     settings: EmailSettings,
     *,
     api_key: str,
     base_url: str | None,
     retrier: Retrier,
 ) -> ChannelResult:
-    """Send the digest to every recipient in one call, retrying what is transient."""
+    """Send `mail` (from build_mail) to every recipient in one call, retrying what is transient."""
     from sendgrid import SendGridAPIClient
 
     client = SendGridAPIClient(api_key, host=base_url or SENDGRID_DEFAULT_HOST)
-    body = build_mail(digest, settings)
 
     def attempt() -> None:
-        _post(client, body, timeout=sum(retrier.timeouts()))
+        _post(client, mail, timeout=sum(retrier.timeouts()))
 
     try:
         retrier.call(attempt)
