@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -175,3 +176,31 @@ def test_users_sort_by_created_then_id() -> None:
     b = NewUser("a", "", "", datetime(2026, 1, 1, tzinfo=UTC))
     c = NewUser("c", "", "", datetime(2025, 1, 1, tzinfo=UTC))
     assert sort_users([a, b, c]) == [c, b, a]
+
+
+def test_past_the_zip_threshold_the_csv_travels_zipped_with_everyone() -> None:
+    users = [user(n, "=cmd|' /C calc'!A0" if n == 3 else "") for n in range(30)]
+    digest = render_email(users, WINDOW, BERLIN, row_limit=5, zip_above_rows=20)
+    assert digest.attachment is not None
+    assert digest.attachment.filename == "new-users-20261128T0800Z-20261128T0900Z.csv.zip"
+    assert digest.attachment.mime_type == "application/zip"
+    assert "new-users-20261128T0800Z-20261128T0900Z.csv.zip" in digest.html
+    with zipfile.ZipFile(io.BytesIO(digest.attachment.content)) as archive:
+        (member,) = archive.infolist()
+        assert member.filename == "new-users-20261128T0800Z-20261128T0900Z.csv"
+        rows = csv_rows(archive.read(member))
+    assert len(rows) == 31
+    assert {row[4] for row in rows[1:]} == {f"id-{n}" for n in range(30)}
+    assert rows[4][0] == "'=cmd|' /C calc'!A0"
+
+
+def test_at_the_zip_threshold_the_csv_is_plain() -> None:
+    digest = render_email([user(n) for n in range(20)], WINDOW, UTC_ZONE, row_limit=5, zip_above_rows=20)
+    assert digest.attachment is not None
+    assert digest.attachment.mime_type == "text/csv"
+
+
+def test_csv_times_are_local_and_utc() -> None:
+    rows = csv_rows(render_csv([user(61)], BERLIN))
+    assert rows[0][2:4] == ["created (Europe/Berlin)", "created (UTC)"]
+    assert rows[1][2:4] == ["2026-11-28 09:01:01", "2026-11-28T08:01:01Z"]
