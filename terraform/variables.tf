@@ -154,7 +154,7 @@ variable "alert_email" {
 }
 
 variable "memory" {
-  description = "Function memory; 256M fits 100,000 users in one run with room to spare (README, Performance)."
+  description = "Function memory; 256M runs 100,000 users with room to spare (README, Performance)."
   type        = string
   default     = "256M"
   validation {
