@@ -13,6 +13,8 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -85,13 +87,16 @@ def environ(
     }
 
 
-def measure_size(count: int, *, rate_limited: bool) -> dict[str, Any]:
-    """One run at `count` users, and the floor for the same pages."""
+@contextmanager
+def stand_ins(
+    count: int, *, queries_per_hour: int | None = None
+) -> Iterator[tuple[dict[str, str], MixpanelStandIn, SendGridStandIn]]:
+    """All four stand-ins, Mixpanel serving `count` new users; yields the function's environment."""
     mixpanel = MixpanelStandIn(
         profiles(count),
         username="bench.sa",
         secret=SECRETS["projects/bench/secrets/mixpanel/versions/1"],
-        queries_per_hour=60 if rate_limited else None,
+        queries_per_hour=queries_per_hour,
     )
     with (
         mixpanel,
@@ -99,7 +104,12 @@ def measure_size(count: int, *, rate_limited: bool) -> dict[str, Any]:
         TwilioStandIn(account_sid=ACCOUNT_SID, auth_token="bench-twilio-token") as twilio,
         SecretManagerStandIn(SECRETS) as secrets,
     ):
-        env = environ(mixpanel, sendgrid, twilio, secrets.url)
+        yield environ(mixpanel, sendgrid, twilio, secrets.url), mixpanel, sendgrid
+
+
+def measure_size(count: int, *, rate_limited: bool) -> dict[str, Any]:
+    """One run at `count` users, and the floor for the same pages."""
+    with stand_ins(count, queries_per_hour=60 if rate_limited else None) as (env, mixpanel, sendgrid):
         result = child("run", {"environ": env, "published": PUBLISHED.isoformat()})
         email_bytes = sum(len(r.body) for r in sendgrid.requests)
         queries = len(mixpanel.requests)
@@ -122,16 +132,7 @@ def cold_start(repeats: int = 3) -> dict[str, float]:
     """Seconds from process start to the end of the first run: the function, and a no-op."""
     function_times: list[float] = []
     noop_times: list[float] = []
-    mixpanel = MixpanelStandIn(
-        profiles(10), username="bench.sa", secret=SECRETS["projects/bench/secrets/mixpanel/versions/1"]
-    )
-    with (
-        mixpanel,
-        SendGridStandIn(api_key="SG.bench") as sendgrid,
-        TwilioStandIn(account_sid=ACCOUNT_SID, auth_token="bench-twilio-token") as twilio,
-        SecretManagerStandIn(SECRETS) as secrets,
-    ):
-        env = environ(mixpanel, sendgrid, twilio, secrets.url)
+    with stand_ins(10) as (env, _mixpanel, _sendgrid):
         for _ in range(repeats):
             for times, kwargs in (
                 (function_times, {}),

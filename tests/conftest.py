@@ -14,6 +14,7 @@ from notifier import logs
 from notifier.logs import JsonFormatter
 from notifier.retry import RetryPolicy
 from notifier.run import RunSummary, Services, run
+from notifier.settings import VARIABLES
 from sandbox.mixpanel import MixpanelStandIn
 from sandbox.secretmanager import SecretManagerStandIn
 from sandbox.sendgrid import SendGridStandIn
@@ -36,33 +37,14 @@ PUBLISHED = datetime(2026, 11, 28, 9, 0, 42, 123456, tzinfo=UTC)
 WINDOW_START = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 WINDOW_END = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
-SETTINGS_VARIABLES = [
-    "MIXPANEL_PROJECT_ID",
-    "MIXPANEL_REGION",
-    "MIXPANEL_SERVICE_ACCOUNT",
-    "MIXPANEL_SECRET",
-    "EMAIL_TO",
-    "EMAIL_FROM",
-    "SENDGRID_API_KEY",
-    "SMS_TO",
-    "SMS_FROM",
-    "TWILIO_ACCOUNT_SID",
-    "TWILIO_AUTH_TOKEN",
-    "TIMEZONE",
-    "DEFAULT_LOOKBACK_MINUTES",
-    "NOTIFY_WHEN_EMPTY",
-    "EMAIL_ROW_LIMIT",
-    "RUN_BUDGET_SECONDS",
-    "MAX_MESSAGE_AGE_MINUTES",
-    "MIXPANEL_API_URL",
-    "SENDGRID_API_URL",
-    "TWILIO_API_URL",
-    "SECRET_MANAGER_API_URL",
+# What the settings read, plus what the publish command and the Pub/Sub client read.
+ISOLATED_VARIABLES = (
+    *VARIABLES,
     "PUBSUB_EMULATOR_HOST",
     "PUBSUB_PROJECT_ID",
-    "PUBSUB_TOPIC",
+    "NOTIFIER_TOPIC",
     "GOOGLE_CLOUD_PROJECT",
-]
+)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -74,7 +56,7 @@ def production_logging() -> None:
 @pytest.fixture(autouse=True)
 def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads this machine's configuration by accident."""
-    for name in SETTINGS_VARIABLES:
+    for name in ISOLATED_VARIABLES:
         monkeypatch.delenv(name, raising=False)
 
 
