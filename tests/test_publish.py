@@ -1,0 +1,76 @@
+"""`python -m notifier publish`: messages are checked with the function's parser before publishing.
+
+Publishing itself is tested against the real Pub/Sub emulator in test_pubsub.py.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from notifier.publish import DEFAULT_TOPIC, build_message, main, parser
+
+
+class NoPublisher:
+    """Fails the test if anything is published."""
+
+    def topic_path(self, project: str, topic: str) -> str:
+        return f"projects/{project}/topics/{topic}"
+
+    def publish(self, *_args: Any) -> Any:
+        raise AssertionError("nothing may be published for an invalid message")
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--lookback", "0"], "lookback_minutes"),
+        (["--lookback", "44641"], "lookback_minutes"),
+        (["--start", "2026-11-01T00:00:00Z"], "both or neither"),
+        (["--start", "2026-11-02T00:00:00Z", "--end", "2026-11-01T00:00:00Z"], "before end"),
+        (["--start", "2026-11-01", "--end", "2026-11-02T00:00:00Z"], "RFC 3339"),
+        (["--channels", "fax"], "channels"),
+    ],
+)
+def test_an_invalid_message_is_refused_before_publishing(
+    argv: list[str], says: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["publish", "--project", "p", *argv], environ={}, publisher=NoPublisher())
+    assert code == 2
+    assert says in capsys.readouterr().err
+
+
+def test_the_message_holds_exactly_what_was_asked() -> None:
+    args = parser({}).parse_args(
+        [
+            "publish",
+            "--project",
+            "p",
+            "--start",
+            "2026-11-01T00:00:00Z",
+            "--end",
+            "2026-11-02T00:00:00Z",
+            "--dry-run",
+            "--channels",
+            "email, sms",
+        ]
+    )
+    assert json.loads(build_message(args)) == {
+        "start": "2026-11-01T00:00:00Z",
+        "end": "2026-11-02T00:00:00Z",
+        "dry_run": True,
+        "channels": ["email", "sms"],
+    }
+
+
+def test_no_options_publish_an_empty_object_which_means_the_default_window() -> None:
+    assert build_message(parser({}).parse_args(["publish", "--project", "p"])) == b"{}"
+
+
+def test_project_and_topic_default_from_the_environment() -> None:
+    args = parser({"GOOGLE_CLOUD_PROJECT": "from-env"}).parse_args(["publish"])
+    assert (args.project, args.topic) == ("from-env", DEFAULT_TOPIC)
+    args = parser({"PUBSUB_PROJECT_ID": "emu", "NOTIFIER_TOPIC": "t-x"}).parse_args(["publish"])
+    assert (args.project, args.topic) == ("emu", "t-x")
