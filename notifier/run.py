@@ -35,7 +35,7 @@ from notifier.ledger import DeliveryLedger
 from notifier.mixpanel import FetchStats, MixpanelAuth, MixpanelClient
 from notifier.retry import Deadline, Retrier, RetryPolicy
 from notifier.secrets import SecretResolver
-from notifier.settings import EmailSettings, Settings, SmsSettings
+from notifier.settings import EmailSettings, SecretRef, Settings, SmsSettings
 from notifier.trigger import Trigger, Window, decode_data, parse_timestamp, parse_trigger
 
 LOG = logging.getLogger(__name__)
@@ -143,16 +143,16 @@ def run(
     With a `message_id`, recipients this instance already served for that message are skipped.
     """
     started = services.clock()
-    partial = _Progress()
+    progress = _Progress()
     try:
-        summary = _run(data, publish_time, environ, services, partial, message_id)
+        summary = _run(data, publish_time, environ, services, progress, message_id)
     except PermanentError as error:
         outcome = next(
             (name for kind, name in _PERMANENT_OUTCOMES.items() if isinstance(error, kind)), "failed"
         )
-        summary = partial.summary(outcome, error=str(error))
+        summary = progress.summary(outcome, error=str(error))
     except TransientError as error:
-        _finish(partial.summary("will_retry", error=str(error)), started, services)
+        _finish(progress.summary("will_retry", error=str(error)), started, services)
         raise
     return _finish(summary, started, services)
 
@@ -205,7 +205,7 @@ def _run(
         rng=services.rng,
     )
 
-    def secret(ref: Any) -> str:
+    def secret(ref: SecretRef) -> str:
         return services.secrets.value(ref, retrier, api_url=settings.endpoints.secret_manager)
 
     # Every secret is read before anything is fetched or sent, so a bad one stops the run clean.
@@ -237,8 +237,8 @@ def _run(
     zone = settings.timezone
     digest = render_email(users, trigger.window, zone, row_limit=settings.email_row_limit) if email else None
     sms_body = render_sms(users, trigger.window, zone) if sms else None
-    # What is sent is rendered now; dropping the users before the email is encoded roughly halves
-    # the peak memory of a 100,000-user run (README, Performance).
+    # Everything to send is rendered: free the users for the email's encoding, which at 100,000
+    # users is the run's other big allocation (README, Performance).
     del users
     if trigger.dry_run:
         progress.channels = _dry_run_results(email, sms)
@@ -247,27 +247,15 @@ def _run(
     deliveries: list[Callable[[], ChannelResult]] = []
     if email and digest:
         mail = build_mail(digest, email)
-        digest = None  # the mail body now holds the CSV, base64-encoded; the raw copy can go
+        digest = None  # the mail body holds the attachment now, base64-encoded; the raw copy can go
+        endpoint = settings.endpoints.sendgrid
         deliveries.append(
-            partial(
-                send_email,
-                mail,
-                email,
-                api_key=email_key,
-                base_url=settings.endpoints.sendgrid,
-                retrier=retrier,
-            )
+            partial(send_email, mail, email, api_key=email_key, base_url=endpoint, retrier=retrier)
         )
     if sms and sms_body:
+        endpoint = settings.endpoints.twilio
         deliveries.append(
-            partial(
-                send_sms,
-                sms_body,
-                sms,
-                auth_token=sms_token,
-                base_url=settings.endpoints.twilio,
-                retrier=retrier,
-            )
+            partial(send_sms, sms_body, sms, auth_token=sms_token, base_url=endpoint, retrier=retrier)
         )
     outcome = _deliver(deliveries, progress, lambda r: ledger.record(message_id, r.channel, r.delivered_to))
     return progress.summary(outcome, sms_body=sms_body)
