@@ -24,7 +24,6 @@ class SecretResolver:
         self._clients: dict[str | None, SecretManagerServiceClient] = {}
         self._cache: dict[str, str] = {}
         self._lock = threading.Lock()
-        self.reads = 0  # Secret Manager calls that succeeded, for tests and the run summary
 
     def value(self, ref: SecretRef, retrier: Retrier, *, api_url: str | None = None) -> str:
         """The secret's value; a version name is read from Secret Manager the first time only.
@@ -38,17 +37,16 @@ class SecretResolver:
             if cached is None:
                 cached = retrier.call(lambda: self._access(ref, retrier, api_url))
                 self._cache[ref.reference] = cached
-                self.reads += 1
             return cached
 
     def _access(self, ref: SecretRef, retrier: Retrier, api_url: str | None) -> str:
         # Imported here: the Google client is slow to import and local runs rarely need it.
         from google.api_core import exceptions as gexc
+        from google.auth import exceptions as auth_exc
         from google.protobuf import json_format
 
-        client = self._client(api_url)
         try:
-            response = client.access_secret_version(
+            response = self._client(api_url).access_secret_version(
                 name=ref.reference, retry=None, timeout=sum(retrier.timeouts())
             )
         except (gexc.TooManyRequests, gexc.ServerError, gexc.DeadlineExceeded) as error:
@@ -65,7 +63,13 @@ class SecretResolver:
                 "roles/secretmanager.secretAccessor on it",
                 variable=ref.variable,
             ) from None
-        except requests.RequestException as error:
+        except auth_exc.DefaultCredentialsError:
+            raise ConfigError(
+                f"no Google credentials to read {ref.reference} from {SERVICE}; deployed functions have "
+                "them, a local run needs `gcloud auth application-default login` or the secret's value",
+                variable=ref.variable,
+            ) from None
+        except (requests.RequestException, auth_exc.TransportError, auth_exc.RefreshError) as error:
             raise SourceUnavailable(
                 f"{SERVICE} is unreachable for {ref.variable}: {type(error).__name__}", service=SERVICE
             ) from None

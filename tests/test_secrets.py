@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from notifier.errors import ConfigError
@@ -65,3 +67,17 @@ def test_secrets_are_read_once_per_instance_however_many_runs(
     assert outcomes == ["sent"] * 3
     assert secret_manager.reads() == 3  # one per secret, not one per run
     assert MARKER not in repr(services.secrets.__dict__.get("_clients"))
+
+
+def test_missing_google_credentials_are_a_config_error_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # No metadata-server probe (it is not on loopback) and no gcloud credentials on disk.
+    monkeypatch.setenv("NO_GCE_CHECK", "True")
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    ref = SecretRef("TWILIO_AUTH_TOKEN", VERSION.format("twilio"))
+    with pytest.raises(ConfigError) as caught:
+        SecretResolver().value(ref, retrier())
+    assert caught.value.variable == "TWILIO_AUTH_TOKEN"
+    assert "application-default login" in str(caught.value)
