@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import cache
 from typing import Any
 
 import requests
@@ -53,6 +54,12 @@ def send_sms(
 
 
 def _http_client(timeout: float) -> Any:
+    return _header_keeping_client_class()(timeout=timeout)
+
+
+@cache
+def _header_keeping_client_class() -> type:
+    # Built on first use: twilio is imported only when a text is actually sent.
     from twilio.http.http_client import TwilioHttpClient
 
     class HeaderKeepingHttpClient(TwilioHttpClient):  # type: ignore[misc]
@@ -65,7 +72,7 @@ def _http_client(timeout: float) -> Any:
             self.last_headers = dict(response.headers or {})
             return response
 
-    return HeaderKeepingHttpClient(timeout=timeout)
+    return HeaderKeepingHttpClient
 
 
 def _create(client: Any, http_client: Any, number: str, body: str, sender: dict[str, str]) -> None:
