@@ -60,10 +60,13 @@ class MixpanelAuth:
 
 
 def where_created_in(window: Window) -> str:
-    """The Engage `where` expression selecting ``start <= $created < end``."""
+    """The Engage `where` expression selecting ``start <= $created < end``.
+
+    Date properties compare with ISO strings in UTC, the form they are stored in.
+    """
     return (
-        f'properties["$created"] >= datetime("{_mixpanel_time(window.start)}")'
-        f' and properties["$created"] < datetime("{_mixpanel_time(window.end)}")'
+        f'properties["$created"] >= "{_mixpanel_time(window.start)}"'
+        f' and properties["$created"] < "{_mixpanel_time(window.end)}"'
     )
 
 

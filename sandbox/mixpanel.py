@@ -24,8 +24,8 @@ RATE_LIMIT_MESSAGE = (
     "Please retry later."
 )
 _WHERE = re.compile(
-    r'^properties\["\$created"\] >= datetime\("(?P<start>[0-9T:-]{19})"\)'
-    r' and properties\["\$created"\] < datetime\("(?P<end>[0-9T:-]{19})"\)$'
+    r'^properties\["\$created"\] >= "(?P<start>[0-9T:-]{19})"'
+    r' and properties\["\$created"\] < "(?P<end>[0-9T:-]{19})"$'
 )
 PageTransform = Callable[[dict[str, Any]], dict[str, Any]]
 
