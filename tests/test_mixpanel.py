@@ -80,8 +80,7 @@ def test_a_user_created_exactly_at_start_is_in_and_exactly_at_end_is_out(mixpane
 
 def test_the_where_selects_created_in_the_half_open_window() -> None:
     assert where_created_in(WINDOW) == (
-        'properties["$created"] >= "2026-11-28T08:00:00"'
-        ' and properties["$created"] < "2026-11-28T09:00:00"'
+        'properties["$created"] >= "2026-11-28T08:00:00" and properties["$created"] < "2026-11-28T09:00:00"'
     )
 
 
