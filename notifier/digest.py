@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # for the email, close to Gmail's 25 MB and past Outlook's 20 MB; zipped it is about 3 MB.
 ZIP_ABOVE_ROWS = 10_000
 SMS_NAME_CHARS = 24
+_LINKISH = re.compile(r"://|(?<=\w)\.(?=\w)")
 
 
 @dataclass(frozen=True)
@@ -202,7 +204,9 @@ def _sms_body(head: str, names: list[str], count: int) -> str:
 
 def _sms_name(name: str) -> str:
     # Short, one line, GSM-7 only: a name cannot break the message's layout or its single segment.
-    clean = to_gsm7(name).replace(",", " ").strip()
+    # Dots between letters go too, so a "name" like "reset at evil.com" is no tappable link.
+    clean = _LINKISH.sub(" ", to_gsm7(name).replace(",", " ")).strip()
+    clean = " ".join(clean.split())
     if len(clean) > SMS_NAME_CHARS:
         clean = clean[: SMS_NAME_CHARS - 3].rstrip() + "..."
     return clean

@@ -204,3 +204,13 @@ def test_csv_times_are_local_and_utc() -> None:
     rows = csv_rows(render_csv([user(61)], BERLIN))
     assert rows[0][2:4] == ["created (Europe/Berlin)", "created (UTC)"]
     assert rows[1][2:4] == ["2026-11-28 09:01:01", "2026-11-28T08:01:01Z"]
+
+
+@pytest.mark.parametrize("name", ["Reset at evil.com", "https://evil.example/x", "www.evil.co"])
+def test_a_name_cannot_become_a_link_in_the_sms(name: str) -> None:
+    body = render_sms([user(1, name)], WINDOW, UTC_ZONE)
+    assert not re.search(r"\w\.\w|://", body.split(": ", 2)[2])
+
+
+def test_ordinary_names_keep_their_dots_and_spaces() -> None:
+    assert render_sms([user(1, "Dr. Ada  Lovelace")], WINDOW, UTC_ZONE).endswith(": Dr. Ada Lovelace")
