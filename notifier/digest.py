@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import operator
 import re
 import zipfile
 from collections.abc import Iterator, Sequence
@@ -30,6 +31,7 @@ CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # for the email, close to Gmail's 25 MB and past Outlook's 20 MB; zipped it is about 3 MB.
 ZIP_ABOVE_ROWS = 10_000
 SMS_NAME_CHARS = 24
+_BY_CREATED_THEN_ID = operator.attrgetter("created", "distinct_id")  # C-speed key for 100,000 users
 _LINKISH = re.compile(r"://|(?<=\w)\.(?=\w)")
 
 
@@ -63,7 +65,7 @@ class Row:
 
 def sort_users(users: Sequence[NewUser]) -> list[NewUser]:
     """Users by created time, then distinct id, so every run orders them the same way."""
-    return sorted(users, key=lambda user: (user.created, user.distinct_id))
+    return sorted(users, key=_BY_CREATED_THEN_ID)
 
 
 def describe_window(window: Window, zone: ZoneInfo) -> str:
