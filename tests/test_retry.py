@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifier.errors import SourceRejected, SourceUnavailable, TransientError
+from notifier.errors import SourceRejected, SourceUnavailable
 from notifier.retry import Deadline, Retrier, RetryPolicy, is_transient_status, parse_retry_after
 from tests.conftest import Sleeps
 
@@ -112,7 +112,3 @@ def test_retry_after_is_case_insensitive_and_optional() -> None:
 )
 def test_only_429_and_5xx_are_transient(status: int, transient: bool) -> None:
     assert is_transient_status(status) is transient
-
-
-def test_every_transient_error_carries_its_retry_hint() -> None:
-    assert TransientError("x", retry_after=3).retry_after == 3
