@@ -52,6 +52,7 @@ VARIABLES = (
     "MAX_MESSAGE_AGE_MINUTES",
     *URL_OVERRIDES,
 )
+MAX_EMAIL_RECIPIENTS = 1000
 SECRET_VARIABLES = ("MIXPANEL_SECRET", "SENDGRID_API_KEY", "TWILIO_AUTH_TOKEN")
 SECRET_VERSION_NAME = re.compile(r"^projects/[^/\s]+/secrets/[^/\s]+/versions/[^/\s]+$")
 
@@ -178,6 +179,9 @@ def _email_settings(env: _Env) -> EmailSettings | None:
     if env.optional("EMAIL_TO") is None:
         return None
     to = env.listed("EMAIL_TO", _is_email, "an email address like ops@example.com")
+    if len(to) > MAX_EMAIL_RECIPIENTS:
+        # One SendGrid request carries at most 1,000 personalizations.
+        raise ConfigError(f"has {len(to)} addresses; at most {MAX_EMAIL_RECIPIENTS}", variable="EMAIL_TO")
     return EmailSettings(to=to, sender=env.sender("EMAIL_FROM"), api_key=env.secret("SENDGRID_API_KEY"))
 
 

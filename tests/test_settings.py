@@ -96,6 +96,7 @@ def test_a_messaging_service_sid_is_a_valid_sms_sender() -> None:
         ({**MINIMAL, **EMAIL, "EMAIL_TO": "not-an-address"}, "EMAIL_TO"),
         ({**MINIMAL, **EMAIL, "EMAIL_TO": "a@example.com,,b@example.com"}, "EMAIL_TO"),
         ({**MINIMAL, **EMAIL, "EMAIL_TO": "a@example.com; b@example.com"}, "EMAIL_TO"),
+        ({**MINIMAL, **EMAIL, "EMAIL_TO": ",".join(f"u{n}@example.com" for n in range(1001))}, "EMAIL_TO"),
         ({**MINIMAL, **EMAIL, "EMAIL_FROM": ""}, "EMAIL_FROM"),
         ({**MINIMAL, **EMAIL, "EMAIL_FROM": "Bot <bot@>"}, "EMAIL_FROM"),
         ({**MINIMAL, **EMAIL, "SENDGRID_API_KEY": ""}, "SENDGRID_API_KEY"),
