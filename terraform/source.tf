@@ -5,9 +5,10 @@ data "archive_file" "source" {
   output_file_mode = "0644"
   # Only what the function runs: main.py, notifier/ and requirements.txt.
   excludes = [
-    ".git", ".github", ".ci", ".venv", ".mypy_cache", ".ruff_cache", ".pytest_cache", ".hypothesis",
-    "bench", "demo-output", "sandbox", "terraform", "tests", "deploy.sh", "deploy.env.example",
-    "Makefile", "pyproject.toml", "requirements-dev.txt", "README.md",
+    ".git", ".github", ".ci", ".venv", ".venv-checkov", ".mypy_cache", ".ruff_cache", ".pytest_cache",
+    ".hypothesis", ".gitignore", ".gcloudignore", "bench", "bench-output", "demo-output", "sandbox",
+    "terraform", "tests", "deploy.sh", "deploy.env", "deploy.env.example", "Makefile", "pyproject.toml",
+    "requirements-dev.txt", "requirements-checkov.txt", "README.md",
   ]
 }
 

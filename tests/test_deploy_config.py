@@ -224,3 +224,16 @@ def test_deploy_sh_refuses_an_out_of_range_lookback(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "LOOKBACK_MINUTES" in result.stderr
+
+
+def test_the_terraform_zip_leaves_out_every_tracked_file_the_function_does_not_run() -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    excludes = [unquote(item) for item in load()["data"][("archive_file", "source")]["excludes"]]
+    shipped = {path for path in tracked if not any(path == e or path.startswith(e + "/") for e in excludes)}
+    assert shipped == {
+        path
+        for path in tracked
+        if path == "main.py" or path == "requirements.txt" or path.startswith("notifier/")
+    }
