@@ -29,6 +29,7 @@ def send_sms(
     """Send `body` to each number in turn; one number failing does not stop the others."""
     from twilio.rest import Client
 
+    # Twilio's client takes one number, used by requests for connecting and for each read.
     http_client = _http_client(timeout=retrier.timeouts()[1])
     client = Client(settings.account_sid, auth_token, http_client=http_client)
     if base_url:
