@@ -6,8 +6,12 @@ import logging
 import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from functions_framework import create_app
 from hypothesis import HealthCheck, settings
 
 from notifier import logs
@@ -158,6 +162,16 @@ def services(sleeps: Sleeps) -> Services:
         now=lambda: PUBLISHED + timedelta(seconds=5),
         rng=random.Random(7),
     )
+
+
+@pytest.fixture
+def function(environ: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> FlaskClient:
+    """The deployed entry point, main.notify, served in-process as functions-framework serves it."""
+    for name, value in environ.items():
+        monkeypatch.setenv(name, value)
+    main = str(Path(__file__).resolve().parent.parent / "main.py")
+    app: Flask = create_app(target="notify", source=main, signature_type="cloudevent")  # type: ignore[no-untyped-call]
+    return app.test_client()
 
 
 def run_once(environ: dict[str, str], services: Services, data: bytes = b"") -> RunSummary:

@@ -8,9 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
-from functions_framework import create_app
 
 from notifier.errors import ChannelUnavailable, SourceUnavailable
 from notifier.run import RunSummary, Services, handle_message
@@ -243,14 +241,6 @@ def test_a_message_past_the_retry_horizon_is_logged_and_acked(
 
 
 # -- through the deployed entry point: HTTP status is what Pub/Sub acts on -------------------
-
-
-@pytest.fixture
-def function(environ: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> FlaskClient:
-    for name, value in environ.items():
-        monkeypatch.setenv(name, value)
-    app: Flask = create_app(target="notify", source=MAIN, signature_type="cloudevent")  # type: ignore[no-untyped-call]
-    return app.test_client()
 
 
 def test_the_function_answers_500_so_pubsub_redelivers_then_200_once_it_worked(

@@ -8,9 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
-from functions_framework import create_app
 
 from sandbox.function import FunctionProcess, push_envelope
 from sandbox.mixpanel import MixpanelStandIn, profile
@@ -32,14 +30,6 @@ def minutes_before_end(minutes: float) -> str:
 IN_WINDOW = minutes_before_end(30)
 
 
-@pytest.fixture
-def client(environ: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> FlaskClient:
-    for name, value in environ.items():
-        monkeypatch.setenv(name, value)
-    app: Flask = create_app(target="notify", source=MAIN, signature_type="cloudevent")  # type: ignore[no-untyped-call]
-    return app.test_client()
-
-
 def pubsub_cloud_event_headers() -> dict[str, str]:
     return {
         "ce-id": "1234",
@@ -52,7 +42,7 @@ def pubsub_cloud_event_headers() -> dict[str, str]:
 
 
 def test_a_pubsub_cloudevent_sends_the_email_and_the_sms(
-    client: FlaskClient,
+    function: FlaskClient,
     mixpanel: MixpanelStandIn,
     sendgrid: SendGridStandIn,
     twilio: TwilioStandIn,
@@ -66,25 +56,25 @@ def test_a_pubsub_cloudevent_sends_the_email_and_the_sms(
         },
         "subscription": "projects/p/subscriptions/s",
     }
-    response = client.post("/", headers=pubsub_cloud_event_headers(), data=json.dumps(data))
+    response = function.post("/", headers=pubsub_cloud_event_headers(), data=json.dumps(data))
     assert response.status_code == 200
     assert len(sendgrid.mails()) == 1
     assert len(twilio.messages()) == 2
 
 
 def test_a_raw_pubsub_push_envelope_is_converted_and_handled(
-    client: FlaskClient,
+    function: FlaskClient,
     mixpanel: MixpanelStandIn,
     sendgrid: SendGridStandIn,
 ) -> None:
     mixpanel.profiles = [profile("u1", IN_WINDOW, name="Ada", email="ada@example.com")]
-    response = client.post("/", json=push_envelope({"channels": ["email"]}, publish_time=NOW))
+    response = function.post("/", json=push_envelope({"channels": ["email"]}, publish_time=NOW))
     assert response.status_code == 200
     assert len(sendgrid.mails()) == 1
 
 
-def test_a_bad_message_is_acked_with_200(client: FlaskClient, mixpanel: MixpanelStandIn) -> None:
-    response = client.post("/", json=push_envelope(b"not json", publish_time=NOW))
+def test_a_bad_message_is_acked_with_200(function: FlaskClient, mixpanel: MixpanelStandIn) -> None:
+    response = function.post("/", json=push_envelope(b"not json", publish_time=NOW))
     assert response.status_code == 200
     assert mixpanel.requests == []
 
