@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import logging
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -25,7 +24,6 @@ MESSAGE = {
     "messageId": "msg-1",
     "publishTime": PUBLISHED.isoformat().replace("+00:00", "Z"),
 }
-MAIN = str(Path(__file__).resolve().parent.parent / "main.py")
 
 
 @pytest.fixture(autouse=True)

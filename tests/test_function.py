@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import json
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
@@ -17,7 +16,6 @@ from sandbox.sendgrid import SendGridStandIn
 from sandbox.twilio import TwilioStandIn
 from tests.conftest import MIXPANEL_SECRET, SENDGRID_KEY, TWILIO_TOKEN
 
-MAIN = str(Path(__file__).resolve().parent.parent / "main.py")
 # The deployed function checks message age against the real clock, so these messages are fresh.
 NOW = datetime.now(UTC)
 WINDOW_END = NOW.replace(second=0, microsecond=0)
