@@ -13,7 +13,6 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable
-from datetime import datetime
 from typing import Any
 
 from sandbox.server import Recorded, Reply, StandIn
@@ -117,13 +116,14 @@ class MixpanelStandIn(StandIn):
         match = _WHERE.match(where)
         if not match:
             raise ValueError(f"unsupported where expression: {where[:80]!r}")
-        start, end = (datetime.fromisoformat(match[k]) for k in ("start", "end"))
-        selected = []
-        for profile in self.profiles:
-            created = profile.get("$properties", {}).get("$created")
-            if isinstance(created, str) and start <= datetime.fromisoformat(created[:19]) < end:
-                selected.append(profile)
-        return selected
+        # The expression compares ISO strings, as Mixpanel evaluates it for date properties.
+        start, end = match["start"], match["end"]
+        return [
+            profile
+            for profile in self.profiles
+            if isinstance(created := profile.get("$properties", {}).get("$created"), str)
+            and start <= created < end
+        ]
 
     def _rate_limited(self) -> bool:
         if self.queries_per_hour is None:
