@@ -64,6 +64,11 @@ class Retrier:
         left = max(self.deadline.remaining(), 0.05)
         return min(self.policy.connect_timeout, left), min(self.policy.read_timeout, left)
 
+    def timeout(self) -> float:
+        """One timeout for clients that take a single number, never past the time left."""
+        connect, read = self.timeouts()
+        return min(connect + read, max(self.deadline.remaining(), 0.05))
+
     def call(self, attempt: Callable[[], T]) -> T:
         """Run `attempt`, retrying TransientError until attempts or the deadline run out."""
         for number in range(1, self.policy.attempts + 1):

@@ -47,7 +47,7 @@ class SecretResolver:
 
         try:
             response = self._client(api_url).access_secret_version(
-                name=ref.reference, retry=None, timeout=sum(retrier.timeouts())
+                name=ref.reference, retry=None, timeout=retrier.timeout()
             )
         except (gexc.TooManyRequests, gexc.ServerError, gexc.DeadlineExceeded) as error:
             raise SourceUnavailable(

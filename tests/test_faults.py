@@ -167,19 +167,22 @@ def test_mixpanels_rate_limit_is_retried_then_named_in_the_log(
     assert summary.fields["outcome"] == "will_retry"  # type: ignore[attr-defined]
 
 
-def test_a_hanging_server_cannot_hold_the_run_past_its_budget(
-    world: dict[str, Any],
-) -> None:
+@pytest.mark.parametrize("service", ["secret manager", "mixpanel", "sendgrid", "twilio"])
+def test_a_hanging_server_cannot_hold_the_run_past_its_budget(world: dict[str, Any], service: str) -> None:
     environ, services = world["environ"], world["services"]
     environ["RUN_BUDGET_SECONDS"] = "2"
     services.policy = RetryPolicy(attempts=10, read_timeout=30, connect_timeout=5)
     services.sleep = time.sleep  # real waits: the budget is wall time
-    world["servers"]["mixpanel"].script(*[Fault.hang(5)] * 10)
+    world["servers"][service].script(*[Fault.hang(5)] * 10)
     started = time.monotonic()
-    with pytest.raises(TransientError):
-        run_once(environ, services)
+    if service == "twilio":
+        # The email went out before the texts hung: the run ends, acked, rather than redelivered.
+        assert run_once(environ, services).outcome == "partial"
+    else:
+        with pytest.raises(TransientError):
+            run_once(environ, services)
     assert time.monotonic() - started < 3.0
-    assert world["servers"]["sendgrid"].requests == []
+    assert len(world["servers"]["sendgrid"].mails()) == (1 if service == "twilio" else 0)
 
 
 json_leaves = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20)

@@ -68,7 +68,7 @@ def send_email(
     client = SendGridAPIClient(api_key, host=base_url or SENDGRID_DEFAULT_HOST)
 
     def attempt() -> None:
-        _post(client, mail, timeout=sum(retrier.timeouts()))
+        _post(client, mail, timeout=retrier.timeout())
 
     try:
         retrier.call(attempt)

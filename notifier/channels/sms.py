@@ -29,8 +29,7 @@ def send_sms(
     """Send `body` to each number in turn; one number failing does not stop the others."""
     from twilio.rest import Client
 
-    # Twilio's client takes one number, used by requests for connecting and for each read.
-    http_client = _http_client(timeout=retrier.timeouts()[1])
+    http_client = _http_client(timeout=retrier.timeout())
     client = Client(settings.account_sid, auth_token, http_client=http_client)
     if base_url:
         client.api.base_url = base_url
@@ -44,7 +43,7 @@ def send_sms(
     retryable = False
     for number in settings.to:
         try:
-            retrier.call(lambda number=number: _create(client, http_client, number, body, sender))  # type: ignore[misc]
+            retrier.call(lambda number=number: _create(client, http_client, number, body, sender, retrier))  # type: ignore[misc]
             delivered_to.append(number)
         except ChannelUnavailable as error:
             errors.append(str(error))
@@ -54,7 +53,7 @@ def send_sms(
     return ChannelResult.tally(CHANNEL, settings.to, delivered_to, errors, retryable)
 
 
-def _http_client(timeout: float) -> Any:
+def _http_client(*, timeout: float) -> Any:
     return _header_keeping_client_class()(timeout=timeout)
 
 
@@ -76,10 +75,15 @@ def _header_keeping_client_class() -> type:
     return HeaderKeepingHttpClient
 
 
-def _create(client: Any, http_client: Any, number: str, body: str, sender: dict[str, str]) -> None:
+def _create(
+    client: Any, http_client: Any, number: str, body: str, sender: dict[str, str], retrier: Retrier
+) -> None:
     from twilio.base.exceptions import TwilioRestException
 
     http_client.last_headers = {}
+    # One number, used by requests for connecting and for each read; set per message so each gets
+    # what is left of the run's budget, not what was left when sending began.
+    http_client.timeout = retrier.timeout()
     try:
         client.messages.create(to=number, body=body, **sender)
     except TwilioRestException as error:
