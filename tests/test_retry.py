@@ -85,6 +85,16 @@ def test_request_timeouts_shrink_to_the_time_left() -> None:
     assert retrier.timeouts() == pytest.approx((2, 2))
 
 
+def test_a_single_timeout_covers_connect_and_read_but_never_the_time_left() -> None:
+    clock = FakeClock()
+    retrier = Retrier(RetryPolicy(connect_timeout=5, read_timeout=30), Deadline(100, clock))
+    assert retrier.timeout() == 35
+    clock.now = 90
+    assert retrier.timeout() == pytest.approx(10)
+    clock.now = 120
+    assert retrier.timeout() == pytest.approx(0.05)
+
+
 @pytest.mark.parametrize(
     ("header", "seconds"),
     [
