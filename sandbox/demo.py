@@ -94,20 +94,29 @@ def main() -> int:
         )
         with FunctionProcess(environ, log=log) as function:
             print(f"Function: functions-framework on {function.url}")
-            if emulator_binary() is not None:
-                _through_the_emulator(function, log_path)
-            else:
-                print(
-                    "Pub/Sub emulator not installed: pushing the scheduler's message straight to the function"
-                )
+            if not _through_the_emulator(function, log_path):
                 response = function.push(push_envelope(PAYLOAD, publish_time=now))
                 print(f"Function answered HTTP {response.status_code}")
         log.flush()
     return _report(sendgrid, twilio, log_path)
 
 
-def _through_the_emulator(function: FunctionProcess, log_path: Path) -> None:
-    """Publish the scheduler's payload to a topic whose push subscription calls the function."""
+def _through_the_emulator(function: FunctionProcess, log_path: Path) -> bool:
+    """Publish the scheduler's payload to a topic whose push subscription calls the function.
+
+    False when the emulator is missing or will not start; the caller then pushes directly.
+    """
+    if emulator_binary() is None:
+        print("Pub/Sub emulator not installed: pushing the scheduler's message straight to the function")
+        return False
+    try:
+        return _publish_through_emulator(function, log_path)
+    except (RuntimeError, TimeoutError) as error:
+        print(f"Pub/Sub emulator did not start ({error}): pushing the message straight to the function")
+        return False
+
+
+def _publish_through_emulator(function: FunctionProcess, log_path: Path) -> bool:
     with (
         (OUTPUT / "pubsub-emulator.log").open("w") as emulator_log,
         PubSubEmulator(log=emulator_log) as emulator,
@@ -118,6 +127,7 @@ def _through_the_emulator(function: FunctionProcess, log_path: Path) -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and _summary_line(log_path) is None:
             time.sleep(0.2)
+    return True
 
 
 def _report(sendgrid: SendGridStandIn, twilio: TwilioStandIn, log_path: Path) -> int:
