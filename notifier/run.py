@@ -32,7 +32,7 @@ from notifier.errors import (
     TransientError,
 )
 from notifier.ledger import DeliveryLedger
-from notifier.mixpanel import FetchStats, MixpanelAuth, MixpanelClient
+from notifier.mixpanel import FetchStats, MixpanelAuth, MixpanelClient, NewUser
 from notifier.retry import Deadline, Retrier, RetryPolicy
 from notifier.secrets import SecretResolver
 from notifier.settings import EmailSettings, SecretRef, Settings, SmsSettings
@@ -208,29 +208,18 @@ def _run(
     def secret(ref: SecretRef) -> str:
         return services.secrets.value(ref, retrier, api_url=settings.endpoints.secret_manager)
 
-    # Every secret is read before anything is fetched or sent, so a bad one stops the run clean.
-    mixpanel_secret = secret(settings.mixpanel_secret)
-    sending = not trigger.dry_run
     ledger = services.ledger
-    email = _unserved(settings.email, ledger.delivered(message_id, "email")) if "email" in channels else None
-    sms = _unserved(settings.sms, ledger.delivered(message_id, "sms")) if "sms" in channels else None
-    served = [name for name, left in (("email", email), ("sms", sms)) if name in channels and left is None]
-    progress.channels.extend(ChannelResult(name, "already_sent", 0, 0) for name in served)
-    if served and email is None and sms is None:
+    email, sms = _recipients_left(settings, channels, ledger, message_id, progress)
+    if email is None and sms is None and progress.channels:
         return progress.summary("already_sent")
+
+    # Every secret is read before anything is fetched or sent, so a bad one stops the run clean.
+    sending = not trigger.dry_run
+    auth = MixpanelAuth(settings.mixpanel_service_account, secret(settings.mixpanel_secret))
     email_key = secret(email.api_key) if email and sending else ""
     sms_token = secret(sms.auth_token) if sms and sending else ""
 
-    client = MixpanelClient(
-        base_url=settings.endpoints.mixpanel,
-        project_id=settings.mixpanel_project_id,
-        auth=MixpanelAuth(settings.mixpanel_service_account, mixpanel_secret),
-        session=services.session,
-        retrier=retrier,
-    )
-    progress.stats = client.stats
-    users = sort_users(list(client.new_users(trigger.window)))
-    progress.users = len(users)
+    users = _fetch_users(settings, auth, trigger.window, services, retrier, progress)
     if not users and not settings.notify_when_empty:
         return progress.summary("nothing_to_send")
 
@@ -259,6 +248,44 @@ def _run(
         )
     outcome = _deliver(deliveries, progress, lambda r: ledger.record(message_id, r.channel, r.delivered_to))
     return progress.summary(outcome, sms_body=sms_body)
+
+
+def _recipients_left(
+    settings: Settings,
+    channels: frozenset[str],
+    ledger: DeliveryLedger,
+    message_id: str | None,
+    progress: _Progress,
+) -> tuple[EmailSettings | None, SmsSettings | None]:
+    """The chosen channels, less recipients this instance already served for this message."""
+    email = _unserved(settings.email, ledger.delivered(message_id, "email")) if "email" in channels else None
+    sms = _unserved(settings.sms, ledger.delivered(message_id, "sms")) if "sms" in channels else None
+    for name, left in (("email", email), ("sms", sms)):
+        if name in channels and left is None:
+            progress.channels.append(ChannelResult(name, "already_sent", 0, 0))
+    return email, sms
+
+
+def _fetch_users(
+    settings: Settings,
+    auth: MixpanelAuth,
+    window: Window,
+    services: Services,
+    retrier: Retrier,
+    progress: _Progress,
+) -> list[NewUser]:
+    """Every user created in `window`, sorted by created time; counts go to `progress`."""
+    client = MixpanelClient(
+        base_url=settings.endpoints.mixpanel,
+        project_id=settings.mixpanel_project_id,
+        auth=auth,
+        session=services.session,
+        retrier=retrier,
+    )
+    progress.stats = client.stats
+    users = sort_users(list(client.new_users(window)))
+    progress.users = len(users)
+    return users
 
 
 def _deliver(
@@ -293,6 +320,8 @@ def _unserved(channel: ChannelT | None, served: frozenset[str]) -> ChannelT | No
 
 def _channels(trigger: Trigger, settings: Settings) -> frozenset[str]:
     configured = settings.configured_channels
+    if not configured:
+        raise ConfigError("no channel is configured: set EMAIL_TO, SMS_TO or both", variable="EMAIL_TO")
     if trigger.channels is None:
         return configured
     missing = sorted(trigger.channels - configured)

@@ -224,3 +224,14 @@ def test_handle_message_with_broken_base64_is_a_bad_message(
         services=services,
     )
     assert summary.outcome == "bad_message"
+
+
+def test_a_configuration_without_any_channel_is_a_bad_configuration(
+    seeded: MixpanelStandIn, environ: dict[str, str], services: Services
+) -> None:
+    del environ["EMAIL_TO"], environ["SMS_TO"]
+    summary = run_once(environ, services)
+    assert summary.outcome == "bad_config"
+    assert summary.error is not None
+    assert "EMAIL_TO, SMS_TO" in summary.error
+    assert seeded.requests == []
