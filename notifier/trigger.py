@@ -40,9 +40,6 @@ class Window:
         if not self.start < self.end:
             raise ValueError("window start must be before its end")
 
-    def __contains__(self, moment: object) -> bool:
-        return isinstance(moment, datetime) and self.start <= moment < self.end
-
     @property
     def minutes(self) -> float:
         """Length of the window in minutes."""
@@ -191,15 +188,3 @@ def _channels(fields: Mapping[str, Any]) -> frozenset[str] | None:
 def _preview(value: object, limit: int = 60) -> str:
     text = value if isinstance(value, str) else json.dumps(value, default=str)
     return repr(text[:limit] + "…") if len(text) > limit else repr(text)
-
-
-__all__ = [
-    "CHANNELS",
-    "MAX_LOOKBACK_MINUTES",
-    "Trigger",
-    "Window",
-    "decode_data",
-    "parse_timestamp",
-    "parse_trigger",
-    "truncate_to_minute",
-]
