@@ -68,12 +68,17 @@ def sort_users(users: Sequence[NewUser]) -> list[NewUser]:
     return sorted(users, key=_BY_CREATED_THEN_ID)
 
 
-def describe_window(window: Window, zone: ZoneInfo) -> str:
-    """The window for people, in `zone`: '28 Nov 2026 08:00–09:00 CET'."""
+def describe_window(window: Window, zone: ZoneInfo, *, short: bool = False) -> str:
+    """The window for people, in `zone`: '28 Nov 2026 08:00–09:00 CET'.
+
+    `short` drops the year and uses ASCII, for the SMS: '28 Nov 08:00-09:00 CET'.
+    """
     start, end = window.start.astimezone(zone), window.end.astimezone(zone)
+    day, dash = ("%d %b", "-") if short else ("%d %b %Y", "–")
     if start.date() == end.date():
-        return f"{start:%d %b %Y %H:%M}–{end:%H:%M} {end:%Z}"
-    return f"{start:%d %b %Y %H:%M} – {end:%d %b %Y %H:%M} {end:%Z}"
+        return f"{start:{day} %H:%M}{dash}{end:%H:%M} {end:%Z}"
+    between = dash if short else f" {dash} "
+    return f"{start:{day} %H:%M}{between}{end:{day} %H:%M} {end:%Z}"
 
 
 def email_subject(count: int, window: Window, zone: ZoneInfo) -> str:
@@ -178,7 +183,7 @@ def neutralise_cell(value: str) -> str:
 def render_sms(users: Sequence[NewUser], window: Window, zone: ZoneInfo) -> str:
     """One GSM-7 segment: the count, the window, and as many names as fit."""
     count = len(users)
-    when = to_gsm7(_short_window(window, zone))
+    when = to_gsm7(describe_window(window, zone, short=True))
     if count == 0:
         return _fit(f"Mixpanel: no new users {when}")
     head = f"Mixpanel: {count} new user{'' if count == 1 else 's'} {when}"
@@ -218,13 +223,6 @@ def _fit(text: str) -> str:
     while septets(text) > SEGMENT_SEPTETS:
         text = text[:-1]
     return text
-
-
-def _short_window(window: Window, zone: ZoneInfo) -> str:
-    start, end = window.start.astimezone(zone), window.end.astimezone(zone)
-    if start.date() == end.date():
-        return f"{start:%d %b %H:%M}-{end:%H:%M} {end:%Z}"
-    return f"{start:%d %b %H:%M}-{end:%d %b %H:%M} {end:%Z}"
 
 
 def _row(user: NewUser, zone: ZoneInfo) -> Row:

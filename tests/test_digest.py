@@ -13,7 +13,15 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifier.digest import email_subject, neutralise_cell, render_csv, render_email, render_sms, sort_users
+from notifier.digest import (
+    describe_window,
+    email_subject,
+    neutralise_cell,
+    render_csv,
+    render_email,
+    render_sms,
+    sort_users,
+)
 from notifier.mixpanel import NewUser
 from notifier.sms_text import BASIC, SEGMENT_SEPTETS, septets, to_gsm7
 from notifier.trigger import Window
@@ -214,3 +222,10 @@ def test_a_name_cannot_become_a_link_in_the_sms(name: str) -> None:
 
 def test_ordinary_names_keep_their_dots_and_spaces() -> None:
     assert render_sms([user(1, "Dr. Ada  Lovelace")], WINDOW, UTC_ZONE).endswith(": Dr. Ada Lovelace")
+
+
+def test_a_window_across_midnight_names_both_days() -> None:
+    window = Window(datetime(2026, 11, 27, 22, 0, tzinfo=UTC), datetime(2026, 11, 28, 22, 0, tzinfo=UTC))
+    assert describe_window(window, UTC_ZONE) == "27 Nov 2026 22:00 – 28 Nov 2026 22:00 UTC"
+    assert describe_window(window, UTC_ZONE, short=True) == "27 Nov 22:00-28 Nov 22:00 UTC"
+    assert render_sms([], window, UTC_ZONE) == "Mixpanel: no new users 27 Nov 22:00-28 Nov 22:00 UTC"
