@@ -84,6 +84,7 @@ class RunSummary:
             "pages": self.stats.pages,
             "bytes_received": self.stats.bytes_received,
             "skipped_without_created": self.stats.skipped_without_created,
+            "duplicates_dropped": self.stats.duplicates_dropped,
             "channels": {
                 result.channel: {
                     "outcome": result.outcome,

@@ -213,3 +213,16 @@ def test_without_a_total_a_full_last_page_is_followed_by_one_empty_page(mixpanel
     client = client_for(mixpanel)
     assert len(list(client.new_users(WINDOW))) == 2000
     assert client.stats.pages == 3
+
+
+def test_a_profile_repeated_on_a_later_page_is_reported_once(mixpanel: MixpanelStandIn) -> None:
+    seed(mixpanel, 2)
+    mixpanel.page_size = 1
+    # Page 1 carries page 0's profile again beside its own: a shifted page, not a repeated one.
+    mixpanel.transform_next_page(
+        lambda page: page,
+        lambda page: {**page, "results": [*page["results"], profile("user-0", created(0))], "total": 2},
+    )
+    client = client_for(mixpanel)
+    assert sorted(u.distinct_id for u in client.new_users(WINDOW)) == ["user-0", "user-1"]
+    assert client.stats.duplicates_dropped == 1
