@@ -6,6 +6,7 @@ plain requests. Prints one JSON object.
 
 from __future__ import annotations
 
+import importlib
 import json
 import resource
 import sys
@@ -58,13 +59,11 @@ def _warm_up(services: Any, environ: dict[str, str]) -> None:
 
     Both belong to the cold start, which bench measures on its own.
     """
-    import sendgrid.helpers.mail
-    import twilio.rest
-
     from notifier.retry import Deadline, Retrier, RetryPolicy
     from notifier.settings import Settings
 
-    del sendgrid, twilio
+    for module in ("sendgrid", "sendgrid.helpers.mail", "twilio.rest", "twilio.http.http_client"):
+        importlib.import_module(module)
     settings = Settings.from_environ(environ)
     retrier = Retrier(RetryPolicy(), Deadline(60))
     refs = [settings.mixpanel_secret]

@@ -123,12 +123,18 @@ def test_twilio_error_20429_is_retried(world: dict[str, Any], sleeps: Sleeps) ->
     assert len(world["servers"]["twilio"].messages()) == 2
 
 
-def test_a_full_mixpanel_page_without_session_id_stops_the_run_before_anything_is_sent(
-    world: dict[str, Any],
-) -> None:
+def two_pages(world: dict[str, Any]) -> MixpanelStandIn:
+    """The world's Mixpanel serving its two users one page each."""
     mixpanel: MixpanelStandIn = world["servers"]["mixpanel"]
     mixpanel.page_size = 1
     mixpanel.profiles.append(profile("u2", "2026-11-28T08:40:00", name="Bob"))
+    return mixpanel
+
+
+def test_a_full_mixpanel_page_without_session_id_stops_the_run_before_anything_is_sent(
+    world: dict[str, Any],
+) -> None:
+    mixpanel = two_pages(world)
     mixpanel.transform_next_page(lambda page: {k: v for k, v in page.items() if k != "session_id"})
     with pytest.raises(SourceUnavailable, match="session_id"):
         run_once(world["environ"], world["services"])
@@ -139,9 +145,7 @@ def test_a_full_mixpanel_page_without_session_id_stops_the_run_before_anything_i
 def test_a_mixpanel_page_that_repeats_the_previous_one_stops_instead_of_looping(
     world: dict[str, Any],
 ) -> None:
-    mixpanel: MixpanelStandIn = world["servers"]["mixpanel"]
-    mixpanel.page_size = 1
-    mixpanel.profiles.append(profile("u2", "2026-11-28T08:40:00", name="Bob"))
+    mixpanel = two_pages(world)
     first: dict[str, Any] = {}
 
     def remember(page: dict[str, Any]) -> dict[str, Any]:
