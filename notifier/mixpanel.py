@@ -60,18 +60,17 @@ class MixpanelAuth:
 
 
 def where_created_in(window: Window) -> str:
-    """The Engage `where` expression selecting ``start <= $created < end``.
+    """The Engage `where` selecting ``start <= $created < end`` with ``datetime(<unix seconds>)`` bounds.
 
-    Date properties compare with ISO strings in UTC, the form they are stored in.
+    Mixpanel evaluates `<`/`>=` on numbers and dates only; a ``datetime("...")`` string literal is
+    read in the project's timezone, so Unix seconds are the one form that means UTC everywhere.
     """
-    return (
-        f'properties["$created"] >= "{_mixpanel_time(window.start)}"'
-        f' and properties["$created"] < "{_mixpanel_time(window.end)}"'
-    )
+    start, end = _unix_seconds(window.start), _unix_seconds(window.end)
+    return f'datetime({start}) <= properties["$created"] and properties["$created"] < datetime({end})'
 
 
-def _mixpanel_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+def _unix_seconds(moment: datetime) -> int:
+    return int(moment.astimezone(UTC).timestamp())
 
 
 class MixpanelClient:

@@ -1,13 +1,13 @@
 """Mixpanel Engage API stand-in: ``POST /api/query/engage?project_id=ID``.
 
 Checks HTTP Basic auth (service account or legacy secret) and the project id, evaluates the
-``where`` on ``$created`` that the client sends, and serves pages with a ``session_id``.
+``where`` the client sends as Mixpanel documents it (sandbox/where.py: a bare string comparison
+matches nothing), and serves pages with a ``session_id``.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 import uuid
@@ -16,15 +16,12 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sandbox.server import Recorded, Reply, StandIn
+from sandbox.where import compile_where
 
 PAGE_SIZE = 1000
 RATE_LIMIT_MESSAGE = (
     "Query rate limit exceeded: your project has exceeded the limit of 60 queries per hour. "
     "Please retry later."
-)
-_WHERE = re.compile(
-    r'^properties\["\$created"\] >= "(?P<start>[0-9T:-]{19})"'
-    r' and properties\["\$created"\] < "(?P<end>[0-9T:-]{19})"$'
 )
 PageTransform = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -44,6 +41,7 @@ class MixpanelStandIn(StandIn):
         page_size: int = PAGE_SIZE,
         queries_per_hour: int | None = None,
         clock: Callable[[], float] = time.monotonic,
+        project_timezone: str = "UTC",
     ) -> None:
         super().__init__()
         self.profiles = list(profiles)
@@ -53,6 +51,7 @@ class MixpanelStandIn(StandIn):
         self.page_size = page_size
         self.queries_per_hour = queries_per_hour
         self.clock = clock
+        self.project_timezone = project_timezone  # how Mixpanel reads datetime("...") literals
         self.page_transforms: deque[PageTransform] = deque()
         self._sessions: dict[str, list[dict[str, Any]]] = {}
         self._query_times: deque[float] = deque()
@@ -113,17 +112,9 @@ class MixpanelStandIn(StandIn):
         return {"error": f"scripted error {status}", "status": "error"}
 
     def _select(self, where: str) -> list[dict[str, Any]]:
-        match = _WHERE.match(where)
-        if not match:
-            raise ValueError(f"unsupported where expression: {where[:80]!r}")
-        # The expression compares ISO strings, as Mixpanel evaluates it for date properties.
-        start, end = match["start"], match["end"]
-        return [
-            profile
-            for profile in self.profiles
-            if isinstance(created := profile.get("$properties", {}).get("$created"), str)
-            and start <= created < end
-        ]
+        # Evaluated as Mixpanel documents it, in this project's timezone (sandbox/where.py).
+        matches = compile_where(where, project_timezone=self.project_timezone) if where else None
+        return [p for p in self.profiles if matches is None or matches(p.get("$properties", {}))]
 
     def _rate_limited(self) -> bool:
         if self.queries_per_hour is None:

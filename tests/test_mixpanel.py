@@ -78,10 +78,20 @@ def test_a_user_created_exactly_at_start_is_in_and_exactly_at_end_is_out(mixpane
     assert sorted(ids) == ["at-start", "last-second"]
 
 
-def test_the_where_selects_created_in_the_half_open_window() -> None:
+def test_the_where_bounds_created_with_unix_seconds_datetime_literals() -> None:
+    # SPEC: the form the replaced app used against the live API; 1795852800 is 2026-11-28T08:00Z.
     assert where_created_in(WINDOW) == (
-        'properties["$created"] >= "2026-11-28T08:00:00" and properties["$created"] < "2026-11-28T09:00:00"'
+        'datetime(1795852800) <= properties["$created"] and properties["$created"] < datetime(1795856400)'
     )
+
+
+@pytest.mark.parametrize("project_timezone", ["UTC", "America/Los_Angeles", "Asia/Kolkata"])
+def test_the_window_is_utc_whatever_the_projects_timezone(
+    mixpanel: MixpanelStandIn, project_timezone: str
+) -> None:
+    mixpanel.project_timezone = project_timezone
+    mixpanel.profiles = [profile("in", created(10)), profile("out", created(3600 + 8 * 3600))]
+    assert [u.distinct_id for u in client_for(mixpanel).new_users(WINDOW)] == ["in"]
 
 
 def test_the_request_is_a_form_post_with_project_id_and_only_the_digest_properties(
