@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from notifier.errors import BadMessage
-from notifier.trigger import CHANNELS, MAX_LOOKBACK_MINUTES, parse_trigger
+from notifier.trigger import CHANNELS, parse_trigger
+from notifier.variables import MAX_LOOKBACK_MINUTES
 
 DEFAULT_TOPIC = "notifier-trigger"
 

@@ -327,7 +327,7 @@ def _channels(trigger: Trigger, settings: Settings) -> frozenset[str]:
         return configured
     missing = sorted(trigger.channels - configured)
     if missing:
-        variables = {"email": "EMAIL_TO", "sms": "SMS_TO"}
+        variables = {"email": "EMAIL_TO", "sms": "SMS_TO", "slack": "SLACK_WEBHOOK_URL"}
         raise BadMessage(
             f"channels asks for {', '.join(missing)}, which is not configured "
             f"(set {', '.join(variables[name] for name in missing)})",

@@ -14,7 +14,14 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from notifier.errors import ConfigError
-from notifier.trigger import MAX_LOOKBACK_MINUTES
+from notifier.variables import (
+    E164_PATTERN,
+    MAX_EXTRA_PROPERTIES,
+    MAX_LOOKBACK_MINUTES,
+    NAMES,
+    SECRET_NAMES,
+    default,
+)
 
 MIXPANEL_HOSTS = {
     "us": "https://mixpanel.com",
@@ -26,35 +33,24 @@ MIXPANEL_HOSTS = {
 _EMAIL = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
 )
-_NAMED_EMAIL = re.compile(r"^\s*(?P<name>[^<>\"]*?)\s*<(?P<addr>[^<>]+)>\s*$")
-_E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
+# `Name <addr>`, the name optionally in double quotes (RFC 5322's quoted-string, as mail clients write it).
+_NAMED_EMAIL = re.compile(r'^\s*(?:"(?P<quoted>[^"\\]*)"|(?P<name>[^<>"]*?))\s*<(?P<addr>[^<>]+)>\s*$')
+_DOMAIN = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
+)
+_E164 = re.compile(E164_PATTERN)
 _MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
-# Every variable the function reads; deployments set all but the local-run URL overrides.
-URL_OVERRIDES = ("MIXPANEL_API_URL", "SENDGRID_API_URL", "TWILIO_API_URL", "SECRET_MANAGER_API_URL")
-VARIABLES = (
-    "MIXPANEL_PROJECT_ID",
-    "MIXPANEL_REGION",
-    "MIXPANEL_SERVICE_ACCOUNT",
-    "MIXPANEL_SECRET",
-    "EMAIL_TO",
-    "EMAIL_FROM",
-    "SENDGRID_API_KEY",
-    "SMS_TO",
-    "SMS_FROM",
-    "TWILIO_ACCOUNT_SID",
-    "TWILIO_AUTH_TOKEN",
-    "TIMEZONE",
-    "DEFAULT_LOOKBACK_MINUTES",
-    "NOTIFY_WHEN_EMPTY",
-    "EMAIL_ROW_LIMIT",
-    "RUN_BUDGET_SECONDS",
-    "MAX_MESSAGE_AGE_MINUTES",
-    *URL_OVERRIDES,
-)
+_FIRESTORE_DATABASE = re.compile(r"^(\(default\)|[a-z][a-z0-9-]{2,61}[a-z0-9])$")
+_PROPERTY_NAME = re.compile(r"^[^\x00-\x1f\x7f,]{1,255}$")
+VARIABLES = NAMES
+SECRET_VARIABLES = SECRET_NAMES
 MAX_EMAIL_RECIPIENTS = 1000
-SECRET_VARIABLES = ("MIXPANEL_SECRET", "SENDGRID_API_KEY", "TWILIO_AUTH_TOKEN")
+MAX_LABEL_CHARS = 60
 SECRET_VERSION_NAME = re.compile(r"^projects/[^/\s]+/secrets/[^/\s]+/versions/[^/\s]+$")
+STATE_STORES = ("memory", "firestore")
+# The digest's own fields: asking for them again as extra columns would only repeat them.
+_BUILT_IN_PROPERTIES = frozenset({"$email", "$name", "$first_name", "$last_name", "$created"})
 
 
 @dataclass(frozen=True)
@@ -112,6 +108,13 @@ class SmsSettings:
 
 
 @dataclass(frozen=True)
+class SlackSettings:
+    """The Slack channel: one incoming webhook, itself a secret."""
+
+    webhook_url: SecretRef
+
+
+@dataclass(frozen=True)
 class Endpoints:
     """Base URLs of the services; overridden for local runs and tests."""
 
@@ -119,6 +122,28 @@ class Endpoints:
     sendgrid: str | None = None  # None: the library's default
     twilio: str | None = None
     secret_manager: str | None = None
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    """What the digest shows: the project's name, links, extra columns, who is left out."""
+
+    project_label: str
+    profile_url_template: str | None = None  # holds {distinct_id}
+    extra_properties: tuple[str, ...] = ()
+    exclude_email_domains: tuple[str, ...] = ()
+    notify_when_empty: bool = False
+    email_row_limit: int = 500
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    """Where the run history lives and how far it reaches back."""
+
+    store: str = "memory"  # memory | firestore
+    firestore_database: str = "(default)"
+    max_catch_up_minutes: int = 10080
+    late_arrival_minutes: int = 60
 
 
 @dataclass(frozen=True)
@@ -131,10 +156,11 @@ class Settings:
     mixpanel_secret: SecretRef
     email: EmailSettings | None
     sms: SmsSettings | None
+    slack: SlackSettings | None
     timezone: ZoneInfo
     default_lookback_minutes: int
-    notify_when_empty: bool
-    email_row_limit: int
+    digest: DigestSettings
+    state: StateSettings
     run_budget_seconds: float
     max_message_age_minutes: int
     endpoints: Endpoints
@@ -142,30 +168,57 @@ class Settings:
     @property
     def configured_channels(self) -> frozenset[str]:
         """The channels whose recipients are set."""
-        return frozenset(name for name, on in (("email", self.email), ("sms", self.sms)) if on is not None)
+        channels = (("email", self.email), ("sms", self.sms), ("slack", self.slack))
+        return frozenset(name for name, on in channels if on is not None)
+
+    @property
+    def notify_when_empty(self) -> bool:
+        """Whether an empty window still sends a "no new users" digest."""
+        return self.digest.notify_when_empty
+
+    @property
+    def email_row_limit(self) -> int:
+        """Rows listed in the email before the rest go to the attachment only."""
+        return self.digest.email_row_limit
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         """Read and validate settings; raise ConfigError naming the first bad variable."""
         env = _Env(environ)
-        region = env.choice("MIXPANEL_REGION", tuple(MIXPANEL_HOSTS), default="us")
+        region = env.choice("MIXPANEL_REGION", tuple(MIXPANEL_HOSTS))
+        project_id = env.integer("MIXPANEL_PROJECT_ID", minimum=1, required=True)
         return cls(
-            mixpanel_project_id=env.integer("MIXPANEL_PROJECT_ID", minimum=1),
+            mixpanel_project_id=project_id,
             mixpanel_region=region,
             mixpanel_service_account=env.optional("MIXPANEL_SERVICE_ACCOUNT"),
             mixpanel_secret=env.secret("MIXPANEL_SECRET"),
             email=_email_settings(env),
             sms=_sms_settings(env),
-            timezone=env.timezone("TIMEZONE", default="UTC"),
+            slack=_slack_settings(env),
+            timezone=env.timezone("TIMEZONE"),
             default_lookback_minutes=env.integer(
-                "DEFAULT_LOOKBACK_MINUTES", default=60, minimum=1, maximum=MAX_LOOKBACK_MINUTES
+                "DEFAULT_LOOKBACK_MINUTES", minimum=1, maximum=MAX_LOOKBACK_MINUTES
             ),
-            notify_when_empty=env.boolean("NOTIFY_WHEN_EMPTY", default=False),
-            email_row_limit=env.integer("EMAIL_ROW_LIMIT", default=500, minimum=1, maximum=10000),
-            run_budget_seconds=env.integer("RUN_BUDGET_SECONDS", default=240, minimum=1, maximum=3600),
-            max_message_age_minutes=env.integer(
-                "MAX_MESSAGE_AGE_MINUTES", default=1440, minimum=1, maximum=10080
+            digest=DigestSettings(
+                project_label=env.label("PROJECT_LABEL") or f"Mixpanel project {project_id}",
+                profile_url_template=env.url_template("PROFILE_URL_TEMPLATE"),
+                extra_properties=env.property_names("EXTRA_PROPERTIES"),
+                exclude_email_domains=env.listed_domains("EXCLUDE_EMAIL_DOMAINS"),
+                notify_when_empty=env.boolean("NOTIFY_WHEN_EMPTY"),
+                email_row_limit=env.integer("EMAIL_ROW_LIMIT", minimum=1, maximum=10000),
             ),
+            state=StateSettings(
+                store=env.choice("STATE_STORE", STATE_STORES),
+                firestore_database=env.matching(
+                    "FIRESTORE_DATABASE", _FIRESTORE_DATABASE, "(default) or a database id like notifierator"
+                ),
+                max_catch_up_minutes=env.integer(
+                    "MAX_CATCH_UP_MINUTES", minimum=0, maximum=MAX_LOOKBACK_MINUTES
+                ),
+                late_arrival_minutes=env.integer("LATE_ARRIVAL_MINUTES", minimum=0, maximum=1440),
+            ),
+            run_budget_seconds=env.integer("RUN_BUDGET_SECONDS", minimum=1, maximum=3600),
+            max_message_age_minutes=env.integer("MAX_MESSAGE_AGE_MINUTES", minimum=1, maximum=10080),
             endpoints=Endpoints(
                 mixpanel=env.url("MIXPANEL_API_URL") or MIXPANEL_HOSTS[region],
                 sendgrid=env.url("SENDGRID_API_URL"),
@@ -178,7 +231,8 @@ class Settings:
 def _email_settings(env: _Env) -> EmailSettings | None:
     if env.optional("EMAIL_TO") is None:
         return None
-    to = env.listed("EMAIL_TO", _is_email, "an email address like ops@example.com")
+    # Mailbox names are case-insensitive in practice: CEO@Example.com and ceo@example.com are one inbox.
+    to = env.listed("EMAIL_TO", _is_email, "an email address like ops@example.com", key=str.lower)
     if len(to) > MAX_EMAIL_RECIPIENTS:
         # One SendGrid request carries at most 1,000 personalizations.
         raise ConfigError(f"has {len(to)} addresses; at most {MAX_EMAIL_RECIPIENTS}", variable="EMAIL_TO")
@@ -203,6 +257,47 @@ def _sms_settings(env: _Env) -> SmsSettings | None:
     )
 
 
+def _slack_settings(env: _Env) -> SlackSettings | None:
+    ref = env.optional("SLACK_WEBHOOK_URL")
+    if ref is None:
+        return None
+    secret = env.secret("SLACK_WEBHOOK_URL")
+    if not secret.is_version_name:
+        check_slack_webhook_url(secret.reference)  # a version name is checked once its value is read
+    return SlackSettings(webhook_url=secret)
+
+
+SLACK_WEBHOOK_HOSTS = ("hooks.slack.com", "hooks.slack-gov.com")
+_SLACK_WEBHOOK_PATH = re.compile(r"^/(services|workflows|triggers)/[A-Za-z0-9/_-]+$")
+
+
+def check_slack_webhook_url(url: str) -> str:
+    """The webhook URL if it is Slack's (https, a Slack webhook host) or loopback http; else ConfigError.
+
+    A mistyped variable must not send the digest to another host; the error never shows the URL.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        port, parts = -1, urlsplit("")
+    host = (parts.hostname or "").lower()
+    local = parts.scheme == "http" and is_loopback_host(host)
+    slack = parts.scheme == "https" and host in SLACK_WEBHOOK_HOSTS and port in (None, 443)
+    if not (local or slack) or parts.username or parts.password or parts.query or parts.fragment:
+        raise ConfigError(
+            "must be a Slack incoming-webhook URL, https://hooks.slack.com/services/... "
+            "(plain http only for a loopback host in local runs)",
+            variable="SLACK_WEBHOOK_URL",
+        )
+    if slack and not _SLACK_WEBHOOK_PATH.match(parts.path):
+        raise ConfigError(
+            "is on Slack's host but is not a webhook path (/services/T.../B.../...)",
+            variable="SLACK_WEBHOOK_URL",
+        )
+    return url
+
+
 def _is_email(text: str) -> bool:
     return len(text) <= 254 and bool(_EMAIL.match(text))
 
@@ -218,7 +313,7 @@ def is_loopback_host(host: str) -> bool:
 
 
 class _Env:
-    """Typed reads of one environment mapping; empty strings count as unset."""
+    """Typed reads of one environment mapping; empty strings count as unset; defaults from variables."""
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
@@ -226,6 +321,9 @@ class _Env:
     def optional(self, name: str) -> str | None:
         value = self._environ.get(name, "").strip()
         return value or None
+
+    def _or_default(self, name: str) -> str:
+        return self.optional(name) or default(name)
 
     def required(self, name: str) -> str:
         value = self.optional(name)
@@ -236,14 +334,9 @@ class _Env:
     def secret(self, name: str) -> SecretRef:
         return SecretRef(variable=name, reference=self.required(name))
 
-    def integer(
-        self, name: str, *, default: int | None = None, minimum: int, maximum: int | None = None
-    ) -> int:
-        raw = self.optional(name) if default is not None else self.required(name)
-        if raw is None:
-            assert default is not None
-            return default
-        if not re.fullmatch(r"[0-9]+", raw):
+    def integer(self, name: str, *, minimum: int, maximum: int | None = None, required: bool = False) -> int:
+        raw = self.required(name) if required else self._or_default(name)
+        if not re.fullmatch(r"[0-9]{1,9}", raw):
             raise ConfigError("must be a whole number", variable=name)
         value = int(raw)
         if value < minimum or (maximum is not None and value > maximum):
@@ -251,62 +344,130 @@ class _Env:
             raise ConfigError(f"must be {bound}; got {value}", variable=name)
         return value
 
-    def boolean(self, name: str, *, default: bool) -> bool:
-        raw = self.optional(name)
-        if raw is None:
-            return default
-        lowered = raw.lower()
+    def boolean(self, name: str) -> bool:
+        lowered = self._or_default(name).lower()
         if lowered in ("true", "1", "yes"):
             return True
         if lowered in ("false", "0", "no"):
             return False
         raise ConfigError("must be true or false", variable=name)
 
-    def choice(self, name: str, options: tuple[str, ...], *, default: str) -> str:
-        value = (self.optional(name) or default).lower()
+    def choice(self, name: str, options: tuple[str, ...]) -> str:
+        value = self._or_default(name).lower()
         if value not in options:
             raise ConfigError(f"must be one of {', '.join(options)}", variable=name)
         return value
 
-    def timezone(self, name: str, *, default: str) -> ZoneInfo:
-        value = self.optional(name) or default
+    def matching(self, name: str, pattern: re.Pattern[str], expected: str) -> str:
+        value = self._or_default(name)
+        if not pattern.match(value):
+            raise ConfigError(f"must be {expected}", variable=name)
+        return value
+
+    def timezone(self, name: str) -> ZoneInfo:
+        value = self._or_default(name)
         try:
             return ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ConfigError("must be an IANA time zone like Europe/Berlin", variable=name) from None
 
-    def listed(self, name: str, valid: Callable[[str], object], expected: str) -> tuple[str, ...]:
+    def listed(
+        self, name: str, valid: Callable[[str], object], expected: str, *, key: Callable[[str], str] = str
+    ) -> tuple[str, ...]:
         items = tuple(item.strip() for item in self.required(name).split(","))
         for position, item in enumerate(items, start=1):
             if not item:
                 raise ConfigError("has an empty entry (check the commas)", variable=name)
             if not valid(item):
                 raise ConfigError(f"entry {position} of {len(items)} is not {expected}", variable=name)
-        return tuple(dict.fromkeys(items))  # drop repeats, keep order
+        # Repeats dropped, first spelling kept: `key` says when two entries are the same recipient.
+        first: dict[str, str] = {}
+        for item in items:
+            first.setdefault(key(item), item)
+        return tuple(first.values())
 
     def sender(self, name: str) -> Sender:
         raw = self.required(name)
         named = _NAMED_EMAIL.match(raw)
-        address, display = (named["addr"].strip(), named["name"] or None) if named else (raw, None)
-        if not _is_email(address):
+        if named:
+            address, display = named["addr"].strip(), (named["quoted"] or named["name"] or "").strip() or None
+        else:
+            address, display = raw, None
+        if not _is_email(address) or (display is not None and _has_control(display)):
             raise ConfigError(
                 "must be an address like alerts@example.com or 'Name <alerts@example.com>'",
                 variable=name,
             )
         return Sender(address=address, name=display)
 
+    def label(self, name: str) -> str | None:
+        raw = self.optional(name)
+        if raw is None:
+            return None
+        if len(raw) > MAX_LABEL_CHARS or _has_control(raw):
+            raise ConfigError(
+                f"must be one line of at most {MAX_LABEL_CHARS} characters, like Acme iOS", variable=name
+            )
+        return " ".join(raw.split())
+
+    def url_template(self, name: str) -> str | None:
+        raw = self.optional(name)
+        if raw is None:
+            return None
+        if raw.count("{distinct_id}") != 1 or _has_control(raw) or " " in raw:
+            raise ConfigError(
+                "must be a URL holding {distinct_id} once, like https://admin.example.com/users/{distinct_id}",
+                variable=name,
+            )
+        self._check_url(name, raw.replace("{distinct_id}", "x"), bare=False)
+        return raw
+
+    def property_names(self, name: str) -> tuple[str, ...]:
+        raw = self.optional(name)
+        if raw is None:
+            return ()
+        names = tuple(dict.fromkeys(item.strip() for item in raw.split(",")))
+        if len(names) > MAX_EXTRA_PROPERTIES:
+            raise ConfigError(f"lists {len(names)} properties; at most {MAX_EXTRA_PROPERTIES}", variable=name)
+        for position, item in enumerate(names, start=1):
+            if not _PROPERTY_NAME.match(item):
+                raise ConfigError(
+                    f"entry {position} is not a Mixpanel property name (like utm_source or plan)",
+                    variable=name,
+                )
+            if item in _BUILT_IN_PROPERTIES:
+                raise ConfigError(f"entry {position} is already in every digest", variable=name)
+        return names
+
+    def listed_domains(self, name: str) -> tuple[str, ...]:
+        if self.optional(name) is None:
+            return ()
+        domains = self.listed(name, lambda d: _DOMAIN.match(d.lower().lstrip("@")), "a domain like acme.com")
+        return tuple(dict.fromkeys(domain.lower().lstrip("@") for domain in domains))
+
     def url(self, name: str) -> str | None:
         raw = self.optional(name)
         if raw is None:
             return None
-        parts = urlsplit(raw)
+        self._check_url(name, raw, bare=True)
+        return raw.rstrip("/")
+
+    def _check_url(self, name: str, raw: str, *, bare: bool) -> None:
+        try:
+            parts = urlsplit(raw)
+            parts.port  # noqa: B018 - raises ValueError for a port out of range
+        except ValueError:
+            raise ConfigError("is not a valid URL (check the host and port)", variable=name) from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError("must be an http(s) base URL like https://api.example.com", variable=name)
+            raise ConfigError("must be an http(s) URL like https://api.example.com", variable=name)
         if parts.scheme == "http" and not is_loopback_host(parts.hostname):
             raise ConfigError(
                 "plain http is accepted only for loopback hosts (127.0.0.1, localhost); use https",
                 variable=name,
             )
-        if parts.username or parts.password or parts.query or parts.fragment:
+        if parts.username or parts.password or (bare and (parts.query or parts.fragment)):
             raise ConfigError("must be a bare base URL without credentials or query", variable=name)
-        return raw.rstrip("/")
+
+
+def _has_control(text: str) -> bool:
+    return any(ord(char) < 32 or ord(char) == 127 for char in text)

@@ -17,10 +17,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from notifier.errors import BadMessage
+from notifier.variables import MAX_LOOKBACK_MINUTES
 
-MAX_LOOKBACK_MINUTES = 44640  # 31 days
 MAX_WINDOW = timedelta(minutes=MAX_LOOKBACK_MINUTES)
-CHANNELS = ("email", "sms")
+CHANNELS = ("email", "sms", "slack")
 FIELDS = ("lookback_minutes", "start", "end", "dry_run", "channels")
 
 # RFC 3339 demands an offset; datetime.fromisoformat alone would accept naive times.
@@ -175,11 +175,11 @@ def _channels(fields: Mapping[str, Any]) -> frozenset[str] | None:
         return None
     value = fields["channels"]
     if not isinstance(value, list) or not value:
-        raise BadMessage('channels must be a non-empty array of "email" and/or "sms"', field="channels")
+        raise BadMessage('channels must be a non-empty array of "email", "sms", "slack"', field="channels")
     for item in value:
         if item not in CHANNELS:
             raise BadMessage(
-                f'channels may hold only "email" and "sms"; got {_preview(item)}',
+                f'channels may hold only "email", "sms" and "slack"; got {_preview(item)}',
                 field="channels",
             )
     return frozenset(value)

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from notifier.settings import SECRET_VARIABLES, URL_OVERRIDES, VARIABLES, Settings
+from notifier.settings import SECRET_VARIABLES, VARIABLES, Settings
 from notifier.trigger import parse_trigger
+from notifier.variables import URL_OVERRIDES
 from tests.terraform_config import block, load, resource, scheduler_payload, unquote, variable_default
 
 ROOT = Path(__file__).resolve().parent.parent
