@@ -55,6 +55,29 @@ class EmailDigest:
 
 
 @dataclass(frozen=True)
+class Catchup:
+    """Time a digest covers beyond its own window: ticks that were missed, caught up."""
+
+    since: datetime
+    seconds: int
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything a digest shows, on any channel: the users and what to say about them."""
+
+    users: Sequence[NewUser]  # sorted by created time
+    window: Window
+    zone: ZoneInfo
+    label: str = "Mixpanel"
+    catchup: Catchup | None = None
+    previous_users: int | None = None  # the previous window of the same length, when known
+    window_users: int = 0  # users of the window itself (not caught up, not late), for the trend
+    profile_url_template: str | None = None
+    extra_properties: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Row:
     """One user as shown to people: every field is display text."""
 
@@ -89,18 +112,12 @@ def email_subject(count: int, window: Window, zone: ZoneInfo) -> str:
     return f"{count:,} new Mixpanel {noun}, {describe_window(window, zone)}"
 
 
-def render_email(
-    users: Sequence[NewUser],
-    window: Window,
-    zone: ZoneInfo,
-    *,
-    row_limit: int,
-    zip_above_rows: int = ZIP_ABOVE_ROWS,
-) -> EmailDigest:
-    """The whole email for `users` (sorted by created time); past `row_limit`, a CSV of all.
+def render_email(report: Report, *, row_limit: int, zip_above_rows: int = ZIP_ABOVE_ROWS) -> EmailDigest:
+    """The whole email for the report's users; past `row_limit`, a CSV of all.
 
     Past `zip_above_rows` users the CSV is attached zipped.
     """
+    users, window, zone = report.users, report.window, report.zone
     shown = [_row(user, zone) for user in users[:row_limit]]
     context = {
         "count": len(users),
@@ -180,8 +197,9 @@ def neutralise_cell(value: str) -> str:
     return "'" + value if value.startswith(CSV_FORMULA_STARTS) else value
 
 
-def render_sms(users: Sequence[NewUser], window: Window, zone: ZoneInfo) -> str:
+def render_sms(report: Report) -> str:
     """One GSM-7 segment: the count, the window, and as many names as fit."""
+    users, window, zone = report.users, report.window, report.zone
     count = len(users)
     when = to_gsm7(describe_window(window, zone, short=True))
     if count == 0:

@@ -1,24 +1,38 @@
 """What can go wrong in a run, arranged by what the caller should do about it.
 
-    NotifierError                  base of everything the run raises on purpose
+    NotifierError                  base of everything the run raises on purpose; outcome `failed`
     ├── PermanentError             retrying cannot help: log at ERROR and ack the message
-    │   ├── BadMessage             the trigger message is malformed or out of range
-    │   ├── ConfigError            an environment variable is missing or malformed
-    │   ├── StaleMessage           the message is older than the redelivery horizon
-    │   ├── SourceRejected         Mixpanel or Secret Manager refused the request (4xx)
-    │   └── ChannelRejected        SendGrid or Twilio refused the request (4xx other than 429)
-    └── TransientError             retrying may help: retried in the run, then raised for redelivery
-        ├── SourceUnavailable      Mixpanel or Secret Manager: timeout, connection error, 429, 5xx
-        └── ChannelUnavailable     SendGrid or Twilio: timeout, connection error, 429, 5xx
+    │   ├── BadMessage             the trigger message is malformed or out of range   bad_message
+    │   ├── ConfigError            an environment variable or secret is unusable      bad_config
+    │   ├── StaleMessage           the message is older than the redelivery horizon   stale_message
+    │   └── SourceRejected         Mixpanel refused the query (4xx)                   source_rejected
+    ├── TransientError             retrying may help: retried in the run, then redelivered   will_retry
+    │   ├── SourceUnavailable      Mixpanel, Secret Manager or the state store did not answer usefully
+    │   └── InProgress             another delivery of this message is running now    in_progress
+    └── ChannelError               one send went wrong; channels turn these into per-recipient outcomes
+        ├── ChannelRejected        the provider refused (4xx other than 429): not retried
+        ├── ChannelUnavailable     the request did not get through, or 429/5xx: retried
+        └── OutcomeUnknown         the request went out and the answer was lost: never retried
 
-Messages name the service, the variable or the field, never a secret value.
+Each class carries the run outcome it leads to. Messages name the service, the variable or the
+field, never a secret value.
 """
 
 from __future__ import annotations
 
+from typing import ClassVar
+
+from notifier.outcome import Outcome
+
 
 class NotifierError(Exception):
     """Base class of every error the notifier raises on purpose."""
+
+    outcome: ClassVar[Outcome] = Outcome.FAILED
+
+    def log_fields(self) -> dict[str, object]:
+        """Structured fields for the run summary (service, status, variable, field, channel)."""
+        return {}
 
 
 class PermanentError(NotifierError):
@@ -28,43 +42,53 @@ class PermanentError(NotifierError):
 class BadMessage(PermanentError):
     """The Pub/Sub message is not a valid trigger message."""
 
+    outcome = Outcome.BAD_MESSAGE
+
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)
         self.field = field
 
+    def log_fields(self) -> dict[str, object]:
+        return {"field": self.field} if self.field else {}
+
 
 class ConfigError(PermanentError):
-    """An environment variable is missing or malformed; `variable` names it."""
+    """An environment variable, or the secret it names, is missing or malformed; `variable` names it."""
+
+    outcome = Outcome.BAD_CONFIG
 
     def __init__(self, message: str, *, variable: str) -> None:
         super().__init__(f"{variable}: {message}")
         self.variable = variable
 
+    def log_fields(self) -> dict[str, object]:
+        return {"variable": self.variable}
+
 
 class StaleMessage(PermanentError):
     """The message is older than the configured maximum age, so it is acked unprocessed."""
 
+    outcome = Outcome.STALE_MESSAGE
+
 
 class SourceRejected(PermanentError):
-    """A data source (Mixpanel, Secret Manager) refused the request with a 4xx."""
+    """Mixpanel refused the request with a 4xx: credentials, project or plan."""
+
+    outcome = Outcome.SOURCE_REJECTED
 
     def __init__(self, message: str, *, service: str, status: int | None = None) -> None:
         super().__init__(message)
         self.service = service
         self.status = status
 
-
-class ChannelRejected(PermanentError):
-    """A channel (SendGrid, Twilio) refused the request with a 4xx other than 429."""
-
-    def __init__(self, message: str, *, channel: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.channel = channel
-        self.status = status
+    def log_fields(self) -> dict[str, object]:
+        return {"service": self.service, **({"status": self.status} if self.status else {})}
 
 
 class TransientError(NotifierError):
     """A call failed in a way that may succeed later; `retry_after` is the server's hint."""
+
+    outcome = Outcome.WILL_RETRY
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -72,16 +96,47 @@ class TransientError(NotifierError):
 
 
 class SourceUnavailable(TransientError):
-    """Mixpanel or Secret Manager did not answer usefully: timeout, connection error, 429, 5xx."""
+    """Mixpanel, Secret Manager or the state store: timeout, connection error, 429, 5xx, a broken body."""
 
-    def __init__(self, message: str, *, service: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, service: str, status: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message, retry_after=retry_after)
         self.service = service
+        self.status = status
+
+    def log_fields(self) -> dict[str, object]:
+        return {"service": self.service, **({"status": self.status} if self.status else {})}
 
 
-class ChannelUnavailable(TransientError):
-    """SendGrid or Twilio did not answer usefully: timeout, connection error, 429, 5xx."""
+class InProgress(TransientError):
+    """Another delivery of the same message holds its lease: this one waits for a redelivery."""
 
-    def __init__(self, message: str, *, channel: str, retry_after: float | None = None) -> None:
-        super().__init__(message, retry_after=retry_after)
+    outcome = Outcome.IN_PROGRESS
+
+
+class ChannelError(NotifierError):
+    """One send to a provider went wrong; `channel` names it, `status` is the provider's HTTP status."""
+
+    def __init__(
+        self, message: str, *, channel: str, status: int | None = None, retry_after: float | None = None
+    ) -> None:
+        super().__init__(message)
         self.channel = channel
+        self.status = status
+        self.retry_after = retry_after
+
+    def log_fields(self) -> dict[str, object]:
+        return {"channel": self.channel, **({"status": self.status} if self.status else {})}
+
+
+class ChannelRejected(ChannelError):
+    """The provider refused the request (4xx other than 429): a redelivery would be refused too."""
+
+
+class ChannelUnavailable(ChannelError, TransientError):
+    """The request did not reach the provider, or it answered 429/5xx: safe to send again."""
+
+
+class OutcomeUnknown(ChannelError):
+    """The request went out and its answer was lost: it may have been delivered, so it is never retried."""

@@ -1,13 +1,16 @@
-"""The Mixpanel Engage API client: the profiles created in a window, page by page.
+"""The Mixpanel Engage API client: the profiles created in a set of time ranges, page by page.
 
-``POST {host}/api/query/engage?project_id=ID`` with a form body; pages are followed with the
-first response's ``session_id`` while a page comes back full (``len(results) >= page_size``).
+``POST {host}/api/query/engage?project_id=ID`` with a form body; later pages are fetched with the
+first response's ``session_id`` until one comes back empty or ``total`` profiles have arrived.
+Text from Mixpanel is made valid and safe once, here, where it enters.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import logging
+import unicodedata
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -15,13 +18,16 @@ from typing import Any, NamedTuple
 
 import requests
 
+from notifier.answers import error_detail
 from notifier.errors import SourceRejected, SourceUnavailable
-from notifier.retry import Retrier, is_transient_status, parse_retry_after
+from notifier.retry import DeadlinePassed, Retrier, is_transient_status, parse_retry_after
 from notifier.trigger import Window
 
 SERVICE = "Mixpanel"
 OUTPUT_PROPERTIES = ("$email", "$name", "$first_name", "$last_name", "$created")
-_MAX_ERROR_TEXT = 200
+MAX_NAME_CHARS = 200
+MAX_EXTRA_CHARS = 100
+LOG = logging.getLogger(__name__)
 
 
 class NewUser(NamedTuple):
@@ -35,16 +41,19 @@ class NewUser(NamedTuple):
     name: str
     email: str
     created: datetime  # aware, UTC
+    extra: tuple[str, ...] = ()  # EXTRA_PROPERTIES values, as text, in their order
+    late: bool = False  # created in time an earlier digest covered: it reached Mixpanel late
 
 
 @dataclass
 class FetchStats:
-    """What fetching cost: pages, bytes, and profiles dropped for a missing or bad $created."""
+    """What fetching cost: pages, bytes, and profiles dropped for a missing $created or as repeats."""
 
     pages: int = 0
     bytes_received: int = 0
     skipped_without_created: int = 0
     duplicates_dropped: int = 0
+    total_mismatch: bool = False  # Mixpanel's `total` was smaller than what it returned
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,13 @@ def where_created_in(window: Window) -> str:
     return f'datetime({start}) <= properties["$created"] and properties["$created"] < datetime({end})'
 
 
+def where_created_in_any(windows: Sequence[Window]) -> str:
+    """The `where` for several ranges at once (a catch-up with a gap): one query, `or`-ed."""
+    if len(windows) == 1:
+        return where_created_in(windows[0])
+    return " or ".join(f"({where_created_in(window)})" for window in windows)
+
+
 def _unix_seconds(moment: datetime) -> int:
     return int(moment.astimezone(UTC).timestamp())
 
@@ -84,44 +100,46 @@ class MixpanelClient:
         auth: MixpanelAuth,
         session: requests.Session,
         retrier: Retrier,
+        extra_properties: tuple[str, ...] = (),
     ) -> None:
         self._url = f"{base_url.rstrip('/')}/api/query/engage"
         self._project_id = project_id
         self._auth = auth
         self._session = session
         self._retrier = retrier
+        self._extra = extra_properties
         self.stats = FetchStats()
 
-    def new_users(self, window: Window) -> Iterator[NewUser]:
-        """Yield each profile created in `window` once, in the order Mixpanel returns them."""
+    def new_users(self, windows: Window | Sequence[Window]) -> Iterator[NewUser]:
+        """Yield each profile created in `windows` once, in the order Mixpanel returns them."""
+        ranges = (windows,) if isinstance(windows, Window) else tuple(windows)
         form: dict[str, str] = {
-            "where": where_created_in(window),
-            "output_properties": json.dumps(list(OUTPUT_PROPERTIES)),
+            "where": where_created_in_any(ranges),
+            "output_properties": json.dumps([*OUTPUT_PROPERTIES, *self._extra]),
         }
         seen: set[str] = set()
-        total: int | None = None  # Mixpanel's count of matches, when it sends one
+        total: int | None = None  # Mixpanel's count of matches, from the first page
         received = 0
         while True:
-            page = self._retrier.call(partial(self._post, form))
+            page = self._retrier.call(partial(self._post, form), name="Mixpanel engage")
             results = page.get("results")
             if not isinstance(results, list):
                 raise SourceUnavailable(
                     f"{SERVICE} answered without a results list (page {form.get('page', 0)})",
                     service=SERVICE,
                 )
-            if total is None and isinstance(page.get("total"), int) and not isinstance(page["total"], bool):
+            if total is None and _is_int(page.get("total")):
                 total = page["total"]
             received += len(results)
             fresh = 0
             for raw in results:
-                user = self._to_user(raw, window)
+                user = self._to_user(raw, ranges)
                 if user is None:
                     continue
-                if user.distinct_id:
-                    if user.distinct_id in seen:
-                        self.stats.duplicates_dropped += 1
-                        continue
-                    seen.add(user.distinct_id)
+                if user.distinct_id in seen:
+                    self.stats.duplicates_dropped += 1
+                    continue
+                seen.add(user.distinct_id)
                 fresh += 1
                 yield user
             if results and fresh == 0 and all(_distinct_id(r) in seen for r in results):
@@ -130,21 +148,43 @@ class MixpanelClient:
                     "stopping rather than looping",
                     service=SERVICE,
                 )
-            # A full page may be the last one; `total` saves the query that would come back empty,
-            # which matters at 60 queries an hour.
-            if not _is_full(page, results) or (total is not None and received >= total):
+            if not self._more(page, results, received, total):
                 return
             session_id = page.get("session_id")
             if not isinstance(session_id, str) or not session_id:
                 raise SourceUnavailable(
-                    f"{SERVICE} returned a full page without a session_id, so later pages cannot be fetched",
+                    f"{SERVICE} returned {received} profiles of {'?' if total is None else total} "
+                    "and no session_id, so the rest cannot be fetched",
                     service=SERVICE,
                 )
             number = page.get("page", 0)
-            form = {**form, "session_id": session_id, "page": str(_as_int(number, 0) + 1)}
+            form = {**form, "session_id": session_id, "page": str((number if _is_int(number) else 0) + 1)}
+
+    def _more(self, page: dict[str, Any], results: list[Any], received: int, total: int | None) -> bool:
+        """Whether another page is needed; an inconsistency that paging cannot resolve is raised."""
+        if not results:
+            if total is not None and received < total:
+                raise SourceUnavailable(
+                    f"{SERVICE} said {total} profiles match but sent {received} before an empty page",
+                    service=SERVICE,
+                )
+            return False
+        if total is not None and received > total and not self.stats.total_mismatch:
+            self.stats.total_mismatch = True
+            LOG.warning(
+                "Mixpanel's total (%d) is smaller than what it returned; paging on until an empty page",
+                total,
+            )
+        if total is not None and not self.stats.total_mismatch:
+            # Trusting `total` saves the query that would come back empty: 60 an hour is the limit.
+            return received < total
+        page_size = page.get("page_size")
+        if isinstance(page_size, int) and not isinstance(page_size, bool) and page_size > 0:
+            return len(results) >= page_size
+        return True  # neither total nor page_size: page until one comes back empty
 
     def _post(self, form: dict[str, str]) -> dict[str, Any]:
-        try:
+        def send() -> requests.Response:
             response = self._session.post(
                 self._url,
                 params={"project_id": str(self._project_id)},
@@ -152,7 +192,17 @@ class MixpanelClient:
                 auth=self._auth.as_basic(),
                 headers={"Accept": "application/json"},
                 timeout=self._retrier.timeouts(),
+                allow_redirects=False,  # never send the credentials to another host
             )
+            _ = response.content  # read inside the bound: a trickling body cannot outlast the budget
+            return response
+
+        try:
+            response = self._retrier.bounded(send)
+        except DeadlinePassed:
+            raise SourceUnavailable(
+                f"{SERVICE} had not answered when the run's time ran out", service=SERVICE
+            ) from None
         except requests.Timeout:
             raise SourceUnavailable(f"{SERVICE} did not answer in time", service=SERVICE) from None
         except requests.RequestException as error:
@@ -164,28 +214,10 @@ class MixpanelClient:
         self.stats.bytes_received += len(body)
         status = response.status_code
         if status != 200:
-            detail = _error_text(body)
-            if status == 429:
-                raise SourceUnavailable(
-                    f"{SERVICE} rate limit reached (60 queries per hour, 5 at once per project): {detail}",
-                    service=SERVICE,
-                    retry_after=parse_retry_after(response.headers),
-                )
-            if is_transient_status(status):
-                raise SourceUnavailable(
-                    f"{SERVICE} answered {status}: {detail}",
-                    service=SERVICE,
-                    retry_after=parse_retry_after(response.headers),
-                )
-            raise SourceRejected(
-                f"{SERVICE} refused the query with {status}: {detail} "
-                "(check MIXPANEL_PROJECT_ID, MIXPANEL_SERVICE_ACCOUNT and MIXPANEL_SECRET)",
-                service=SERVICE,
-                status=status,
-            )
+            raise _refusal(status, body, response.headers)
         try:
             page = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise SourceUnavailable(
                 f"{SERVICE} answered 200 with a body that is not JSON", service=SERVICE
             ) from None
@@ -195,7 +227,7 @@ class MixpanelClient:
             )
         return page
 
-    def _to_user(self, raw: object, window: Window) -> NewUser | None:
+    def _to_user(self, raw: object, ranges: tuple[Window, ...]) -> NewUser | None:
         if not isinstance(raw, dict):
             return None
         props = raw.get("$properties")
@@ -204,27 +236,57 @@ class MixpanelClient:
         if created is None:
             self.stats.skipped_without_created += 1
             return None
-        if not window.start <= created < window.end:
-            return None  # the server's filter is trusted but checked: the window is the contract
-        name = _text(props.get("$name")) or " ".join(
-            part for part in (_text(props.get("$first_name")), _text(props.get("$last_name"))) if part
+        # The server's filter is trusted but checked: the ranges are the contract.
+        if not any(window.start <= created < window.end for window in ranges):
+            return None
+        name = _text(props.get("$name"), MAX_NAME_CHARS) or _text(
+            " ".join(_text(props.get(key), MAX_NAME_CHARS) for key in ("$first_name", "$last_name")),
+            MAX_NAME_CHARS,
         )
         return NewUser(
             distinct_id=_distinct_id(raw),
             name=name,
-            email=_text(props.get("$email")),
+            email=_text(props.get("$email"), 254),
             created=created,
+            extra=tuple(_display(props.get(key)) for key in self._extra),
         )
 
 
-def _is_full(page: dict[str, Any], results: list[Any]) -> bool:
-    page_size = _as_int(page.get("page_size"), 1000)
-    return page_size > 0 and len(results) >= page_size
+def _refusal(status: int, body: bytes, headers: Any) -> Exception:
+    detail = error_detail(body)
+    if status == 429:
+        return SourceUnavailable(
+            f"{SERVICE} rate limit reached (60 queries per hour, 5 at once per project): {detail}",
+            service=SERVICE,
+            status=status,
+            retry_after=parse_retry_after(headers),
+        )
+    if is_transient_status(status):
+        return SourceUnavailable(
+            f"{SERVICE} answered {status}: {detail}",
+            service=SERVICE,
+            status=status,
+            retry_after=parse_retry_after(headers),
+        )
+    if 300 <= status < 400:
+        detail = "a redirect, not followed so the secret stays with Mixpanel (check MIXPANEL_REGION)"
+    return SourceRejected(
+        f"{SERVICE} refused the query with {status}: {detail} "
+        "(check MIXPANEL_PROJECT_ID, MIXPANEL_REGION, MIXPANEL_SERVICE_ACCOUNT and MIXPANEL_SECRET)",
+        service=SERVICE,
+        status=status,
+    )
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _distinct_id(raw: object) -> str:
     value = raw.get("$distinct_id") if isinstance(raw, dict) else None
-    return "" if value is None else str(value)
+    if value is None:
+        return ""
+    return _valid(value if isinstance(value, str) else json.dumps(value, default=str))
 
 
 def _parse_created(value: object) -> datetime | None:
@@ -243,23 +305,39 @@ def _parse_created(value: object) -> datetime | None:
         return None
 
 
-def _text(value: object) -> str:
+def _valid(text: str) -> str:
+    """Valid Unicode: a lone surrogate (half an emoji, cut by a JavaScript substring) becomes U+FFFD."""
+    if text.isascii():
+        return text
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+
+
+def _text(value: object, limit: int) -> str:
+    """A profile value as one line of display text: valid, without control or bidi characters, cut."""
     if isinstance(value, str):
-        return " ".join(value.split())
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
-    return ""
+        text = _valid(value)
+        if not text.isascii() or not text.isprintable():
+            # Control and format characters (bidi overrides, zero-width) could restyle or reorder text.
+            text = "".join(
+                ch if ch == "\u200d" or unicodedata.category(ch) not in _HIDDEN else " " for ch in text
+            )
+        text = " ".join(text.split())
+    elif _is_int(value) or isinstance(value, float):
+        text = str(value)
+    else:
+        return ""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
-def _as_int(value: object, default: int) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else default
+def _display(value: object) -> str:
+    """An EXTRA_PROPERTIES value of any JSON type as short display text."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return _text(value, MAX_EXTRA_CHARS)
+    return _text(json.dumps(value, ensure_ascii=False, default=str), MAX_EXTRA_CHARS)
 
 
-def _error_text(body: bytes) -> str:
-    try:
-        parsed = json.loads(body)
-        text = str(parsed.get("error", parsed)) if isinstance(parsed, dict) else str(parsed)
-    except ValueError:
-        text = body.decode("utf-8", "replace")
-    text = " ".join(text.split())
-    return text[:_MAX_ERROR_TEXT] or "(empty body)"
+_HIDDEN = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})

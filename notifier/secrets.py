@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import requests
 
 from notifier.errors import ConfigError, SourceUnavailable
-from notifier.retry import Retrier, parse_retry_after
+from notifier.retry import DeadlinePassed, Retrier, parse_retry_after
 from notifier.settings import SecretRef
 
 if TYPE_CHECKING:
@@ -31,11 +31,15 @@ class SecretResolver:
         `api_url` points the client at another endpoint (a local stand-in); None is Google's.
         """
         if not ref.is_version_name:
-            return ref.reference
+            return checked(ref.variable, ref.reference)
         with self._lock:
             cached = self._cache.get(ref.reference)
             if cached is None:
-                cached = retrier.call(lambda: self._access(ref, retrier, api_url))
+                # Checked before it is cached: a bad answer is never kept for the instance's life.
+                cached = checked(
+                    ref.variable,
+                    retrier.call(lambda: self._access(ref, retrier, api_url), name="Secret Manager access"),
+                )
                 self._cache[ref.reference] = cached
             return cached
 
@@ -46,9 +50,15 @@ class SecretResolver:
         from google.protobuf import json_format
 
         try:
-            response = self._client(api_url).access_secret_version(
-                name=ref.reference, retry=None, timeout=retrier.timeout()
+            response = retrier.bounded(
+                lambda: self._client(api_url).access_secret_version(
+                    name=ref.reference, retry=None, timeout=retrier.timeout()
+                )
             )
+        except DeadlinePassed:
+            raise SourceUnavailable(
+                f"{SERVICE} had not answered for {ref.variable} when the run's time ran out", service=SERVICE
+            ) from None
         except (gexc.TooManyRequests, gexc.ServerError, gexc.DeadlineExceeded) as error:
             raise SourceUnavailable(
                 f"{SERVICE} could not read the secret named by {ref.variable}: "
@@ -79,8 +89,13 @@ class SecretResolver:
                 f"{SERVICE} answered {ref.variable}'s read with a malformed body ({type(error).__name__})",
                 service=SERVICE,
             ) from None
+        if not getattr(response, "name", ""):
+            # Every real answer names the version it read; `{}` or a proxy's JSON is not an answer.
+            raise SourceUnavailable(
+                f"{SERVICE} answered {ref.variable}'s read without a secret version", service=SERVICE
+            )
         try:
-            return bytes(response.payload.data).decode("utf-8").strip()
+            return bytes(response.payload.data).decode("utf-8")
         except UnicodeDecodeError:
             raise ConfigError("the secret's value is not UTF-8 text", variable=ref.variable) from None
 
@@ -111,3 +126,26 @@ def _retry_after(error: Any) -> float | None:
     response = getattr(error, "response", None)
     headers = getattr(response, "headers", None)
     return parse_retry_after(dict(headers)) if headers else None
+
+
+def checked(variable: str, value: str) -> str:
+    """A secret's value, stripped of surrounding whitespace, if it can travel in an HTTP header.
+
+    Raises ConfigError naming the variable (never the value) for an empty value, a byte-order mark,
+    control characters or anything outside printable ASCII, which would otherwise fail inside a
+    client library with the value in its message.
+    """
+    value = value.strip()
+    if not value:
+        raise ConfigError("the secret's value is empty", variable=variable)
+    if value.startswith("\ufeff"):
+        raise ConfigError(
+            "the secret's value starts with a byte-order mark (saved by an editor?)", variable=variable
+        )
+    if not (value.isascii() and value.isprintable()) or any(char.isspace() for char in value):
+        raise ConfigError(
+            "the secret's value holds spaces, line breaks, control or non-ASCII characters; "
+            "add it again without them (gcloud secrets versions add NAME --data-file=-)",
+            variable=variable,
+        )
+    return value

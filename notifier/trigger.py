@@ -58,6 +58,12 @@ class Trigger:
     window: Window
     dry_run: bool = False
     channels: frozenset[str] | None = None  # None: every configured channel
+    explicit: bool = False  # the window came as start/end (a backfill), not as a lookback
+
+    @property
+    def scheduled(self) -> bool:
+        """A plain lookback message, as the scheduler sends: it claims its time in the run history."""
+        return not self.explicit and self.channels is None
 
 
 def parse_timestamp(text: str, *, field: str) -> datetime:
@@ -115,7 +121,7 @@ def parse_trigger(data: bytes, *, publish_time: datetime, default_lookback: int)
     dry_run = fields.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise BadMessage(f"dry_run must be true or false; got {_preview(dry_run)}", field="dry_run")
-    return Trigger(window=window, dry_run=dry_run, channels=_channels(fields))
+    return Trigger(window=window, dry_run=dry_run, channels=_channels(fields), explicit="start" in fields)
 
 
 def _load_object(data: bytes) -> Mapping[str, Any]:

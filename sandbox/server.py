@@ -25,6 +25,7 @@ class Recorded:
     headers: dict[str, str]
     body: bytes
     fault: Fault | None = None  # the scripted fault that answered instead of the real API
+    acted_despite: Fault | None = None  # a fault that broke only the answer: the API did act
 
     @property
     def served(self) -> bool:
@@ -77,6 +78,9 @@ class Fault:
     body: Any = None
     hang_seconds: float = 0.0
     drop: bool = False
+    cut_after: int | None = None  # send the reply's headers and this many body bytes, then close
+    trickle_seconds: float = 0.0  # send the reply one byte at a time, this far apart
+    accept: bool = False  # let the real API logic act on the request (it "happened") before the fault
 
     @classmethod
     def status(cls, status: int, *, retry_after: str | None = None, body: Any = None) -> Fault:
@@ -95,9 +99,27 @@ class Fault:
         return cls(hang_seconds=seconds)
 
     @classmethod
-    def dropped(cls) -> Fault:
-        """Close the connection without answering."""
-        return cls(drop=True)
+    def dropped(cls, *, after_acting: bool = False) -> Fault:
+        """Close the connection without answering; `after_acting`: the API did its work first."""
+        return cls(drop=True, accept=after_acting)
+
+    @classmethod
+    def truncated(cls, reply: Reply | None = None, *, keep: int = 0) -> Fault:
+        """Act on the request, answer its real status and headers, send `keep` body bytes, then close.
+
+        A Content-Length beyond what is sent makes the client's read fail: "202 then reset".
+        """
+        return cls(reply=reply, cut_after=keep, accept=reply is None)
+
+    @classmethod
+    def trickle(cls, seconds_per_byte: float, reply: Reply | None = None) -> Fault:
+        """Answer (the real reply, or `reply`) one byte at a time: socket timeouts never fire."""
+        return cls(reply=reply, trickle_seconds=seconds_per_byte, accept=reply is None)
+
+    @classmethod
+    def redirect(cls, location: str, status: int = 302) -> Fault:
+        """Answer a redirect to `location`."""
+        return cls(reply=Reply(status, b"", {"Location": location}))
 
 
 class StandIn:
@@ -199,6 +221,8 @@ def _handler_for(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
                 body=body,
                 fault=fault,
             )
+            if fault is not None and fault.accept:
+                request = Recorded(**{**request.__dict__, "fault": None, "acted_despite": fault})
             stand_in._record(request)
             if fault is not None and fault.hang_seconds:
                 time.sleep(fault.hang_seconds)
@@ -206,16 +230,45 @@ def _handler_for(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
                 self.close_connection = True
                 self.connection.close()
                 return
-            reply = stand_in.fault_reply(fault, request) if fault is not None else stand_in.respond(request)
-            self.send_response(reply.status)
-            for key, value in reply.headers.items():
-                self.send_header(key, value)
-            self.send_header("Content-Length", str(len(reply.body)))
-            self.end_headers()
+            if fault is None or (fault.accept and fault.reply is None):
+                reply = stand_in.respond(request)
+            else:
+                reply = stand_in.fault_reply(fault, request)
             # The client may have given up already (a timeout test): nothing left to tell it.
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                self.wfile.write(reply.body)
+                self._answer(reply, fault)
+
+        def _answer(self, reply: Reply, fault: Fault | None) -> None:
+            body = reply.body
+            if fault is not None and fault.cut_after is not None and len(body) <= fault.cut_after:
+                body = body + b" " * (fault.cut_after + 16 - len(body))  # promise more than is sent
+            head = f"HTTP/1.1 {reply.status} {_reason(reply.status)}\r\n"
+            head += "".join(f"{key}: {value}\r\n" for key, value in reply.headers.items())
+            head += f"Content-Length: {len(body)}\r\n\r\n"
+            raw = head.encode("latin-1") + body
+            if fault is not None and fault.cut_after is not None:
+                self.wfile.write(raw[: len(head) + fault.cut_after])
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
+            if fault is not None and fault.trickle_seconds:
+                for index in range(len(raw)):
+                    self.wfile.write(raw[index : index + 1])
+                    self.wfile.flush()
+                    time.sleep(fault.trickle_seconds)
+                return
+            self.wfile.write(raw)
 
         do_GET = do_POST = do_PUT = do_DELETE = _serve
 
     return Handler
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"

@@ -1,12 +1,17 @@
-"""Shared fixtures: the stand-ins on real sockets, a complete environment, instant retries."""
+"""Shared fixtures: the stand-ins on real sockets, a complete environment, instant retries, and
+`world`, the one fixture object most tests need: every stand-in, the environment and the services.
+"""
 
 from __future__ import annotations
 
+import base64
 import logging
 import random
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -17,12 +22,13 @@ from hypothesis import HealthCheck, settings
 from notifier import logs
 from notifier.logs import JsonFormatter
 from notifier.retry import RetryPolicy
-from notifier.run import RunSummary, Services, run
-from notifier.settings import VARIABLES
-from sandbox.mixpanel import MixpanelStandIn
+from notifier.run import RunSummary, Services, handle_message, run
+from notifier.variables import NAMES
+from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.secretmanager import SecretManagerStandIn
 from sandbox.sendgrid import SendGridStandIn
 from sandbox.server import StandIn
+from sandbox.slack import SlackStandIn
 from sandbox.twilio import ACCOUNT_SID, TwilioStandIn
 
 # A 2-core CI machine is slow to start generating; correctness, not speed, is what these check.
@@ -34,21 +40,27 @@ MARKER = "LEAKCHECK-7f3a9c"
 MIXPANEL_SECRET = f"mp-{MARKER}"
 SENDGRID_KEY = f"SG.{MARKER}"
 TWILIO_TOKEN = f"tw-{MARKER}"
+SLACK_PATH = f"/services/T0SANDBOX/B0SANDBOX/{MARKER}"  # the webhook's path is its secret
 SERVICE_ACCOUNT = "notifier.sa"
 PROJECT_ID = 4242
+EMAILS = ("growth@example.com", "ceo@example.com")
+PHONES = ("+14155550100", "+14155550101")
 
 PUBLISHED = datetime(2026, 11, 28, 9, 0, 42, 123456, tzinfo=UTC)
 WINDOW_START = datetime(2026, 11, 28, 8, 0, tzinfo=UTC)
 WINDOW_END = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+SCHEDULED = b'{"lookback_minutes": 60}'
 
-# What the settings read, plus what the publish command and the Pub/Sub client read.
+# What the settings read, plus what the publish command and the Google clients read.
 ISOLATED_VARIABLES = (
-    *VARIABLES,
+    *NAMES,
     "PUBSUB_EMULATOR_HOST",
     "PUBSUB_PROJECT_ID",
     "NOTIFIER_TOPIC",
     "GOOGLE_CLOUD_PROJECT",
+    "FIRESTORE_EMULATOR_HOST",
 )
+FAST = RetryPolicy(attempts=4, base_delay=0.5, max_delay=5.0, connect_timeout=2.0, read_timeout=3.0)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -64,7 +76,9 @@ def isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-class _LogLines(logging.Handler):
+class LogLines(logging.Handler):
+    """Every log record as the JSON line Cloud Logging would get."""
+
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.setFormatter(JsonFormatter())
@@ -75,24 +89,26 @@ class _LogLines(logging.Handler):
 
 
 @pytest.fixture(autouse=True)
-def no_secret_in_any_log_line() -> Iterator[None]:
+def log_lines() -> Iterator[LogLines]:
     """Every test doubles as a leak check: no log line may carry a fake secret's marker."""
-    handler = _LogLines()
+    handler = LogLines()
     logging.getLogger().addHandler(handler)
     try:
-        yield
+        yield handler
     finally:
         logging.getLogger().removeHandler(handler)
     leaked = [line for line in handler.lines if MARKER in line]
     assert not leaked, f"a secret reached the log: {leaked[0][:300]}"
 
 
-def _serve(server: StandIn) -> Iterator[StandIn]:
+def _serve(server: StandIn, *, path_is_secret: bool = False) -> Iterator[StandIn]:
     """Run a stand-in for one test, then check nothing but an auth header ever carried a secret."""
     with server:
         yield server
     for request in server.requests:
-        where = request.body.decode("utf-8", "replace") + request.path + repr(request.query)
+        where = request.body.decode("utf-8", "replace") + repr(request.query)
+        if not path_is_secret:
+            where += request.path
         assert MARKER not in where, f"a secret left in a {server.name} request body, path or query"
 
 
@@ -114,21 +130,26 @@ def twilio() -> Iterator[StandIn]:
 
 
 @pytest.fixture
+def slack() -> Iterator[StandIn]:
+    yield from _serve(SlackStandIn(path=SLACK_PATH), path_is_secret=True)
+
+
+@pytest.fixture
 def secret_manager() -> Iterator[StandIn]:
     yield from _serve(SecretManagerStandIn())
 
 
 @pytest.fixture
 def environ(mixpanel: MixpanelStandIn, sendgrid: SendGridStandIn, twilio: TwilioStandIn) -> dict[str, str]:
-    """A complete configuration pointing at the stand-ins, secrets given as values."""
+    """A configuration for email and SMS pointing at the stand-ins, secrets given as values."""
     return {
         "MIXPANEL_PROJECT_ID": str(PROJECT_ID),
         "MIXPANEL_SERVICE_ACCOUNT": SERVICE_ACCOUNT,
         "MIXPANEL_SECRET": MIXPANEL_SECRET,
-        "EMAIL_TO": "growth@example.com,ceo@example.com",
+        "EMAIL_TO": ",".join(EMAILS),
         "EMAIL_FROM": "Notifierator <alerts@example.com>",
         "SENDGRID_API_KEY": SENDGRID_KEY,
-        "SMS_TO": "+14155550100,+14155550101",
+        "SMS_TO": ",".join(PHONES),
         "SMS_FROM": "+14155550199",
         "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
@@ -153,15 +174,104 @@ def sleeps() -> Sleeps:
     return Sleeps()
 
 
+class Clock:
+    """An injected wall clock: `now` for the run, advanced by hand between deliveries."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
 @pytest.fixture
-def services(sleeps: Sleeps) -> Services:
+def clock() -> Clock:
+    return Clock(PUBLISHED + timedelta(seconds=5))
+
+
+@pytest.fixture
+def services(sleeps: Sleeps, clock: Clock) -> Services:
     """Fresh per-instance services: instant waits, short timeouts, a clock just after PUBLISHED."""
-    return Services(
-        policy=RetryPolicy(attempts=4, base_delay=0.5, max_delay=5.0, connect_timeout=2.0, read_timeout=3.0),
-        sleep=sleeps,
-        now=lambda: PUBLISHED + timedelta(seconds=5),
-        rng=random.Random(7),
-    )
+    return Services(policy=FAST, sleep=sleeps, now=clock, rng=random.Random(7))
+
+
+@dataclass
+class World:
+    """Every stand-in, the environment that points at them, and one instance's services."""
+
+    mixpanel: MixpanelStandIn
+    sendgrid: SendGridStandIn
+    twilio: TwilioStandIn
+    slack: SlackStandIn
+    environ: dict[str, str]
+    services: Services
+    sleeps: Sleeps
+    clock: Clock
+    messages: int = field(default=0)
+
+    def users(self, *created: str) -> list[str]:
+        """Mixpanel gains one profile per `created` ("2026-11-28T08:30:00"); their distinct ids."""
+        start = len(self.mixpanel.profiles)
+        ids = [f"added-{start + n}" for n in range(len(created))]
+        self.mixpanel.profiles += [
+            profile(distinct_id, when, name=f"User {distinct_id}", email=f"{distinct_id}@example.com")
+            for distinct_id, when in zip(ids, created, strict=True)
+        ]
+        return ids
+
+    def with_slack(self) -> World:
+        """Turn the Slack channel on."""
+        self.environ["SLACK_WEBHOOK_URL"] = self.slack.webhook_url
+        return self
+
+    def deliver(
+        self, data: bytes = SCHEDULED, *, message_id: str = "msg-1", published: datetime = PUBLISHED
+    ) -> RunSummary:
+        """One delivery of a Pub/Sub message, as the function's handler gets it."""
+        message = {
+            "data": base64.b64encode(data).decode(),
+            "messageId": message_id,
+            "publishTime": published.isoformat().replace("+00:00", "Z"),
+        }
+        return handle_message(message, event_time=None, environ=self.environ, services=self.services)
+
+    def restart(self) -> None:
+        """A fresh instance: new services (memory, caches), the same stand-ins and clock."""
+        self.services = Services(
+            policy=self.services.policy, sleep=self.sleeps, now=self.clock, rng=random.Random(8)
+        )
+
+    def emails(self) -> list[dict[str, Any]]:
+        """Every accepted email body."""
+        return self.sendgrid.mails()
+
+    def inboxes(self) -> list[str]:
+        """Every email recipient told, once per email they got."""
+        return [p["to"][0]["email"] for mail in self.sendgrid.mails() for p in mail["personalizations"]]
+
+    def texts(self) -> list[str]:
+        """Every phone texted, once per text."""
+        return [message["To"] for message in self.twilio.messages()]
+
+
+@pytest.fixture
+def world(
+    mixpanel: MixpanelStandIn,
+    sendgrid: SendGridStandIn,
+    twilio: TwilioStandIn,
+    slack: SlackStandIn,
+    environ: dict[str, str],
+    services: Services,
+    sleeps: Sleeps,
+    clock: Clock,
+) -> World:
+    """Email and SMS configured (Slack with `with_slack()`), one user in the 08:00-09:00 window."""
+    world = World(mixpanel, sendgrid, twilio, slack, environ, services, sleeps, clock)
+    mixpanel.profiles = [profile("u1", "2026-11-28T08:30:00", name="Ada", email="ada@example.com")]
+    return world
 
 
 @pytest.fixture

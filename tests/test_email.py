@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 
-from notifier.channels.email import build_mail, send_email
+from notifier.channels import Delivery, DeliveryStatus
+from notifier.channels.email import EmailChannel, build_mail
 from notifier.digest import Attachment, EmailDigest
 from notifier.retry import Deadline, Retrier, RetryPolicy
 from notifier.settings import EmailSettings, SecretRef, Sender
@@ -23,11 +24,16 @@ def retrier() -> Retrier:
     return Retrier(RetryPolicy(attempts=2, base_delay=0.01), Deadline(30), sleep=lambda _s: None)
 
 
+def send(sendgrid: SendGridStandIn, api_key: str = SENDGRID_KEY) -> tuple[Delivery, ...]:
+    channel = EmailChannel(DIGEST, SETTINGS, api_key, sendgrid.url, retrier())
+    return channel.send(SETTINGS.to, lambda _delivery: None)
+
+
 def test_one_call_carries_every_recipient_in_its_own_personalization(sendgrid: SendGridStandIn) -> None:
-    result = send_email(
-        build_mail(DIGEST, SETTINGS), SETTINGS, api_key=SENDGRID_KEY, base_url=sendgrid.url, retrier=retrier()
-    )
-    assert (result.outcome, result.delivered) == ("sent", 3)
+    deliveries = send(sendgrid)
+    assert [(d.recipient, d.status) for d in deliveries] == [
+        (a, DeliveryStatus.DELIVERED) for a in SETTINGS.to
+    ]
     assert len(sendgrid.requests) == 1
     (mail,) = sendgrid.mails()
     assert [p["to"] for p in mail["personalizations"]] == [
@@ -44,9 +50,7 @@ def test_one_call_carries_every_recipient_in_its_own_personalization(sendgrid: S
 
 
 def test_the_key_travels_only_as_a_bearer_header(sendgrid: SendGridStandIn) -> None:
-    send_email(
-        build_mail(DIGEST, SETTINGS), SETTINGS, api_key=SENDGRID_KEY, base_url=sendgrid.url, retrier=retrier()
-    )
+    send(sendgrid)
     request = sendgrid.requests[0]
     assert request.headers["authorization"] == f"Bearer {SENDGRID_KEY}"
     assert SENDGRID_KEY not in request.body.decode()
@@ -55,7 +59,7 @@ def test_the_key_travels_only_as_a_bearer_header(sendgrid: SendGridStandIn) -> N
 
 def test_the_csv_travels_as_a_base64_attachment() -> None:
     digest = EmailDigest("s", "h", "t", Attachment("users.csv", b"name\r\nAda\r\n", "text/csv"))
-    mail = build_mail(digest, SETTINGS)
+    mail = build_mail(digest, SETTINGS, SETTINGS.to)
     (attachment,) = mail["attachments"]
     assert attachment["filename"] == "users.csv"
     assert attachment["type"] == "text/csv"
@@ -64,11 +68,15 @@ def test_the_csv_travels_as_a_base64_attachment() -> None:
 
 
 def test_a_rejected_key_is_a_permanent_failure_naming_what_to_check(sendgrid: SendGridStandIn) -> None:
-    result = send_email(
-        build_mail(DIGEST, SETTINGS), SETTINGS, api_key="SG.wrong", base_url=sendgrid.url, retrier=retrier()
-    )
-    assert (result.outcome, result.delivered, result.retryable) == ("failed", 0, False)
-    assert result.error is not None
-    assert "401" in result.error
-    assert "SENDGRID_API_KEY" in result.error
+    deliveries = send(sendgrid, api_key="SG.wrong")
+    assert {d.status for d in deliveries} == {DeliveryStatus.REJECTED}
+    detail = deliveries[0].detail or ""
+    assert "401" in detail
+    assert "SENDGRID_API_KEY" in detail
     assert len(sendgrid.requests) == 1
+
+
+def test_only_the_recipients_given_are_sent_to(sendgrid: SendGridStandIn) -> None:
+    EmailChannel(DIGEST, SETTINGS, SENDGRID_KEY, sendgrid.url, retrier()).send(("b@example.com",), print)
+    (mail,) = sendgrid.mails()
+    assert [p["to"] for p in mail["personalizations"]] == [[{"email": "b@example.com"}]]

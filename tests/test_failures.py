@@ -1,42 +1,29 @@
-"""SPEC's failure table, row by row, end to end through the function's handler and stand-ins."""
+"""SPEC's failure table, row by row, end to end through the function's handler and the stand-ins."""
 
 from __future__ import annotations
 
-import base64
 import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from flask.testing import FlaskClient
 
-from notifier.errors import ChannelUnavailable, SourceUnavailable
-from notifier.run import RunSummary, Services, handle_message
+from notifier.errors import SourceUnavailable, TransientError
+from notifier.outcome import Outcome
 from sandbox.function import push_envelope
 from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.secretmanager import SecretManagerStandIn
 from sandbox.sendgrid import SendGridStandIn
 from sandbox.server import Fault
-from sandbox.twilio import TwilioStandIn
-from tests.conftest import MARKER, PUBLISHED
-
-MESSAGE = {
-    "data": base64.b64encode(b'{"lookback_minutes": 60}').decode(),
-    "messageId": "msg-1",
-    "publishTime": PUBLISHED.isoformat().replace("+00:00", "Z"),
-}
-
-
-@pytest.fixture(autouse=True)
-def one_new_user(mixpanel: MixpanelStandIn) -> None:
-    mixpanel.profiles = [profile("u1", "2026-11-28T08:30:00", name="Ada", email="ada@example.com")]
-
-
-def deliver(environ: dict[str, str], services: Services, message: dict[str, str] = MESSAGE) -> RunSummary:
-    return handle_message(message, event_time=None, environ=environ, services=services)
+from tests.conftest import EMAILS, MARKER, PHONES, LogLines, World
 
 
 def errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def summaries(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
+    return [r.fields for r in caplog.records if getattr(r, "fields", {}).get("event") == "run_summary"]  # type: ignore[attr-defined]
 
 
 # -- bad message, bad configuration, Mixpanel 400/401/402/403: ERROR log, ack, nothing sent ------
@@ -44,198 +31,211 @@ def errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 @pytest.mark.parametrize("status", [400, 401, 402, 403])
 def test_mixpanel_refusing_the_query_is_logged_and_acked_with_nothing_sent(
-    status: int,
-    mixpanel: MixpanelStandIn,
-    sendgrid: SendGridStandIn,
-    twilio: TwilioStandIn,
-    environ: dict[str, str],
-    services: Services,
-    caplog: pytest.LogCaptureFixture,
+    world: World, status: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    mixpanel.script(Fault.status(status))
-    summary = deliver(environ, services)
-    assert summary.outcome == "source_rejected"
-    assert len(mixpanel.requests) == 1  # not retried
-    assert (sendgrid.requests, twilio.requests) == ([], [])
+    world.mixpanel.script(Fault.status(status))
+    summary = world.deliver()
+    assert summary.outcome is Outcome.SOURCE_REJECTED
+    assert len(world.mixpanel.requests) == 1  # not retried
+    assert (world.sendgrid.requests, world.twilio.requests) == ([], [])
     (error,) = errors(caplog)
     assert f"refused the query with {status}" in error.getMessage()
     assert "MIXPANEL_SECRET" in error.getMessage()
+    assert summaries(caplog)[0]["service"] == "Mixpanel"
+    assert summaries(caplog)[0]["status"] == status
+
+
+def test_time_whose_run_was_refused_is_caught_up_by_the_next_run_after_the_fix(world: World) -> None:
+    world.mixpanel.script(Fault.status(401))
+    assert world.deliver().outcome is Outcome.SOURCE_REJECTED
+    # The credentials are fixed; the next hourly tick covers its own hour and the refused one.
+    world.users("2026-11-28T09:30:00")
+    world.clock.advance(hours=1)
+    summary = world.deliver(message_id="msg-2", published=datetime(2026, 11, 28, 10, 0, 3, tzinfo=UTC))
+    assert summary.outcome is Outcome.SENT
+    assert summary.users == 2
+    assert summary.coverage[0].start == int(datetime(2026, 11, 28, 8, 0, tzinfo=UTC).timestamp())
 
 
 def test_a_secret_manager_refusal_is_a_bad_configuration_naming_the_variable(
-    mixpanel: MixpanelStandIn,
-    sendgrid: SendGridStandIn,
-    secret_manager: SecretManagerStandIn,
-    environ: dict[str, str],
-    services: Services,
-    caplog: pytest.LogCaptureFixture,
+    world: World, secret_manager: SecretManagerStandIn, caplog: pytest.LogCaptureFixture
 ) -> None:
-    environ.update(
+    world.environ.update(
         SENDGRID_API_KEY="projects/t/secrets/missing/versions/1", SECRET_MANAGER_API_URL=secret_manager.url
     )
-    summary = deliver(environ, services)
-    assert summary.outcome == "bad_config"
-    assert mixpanel.requests == []
-    assert sendgrid.requests == []
+    summary = world.deliver()
+    assert summary.outcome is Outcome.BAD_CONFIG
+    assert world.mixpanel.requests == []
+    assert world.sendgrid.requests == []
     assert "SENDGRID_API_KEY" in errors(caplog)[0].getMessage()
+    assert summaries(caplog)[0]["variable"] == "SENDGRID_API_KEY"
 
 
 # -- Mixpanel or Secret Manager still failing: raise for redelivery, nothing sent --------------
 
 
-def test_mixpanel_still_failing_raises_for_redelivery_and_sends_nothing(
-    mixpanel: MixpanelStandIn,
-    sendgrid: SendGridStandIn,
-    twilio: TwilioStandIn,
-    environ: dict[str, str],
-    services: Services,
-) -> None:
-    mixpanel.script(*[Fault.status(503)] * services.policy.attempts)
+def test_mixpanel_still_failing_raises_for_redelivery_and_sends_nothing(world: World) -> None:
+    attempts = world.services.policy.attempts
+    world.mixpanel.script(*[Fault.status(503)] * attempts)
     with pytest.raises(SourceUnavailable):
-        deliver(environ, services)
-    assert len(mixpanel.requests) == services.policy.attempts
-    assert (sendgrid.requests, twilio.requests) == ([], [])
+        world.deliver()
+    assert len(world.mixpanel.requests) == attempts
+    assert (world.sendgrid.requests, world.twilio.requests) == ([], [])
     # Pub/Sub redelivers the same message: same window, and this time it works.
-    summary = deliver(environ, services)
-    assert summary.outcome == "sent"
-    assert len(sendgrid.mails()) == 1
-    assert len(twilio.messages()) == 2
+    assert world.deliver().outcome is Outcome.SENT
+    assert sorted(world.inboxes()) == sorted(EMAILS)
+    assert world.texts() == list(PHONES)
 
 
 def test_secret_manager_still_failing_raises_for_redelivery_and_sends_nothing(
-    mixpanel: MixpanelStandIn,
-    sendgrid: SendGridStandIn,
-    secret_manager: SecretManagerStandIn,
-    environ: dict[str, str],
-    services: Services,
+    world: World, secret_manager: SecretManagerStandIn
 ) -> None:
-    secret_manager.secrets["projects/t/secrets/mp/versions/1"] = environ["MIXPANEL_SECRET"]
-    environ.update(
+    secret_manager.secrets["projects/t/secrets/mp/versions/1"] = world.environ["MIXPANEL_SECRET"]
+    world.environ.update(
         MIXPANEL_SECRET="projects/t/secrets/mp/versions/1", SECRET_MANAGER_API_URL=secret_manager.url
     )
-    secret_manager.script(*[Fault.status(500)] * services.policy.attempts)
+    secret_manager.script(*[Fault.status(500)] * world.services.policy.attempts)
     with pytest.raises(SourceUnavailable):
-        deliver(environ, services)
-    assert (mixpanel.requests, sendgrid.requests) == ([], [])
+        world.deliver()
+    assert (world.mixpanel.requests, world.sendgrid.requests) == ([], [])
 
 
-# -- a channel failing transiently -------------------------------------------------------------
+# -- a channel failing transiently: the others still send; the redelivery tells only those left --
 
 
-def test_email_still_failing_with_nothing_delivered_raises_and_the_redelivery_sends_once(
-    sendgrid: SendGridStandIn, twilio: TwilioStandIn, environ: dict[str, str], services: Services
+def test_with_sendgrid_down_the_texts_go_out_and_the_redelivery_sends_only_the_email(world: World) -> None:
+    world.sendgrid.script(*[Fault.status(503)] * world.services.policy.attempts)
+    with pytest.raises(TransientError):
+        world.deliver()
+    assert world.inboxes() == []
+    assert world.texts() == list(PHONES)  # a working channel is not held back
+    assert world.deliver().outcome is Outcome.SENT
+    assert sorted(world.inboxes()) == sorted(EMAILS)
+    assert world.texts() == list(PHONES)  # nobody texted twice
+    assert world.deliver().outcome is Outcome.ALREADY_SENT
+
+
+def test_one_phone_failing_does_not_stop_the_others_and_a_redelivery_texts_only_it(world: World) -> None:
+    world.twilio.script(*[Fault.status(503)] * world.services.policy.attempts)  # every try, first phone
+    with pytest.raises(TransientError):
+        world.deliver()
+    assert world.texts() == [PHONES[1]]
+    world.deliver()
+    assert sorted(world.texts()) == sorted(PHONES)
+    assert len(world.emails()) == 1
+
+
+def test_a_redelivery_to_a_restarted_instance_repeats_nothing_with_memory_only_on_one_instance(
+    world: World,
 ) -> None:
-    sendgrid.script(*[Fault.status(503)] * services.policy.attempts)
-    with pytest.raises(ChannelUnavailable):
-        deliver(environ, services)
-    assert sendgrid.mails() == []
-    assert twilio.requests == []  # nobody was told, so the whole window can be redelivered
-    assert deliver(environ, services).outcome == "sent"
-    assert len(sendgrid.mails()) == 1
-    assert len(twilio.messages()) == 2
+    # The memory store is this instance's: the README says a fresh instance starts from nothing.
+    world.twilio.script(*[Fault.status(503)] * world.services.policy.attempts)
+    with pytest.raises(TransientError):
+        world.deliver()
+    world.deliver()
+    assert world.texts().count(PHONES[1]) == 1
 
 
-def test_sms_still_failing_after_the_email_went_out_is_logged_and_acked(
-    sendgrid: SendGridStandIn,
-    twilio: TwilioStandIn,
-    environ: dict[str, str],
-    services: Services,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    twilio.script(*[Fault.status(503)] * (2 * services.policy.attempts))
-    summary = deliver(environ, services)
-    assert summary.outcome == "partial"
-    assert len(sendgrid.mails()) == 1
-    assert twilio.messages() == []
-    (error,) = errors(caplog)
-    assert error.fields["channels"]["sms"]["outcome"] == "failed"  # type: ignore[attr-defined]
+def test_a_new_message_for_the_same_window_covers_nothing_already_covered(world: World) -> None:
+    world.deliver()
+    summary = world.deliver(message_id="msg-2")
+    assert summary.outcome is Outcome.ALREADY_COVERED
+    assert len(world.emails()) == 1
 
 
-def test_a_redelivered_message_after_a_partial_failure_never_sends_a_second_email(
-    sendgrid: SendGridStandIn, twilio: TwilioStandIn, environ: dict[str, str], services: Services
-) -> None:
-    twilio.script(*[Fault.status(503)] * (2 * services.policy.attempts))
-    assert deliver(environ, services).outcome == "partial"
-    # Pub/Sub is at-least-once: the acked message may still come back.
-    again = deliver(environ, services)
-    assert len(sendgrid.mails()) == 1
-    assert [m["To"] for m in twilio.messages()] == ["+14155550100", "+14155550101"]
-    assert [c.outcome for c in again.channels] == ["already_sent", "sent"]
-    third = deliver(environ, services)
-    assert third.outcome == "already_sent"
-    assert (len(sendgrid.mails()), len(twilio.messages())) == (1, 2)
+def test_an_explicit_window_reports_what_it_asks_for_even_when_covered(world: World) -> None:
+    world.deliver()
+    backfill = b'{"start": "2026-11-28T08:00:00Z", "end": "2026-11-28T09:00:00Z"}'
+    assert world.deliver(backfill, message_id="msg-2").outcome is Outcome.SENT
+    assert len(world.emails()) == 2
 
 
-def test_one_phone_failing_does_not_stop_the_others_and_a_redelivery_texts_only_it(
-    sendgrid: SendGridStandIn, twilio: TwilioStandIn, environ: dict[str, str], services: Services
-) -> None:
-    twilio.script(*[Fault.status(503)] * services.policy.attempts)  # every try for the first phone
-    summary = deliver(environ, services)
-    assert summary.outcome == "partial"
-    assert [m["To"] for m in twilio.messages()] == ["+14155550101"]
-    deliver(environ, services)
-    assert sorted(m["To"] for m in twilio.messages()) == ["+14155550100", "+14155550101"]
-    assert len(sendgrid.mails()) == 1
-
-
-def test_a_new_message_for_the_same_window_sends_again(
-    sendgrid: SendGridStandIn, environ: dict[str, str], services: Services
-) -> None:
-    # A manual re-run publishes a new message; only redeliveries of one message are deduplicated.
-    deliver(environ, services)
-    deliver(environ, services, {**MESSAGE, "messageId": "msg-2"})
-    assert len(sendgrid.mails()) == 2
-
-
-# -- a channel failing permanently: ERROR log, the other channel still sends ------------------
+# -- a channel failing permanently: ERROR log, the other channels still send --------------------
 
 
 def test_sendgrid_refusing_is_logged_and_the_sms_still_goes(
-    sendgrid: SendGridStandIn,
-    twilio: TwilioStandIn,
-    environ: dict[str, str],
-    services: Services,
-    caplog: pytest.LogCaptureFixture,
+    world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
-    sendgrid.script(Fault.status(400))
-    summary = deliver(environ, services)
-    assert summary.outcome == "partial"
-    assert len(sendgrid.requests) == 1  # not retried
-    assert len(twilio.messages()) == 2
+    world.sendgrid.script(Fault.status(400))
+    summary = world.deliver()
+    assert summary.outcome is Outcome.PARTIAL
+    assert len(world.sendgrid.requests) == 1  # not retried
+    assert world.texts() == list(PHONES)
     (error,) = errors(caplog)
     assert "SendGrid refused the email with 400" in error.fields["channels"]["email"]["error"]  # type: ignore[attr-defined]
+    # Acked; a redelivery anyway (at-least-once) does not try the refused address again.
+    assert world.deliver().outcome is Outcome.ALREADY_SENT
+    assert len(world.sendgrid.requests) == 1
 
 
-def test_twilio_refusing_is_logged_and_the_email_still_goes(
-    sendgrid: SendGridStandIn, twilio: TwilioStandIn, environ: dict[str, str], services: Services
+def test_twilio_refusing_is_logged_and_the_email_still_goes(world: World) -> None:
+    world.environ["TWILIO_AUTH_TOKEN"] = f"wrong-{MARKER}"
+    summary = world.deliver()
+    assert summary.outcome is Outcome.PARTIAL
+    assert len(world.emails()) == 1
+    assert world.texts() == []
+    assert len(world.twilio.requests) == 2  # one try per phone, no retries for a 401
+
+
+def test_every_channel_refusing_is_a_failed_run_that_is_acked_and_gives_its_time_back(world: World) -> None:
+    world.sendgrid.script(Fault.status(403))
+    world.twilio.script(Fault.status(400), Fault.status(400))
+    assert world.deliver().outcome is Outcome.FAILED
+    # Nobody was told: the next scheduled run covers this hour again, so the users are not lost.
+    world.clock.advance(hours=1)
+    summary = world.deliver(message_id="msg-2", published=datetime(2026, 11, 28, 10, 0, 1, tzinfo=UTC))
+    assert summary.outcome is Outcome.SENT
+    assert summary.users == 1
+
+
+# -- an unknown outcome: recorded unconfirmed, ERROR, never retried automatically ----------------
+
+
+def test_a_lost_answer_is_unconfirmed_logged_and_never_sent_again(
+    world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
-    environ["TWILIO_AUTH_TOKEN"] = f"wrong-{MARKER}"
-    summary = deliver(environ, services)
-    assert summary.outcome == "partial"
-    assert len(sendgrid.mails()) == 1
-    assert twilio.messages() == []
-    assert len(twilio.requests) == 2  # one try per phone, no retries for a 401
-
-
-def test_every_channel_refusing_is_a_failed_run_that_is_still_acked(
-    sendgrid: SendGridStandIn, twilio: TwilioStandIn, environ: dict[str, str], services: Services
-) -> None:
-    sendgrid.script(Fault.status(403))
-    twilio.script(Fault.status(400), Fault.status(400))
-    assert deliver(environ, services).outcome == "failed"
+    world.sendgrid.script(Fault.dropped(after_acting=True))
+    summary = world.deliver()
+    assert summary.outcome is Outcome.PARTIAL
+    assert summary.channels[0].unconfirmed == 2
+    assert any("unconfirmed" in r.getMessage() for r in errors(caplog))
+    assert world.deliver().outcome is Outcome.ALREADY_SENT
+    assert len(world.sendgrid.requests) == 1
 
 
 # -- a message much older than the retry horizon: logged and acked ---------------------------
 
 
 def test_a_message_past_the_retry_horizon_is_logged_and_acked(
-    mixpanel: MixpanelStandIn, environ: dict[str, str], services: Services, caplog: pytest.LogCaptureFixture
+    world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
-    environ["MAX_MESSAGE_AGE_MINUTES"] = "60"
-    services.now = lambda: PUBLISHED + timedelta(minutes=61)
-    assert deliver(environ, services).outcome == "stale_message"
-    assert mixpanel.requests == []
+    world.environ["MAX_MESSAGE_AGE_MINUTES"] = "60"
+    world.clock.advance(minutes=61)
+    assert world.deliver().outcome is Outcome.STALE_MESSAGE
+    assert world.mixpanel.requests == []
     assert "start/end" in errors(caplog)[0].getMessage()
+
+
+def test_a_stale_redelivery_gives_up_on_the_recipients_left_naming_channel_and_count(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    world.environ["MAX_MESSAGE_AGE_MINUTES"] = "60"
+    world.sendgrid.script(*[Fault.status(503)] * world.services.policy.attempts)
+    with pytest.raises(TransientError):
+        world.deliver()
+    world.clock.advance(minutes=61)
+    assert world.deliver().outcome is Outcome.STALE_MESSAGE
+    assert "gave up on email (2 recipients)" in errors(caplog)[-1].getMessage()
+
+
+# -- anything unexpected: one summary at ERROR with the type, no secret -----------------------
+
+
+def test_a_bug_still_logs_one_summary_with_the_exception_type(world: World, log_lines: LogLines) -> None:
+    world.environ["EXTRA_PROPERTIES"] = "plan"
+    world.mixpanel.transform_next_page(lambda page: {**page, "results": [{"$distinct_id": {"a": 1}}] * 3})
+    world.deliver()  # odd ids are made text, not a crash
+    assert sum('"event": "run_summary"' in line for line in log_lines.lines) == 1
 
 
 # -- through the deployed entry point: HTTP status is what Pub/Sub acts on -------------------

@@ -65,9 +65,10 @@ def test_dry_run_renders_but_sends_nothing(
 ) -> None:
     summary = run_once(environ, services, b'{"dry_run": true}')
     assert summary.outcome == "dry_run"
-    assert summary.email is not None
-    assert "Ada Lovelace" in summary.email.html
-    assert summary.sms_body is not None
+    assert summary.rendered is not None
+    assert summary.rendered.email is not None
+    assert "Ada Lovelace" in summary.rendered.email.html
+    assert summary.rendered.sms is not None
     assert [c.outcome for c in summary.channels] == ["dry_run", "dry_run"]
     assert sendgrid.requests == []
     assert twilio.requests == []
@@ -175,7 +176,7 @@ def test_every_run_ends_with_one_structured_summary_without_names_or_emails(
     assert line["severity"] == "INFO"
     assert line["window"] == {"start": "2026-11-28T08:00:00+00:00", "end": "2026-11-28T09:00:00+00:00"}
     assert (line["users"], line["pages"]) == (2, 1)
-    assert line["channels"]["email"] == {"outcome": "sent", "attempted": 2, "delivered": 2}
+    assert line["channels"]["email"] == {"outcome": "sent", "recipients": 2, "delivered": 2}
     assert line["channels"]["sms"]["outcome"] == "sent"
     assert isinstance(line["duration_ms"], int)
     everything = "\n".join(JsonFormatter().format(r) for r in caplog.records)

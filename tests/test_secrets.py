@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from notifier.errors import ConfigError
 from notifier.retry import Deadline, Retrier, RetryPolicy
-from notifier.run import Services
+from notifier.run import Services, run
 from notifier.secrets import SecretResolver
 from notifier.settings import SecretRef
 from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.secretmanager import SecretManagerStandIn
-from tests.conftest import MARKER, MIXPANEL_SECRET, SENDGRID_KEY, TWILIO_TOKEN, run_once
+from tests.conftest import MARKER, MIXPANEL_SECRET, PUBLISHED, SENDGRID_KEY, TWILIO_TOKEN, Clock
 
 VERSION = "projects/demo/secrets/{}/versions/latest"
 
@@ -48,6 +49,7 @@ def test_secrets_are_read_once_per_instance_however_many_runs(
     services: Services,
     secret_manager: SecretManagerStandIn,
     mixpanel: MixpanelStandIn,
+    clock: Clock,
 ) -> None:
     secret_manager.secrets.update(
         {
@@ -63,8 +65,15 @@ def test_secrets_are_read_once_per_instance_however_many_runs(
         SECRET_MANAGER_API_URL=secret_manager.url,
     )
     mixpanel.profiles.append(profile("u1", "2026-11-28T08:30:00", name="Ada"))
-    outcomes = [run_once(environ, services).outcome for _ in range(3)]
-    assert outcomes == ["sent"] * 3
+    # Three runs, each for a message of its own with its own window.
+    outcomes = []
+    for hour in range(3):
+        outcomes.append(
+            run(b"", PUBLISHED + timedelta(hours=hour), environ=environ, services=services).outcome
+        )
+        clock.advance(hours=1)
+    assert outcomes[0] == "sent"
+    assert outcomes[1:] == ["nothing_to_send"] * 2
     assert secret_manager.reads() == 3  # one per secret, not one per run
     assert MARKER not in repr(services.secrets.__dict__.get("_clients"))
 

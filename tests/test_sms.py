@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from notifier.channels.sms import send_sms
+from notifier.channels import Delivery, DeliveryStatus
+from notifier.channels.sms import SmsChannel
 from notifier.retry import Deadline, Retrier, RetryPolicy
 from notifier.settings import SecretRef, SmsSettings
+from sandbox.server import Fault, Reply
 from sandbox.twilio import ACCOUNT_SID, TwilioStandIn
 from tests.conftest import TWILIO_TOKEN
 
@@ -21,11 +23,16 @@ def retrier() -> Retrier:
     return Retrier(RetryPolicy(attempts=2, base_delay=0.01), Deadline(30), sleep=lambda _s: None)
 
 
+def send(
+    twilio: TwilioStandIn, body: str = "hi", sms: SmsSettings | None = None, token: str = TWILIO_TOKEN
+) -> tuple[Delivery, ...]:
+    sms = sms or settings()
+    return SmsChannel(body, sms, token, twilio.url, retrier()).send(sms.to, lambda _delivery: None)
+
+
 def test_one_message_per_number_with_the_same_body(twilio: TwilioStandIn) -> None:
-    result = send_sms(
-        "Mixpanel: 1 new user", settings(), auth_token=TWILIO_TOKEN, base_url=twilio.url, retrier=retrier()
-    )
-    assert (result.outcome, result.delivered) == ("sent", 3)
+    deliveries = send(twilio, "Mixpanel: 1 new user")
+    assert [d.status for d in deliveries] == [DeliveryStatus.DELIVERED] * 3
     messages = twilio.messages()
     assert [m["To"] for m in messages] == list(NUMBERS)
     assert {m["Body"] for m in messages} == {"Mixpanel: 1 new user"}
@@ -37,30 +44,55 @@ def test_one_message_per_number_with_the_same_body(twilio: TwilioStandIn) -> Non
 
 def test_a_messaging_service_sender_uses_messaging_service_sid(twilio: TwilioStandIn) -> None:
     service = "MG" + "ab" * 16
-    send_sms("hi", settings(service), auth_token=TWILIO_TOKEN, base_url=twilio.url, retrier=retrier())
+    send(twilio, sms=settings(service))
     (message,) = twilio.messages()[:1]
     assert message["MessagingServiceSid"] == service
     assert "From" not in message
 
 
 def test_a_wrong_token_fails_every_number_permanently(twilio: TwilioStandIn) -> None:
-    result = send_sms("hi", settings(), auth_token="wrong", base_url=twilio.url, retrier=retrier())
-    assert (result.outcome, result.delivered, result.retryable) == ("failed", 0, False)
-    assert result.error is not None
-    assert "TWILIO_AUTH_TOKEN" in result.error
-    assert "wrong" not in result.error
+    deliveries = send(twilio, token="wrong")
+    assert {d.status for d in deliveries} == {DeliveryStatus.REJECTED}
+    assert all("TWILIO_AUTH_TOKEN" in (d.detail or "") for d in deliveries)
+    assert all("wrong" not in (d.detail or "") for d in deliveries)
     assert len(twilio.requests) == 3
 
 
 def test_the_token_travels_only_in_the_authorization_header(twilio: TwilioStandIn) -> None:
-    send_sms("hi", settings(), auth_token=TWILIO_TOKEN, base_url=twilio.url, retrier=retrier())
+    send(twilio)
     for request in twilio.requests:
         assert TWILIO_TOKEN not in request.body.decode()
         assert TWILIO_TOKEN not in request.path
 
 
 def test_failure_messages_mask_the_phone_number(twilio: TwilioStandIn) -> None:
-    result = send_sms("hi", settings(), auth_token="wrong", base_url=twilio.url, retrier=retrier())
-    assert result.error is not None
-    assert "0100" in result.error
-    assert "4155550100" not in result.error
+    deliveries = send(twilio, token="wrong")
+    assert "0100" in (deliveries[0].detail or "")
+    assert "4155550100" not in (deliveries[0].detail or "")
+
+
+def test_an_rfc9457_problem_for_one_number_leaves_the_others_delivered(twilio: TwilioStandIn) -> None:
+    # twilio raises TwilioServiceException for a problem+json body, not TwilioRestException.
+    problem = {
+        "type": "https://www.twilio.com/docs/errors/21211",
+        "title": "Invalid To",
+        "status": 400,
+        "code": 21211,
+    }
+    twilio.script(Fault(accept=True), Fault(reply=Reply.json(400, problem)))
+    deliveries = send(twilio)
+    assert [d.status for d in deliveries] == [
+        DeliveryStatus.DELIVERED,
+        DeliveryStatus.REJECTED,
+        DeliveryStatus.DELIVERED,
+    ]
+    assert "Invalid To" in (deliveries[1].detail or "")
+
+
+def test_twilio_error_20429_with_another_status_is_retried(twilio: TwilioStandIn) -> None:
+    twilio.script(
+        Fault(reply=Reply.json(400, {"code": 20429, "message": "Too Many Requests", "status": 400}))
+    )
+    deliveries = send(twilio)
+    assert [d.status for d in deliveries] == [DeliveryStatus.DELIVERED] * 3
+    assert len(twilio.requests) == 4

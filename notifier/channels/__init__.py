@@ -1,44 +1,98 @@
-"""Delivery channels. Each sends one rendered digest and reports a ChannelResult, never raising
-for what the service answered: the run decides between redelivery and an ERROR log."""
+"""Delivery channels: email (SendGrid), SMS (Twilio), Slack (incoming webhook).
+
+A channel is built with its rendered message and sends it to the recipients it is given, calling
+`record` for each recipient the moment the provider's answer settles it (so a crash a moment later
+cannot make a redelivery tell them twice), and returns every recipient's Delivery. It never raises
+for what a provider answered; what its client library raises is translated in one place per
+channel (`_translate` in each module). A new channel implements `Channel` and joins `notifier.run`.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Literal
+from enum import StrEnum
+from typing import Protocol
 
-Outcome = Literal["sent", "partial", "failed", "dry_run", "already_sent"]
+from notifier.errors import ChannelError, ChannelRejected, ChannelUnavailable, OutcomeUnknown
+from notifier.retry import is_transient_status, parse_retry_after
+
+
+class DeliveryStatus(StrEnum):
+    """What became of one recipient."""
+
+    DELIVERED = "delivered"  # the provider accepted it
+    UNCONFIRMED = "unconfirmed"  # the request went out and the answer was lost: never retried
+    REJECTED = "rejected"  # the provider refused (4xx): not retried
+    UNAVAILABLE = "unavailable"  # not delivered, transient: left for Pub/Sub's redelivery
+
+    @property
+    def settled(self) -> bool:
+        """True when no later delivery of the message should try this recipient again."""
+        return self is not DeliveryStatus.UNAVAILABLE
 
 
 @dataclass(frozen=True)
-class ChannelResult:
-    """How one channel fared: recipients attempted and delivered, and why any failed."""
+class Delivery:
+    """One recipient's outcome; `detail` is the provider's reason, masked, never a secret."""
 
     channel: str
-    outcome: Outcome
-    attempted: int
-    delivered: int
-    error: str | None = None
-    retryable: bool = False  # the failure was transient: a redelivery might succeed
-    delivered_to: tuple[str, ...] = ()
+    recipient: str
+    status: DeliveryStatus
+    detail: str | None = None
 
     @classmethod
-    def tally(
-        cls,
-        channel: str,
-        recipients: tuple[str, ...],
-        delivered_to: list[str],
-        errors: list[str],
-        retryable: bool,
-    ) -> ChannelResult:
-        """Summarise per-recipient outcomes into one result."""
-        attempted, delivered = len(recipients), len(delivered_to)
-        outcome: Outcome = "sent" if delivered == attempted else "partial" if delivered else "failed"
-        return cls(
+    def failed(cls, channel: str, recipient: str, error: ChannelError) -> Delivery:
+        """The Delivery a channel error leads to."""
+        status = {
+            ChannelRejected: DeliveryStatus.REJECTED,
+            ChannelUnavailable: DeliveryStatus.UNAVAILABLE,
+            OutcomeUnknown: DeliveryStatus.UNCONFIRMED,
+        }.get(type(error), DeliveryStatus.UNAVAILABLE)
+        return cls(channel, recipient, status, str(error))
+
+
+Record = Callable[[Delivery], None]
+
+
+def refusal(
+    provider: str,
+    channel: str,
+    status: int,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    hint: str = "",
+    transient: bool | None = None,
+) -> ChannelError:
+    """The error a provider's non-2xx answer means: 429 and 5xx are retried, anything else refused.
+
+    `transient` overrides the status (Twilio's 20429 is a rate limit whatever the status says).
+    """
+    if transient if transient is not None else is_transient_status(status):
+        return ChannelUnavailable(
+            f"{provider} answered {status}: {detail}",
             channel=channel,
-            outcome=outcome,
-            attempted=attempted,
-            delivered=delivered,
-            error="; ".join(dict.fromkeys(errors)) or None,
-            retryable=retryable and delivered < attempted,
-            delivered_to=tuple(delivered_to),
+            status=status,
+            retry_after=parse_retry_after(headers),
         )
+    if 300 <= status < 400:
+        detail = f"a redirect, not followed so the credential never leaves {provider}'s host"
+    return ChannelRejected(
+        f"{provider} refused the {channel} with {status}: {detail} {hint}".rstrip(),
+        channel=channel,
+        status=status,
+    )
+
+
+class Channel(Protocol):
+    """A rendered message ready to go out on one channel."""
+
+    @property
+    def name(self) -> str:
+        """The channel's name: email, sms, slack."""
+        ...
+
+    def send(self, recipients: tuple[str, ...], record: Record) -> tuple[Delivery, ...]:
+        """Send to `recipients`, calling `record` per recipient as soon as its outcome is settled."""
+        ...

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import base64
-import http.client
 import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from notifier.channels import ChannelResult
+from notifier.answers import error_detail, urllib_request_was_sent
+from notifier.channels import Delivery, DeliveryStatus, Record, refusal
 from notifier.digest import EmailDigest
-from notifier.errors import ChannelRejected, ChannelUnavailable
-from notifier.retry import Retrier, is_transient_status, parse_retry_after
+from notifier.errors import ChannelError, ChannelUnavailable, OutcomeUnknown
+from notifier.retry import DeadlinePassed, Retrier
 from notifier.settings import EmailSettings
 
 CHANNEL = "email"
 SENDGRID_DEFAULT_HOST = "https://api.sendgrid.com"
+_HINT = "(check SENDGRID_API_KEY, that EMAIL_FROM is a verified sender, and EMAIL_TO)"
 
 
-def build_mail(digest: EmailDigest, settings: EmailSettings) -> dict[str, Any]:
+def build_mail(digest: EmailDigest, settings: EmailSettings, recipients: tuple[str, ...]) -> dict[str, Any]:
     """The v3 mail/send request body; each recipient alone in a personalization."""
     from sendgrid.helpers.mail import (
         Attachment,
@@ -35,7 +41,7 @@ def build_mail(digest: EmailDigest, settings: EmailSettings) -> dict[str, Any]:
     mail = Mail()
     mail.from_email = From(settings.sender.address, settings.sender.name)
     mail.subject = digest.subject
-    for position, address in enumerate(settings.to):
+    for position, address in enumerate(recipients):
         personalization = Personalization()
         personalization.add_to(To(address))
         mail.add_personalization(personalization, index=position)  # the default index 0 reverses
@@ -54,66 +60,127 @@ def build_mail(digest: EmailDigest, settings: EmailSettings) -> dict[str, Any]:
     return body
 
 
-def send_email(
-    mail: dict[str, Any],
-    settings: EmailSettings,
-    *,
-    api_key: str,
-    base_url: str | None,
-    retrier: Retrier,
-) -> ChannelResult:
-    """Send `mail` (from build_mail) to every recipient in one call, retrying what is transient."""
-    from sendgrid import SendGridAPIClient
+@dataclass(frozen=True)
+class EmailChannel:
+    """The rendered email, ready for SendGrid."""
 
-    client = SendGridAPIClient(api_key, host=base_url or SENDGRID_DEFAULT_HOST)
+    digest: EmailDigest
+    settings: EmailSettings
+    api_key: str
+    base_url: str | None
+    retrier: Retrier
+    name: str = CHANNEL
 
-    def attempt() -> None:
-        _post(client, mail, timeout=retrier.timeout())
+    def send(self, recipients: tuple[str, ...], record: Record) -> tuple[Delivery, ...]:
+        """One request for every recipient; each is recorded as soon as SendGrid's answer settles it."""
+        if not recipients:
+            return ()
+        mail = build_mail(self.digest, self.settings, recipients)
+        try:
+            self.retrier.call(lambda: self._post(mail), name="SendGrid mail/send")
+            outcome = [Delivery(CHANNEL, address, DeliveryStatus.DELIVERED) for address in recipients]
+        except ChannelError as error:
+            outcome = [Delivery.failed(CHANNEL, address, error) for address in recipients]
+        for delivery in outcome:
+            record(delivery)
+        return tuple(outcome)
 
-    try:
-        retrier.call(attempt)
-    except ChannelUnavailable as error:
-        return ChannelResult.tally(CHANNEL, settings.to, [], [str(error)], retryable=True)
-    except ChannelRejected as error:
-        return ChannelResult.tally(CHANNEL, settings.to, [], [str(error)], retryable=False)
-    return ChannelResult.tally(CHANNEL, settings.to, list(settings.to), [], retryable=False)
+    def _post(self, mail: dict[str, Any]) -> None:
+        from sendgrid import SendGridAPIClient
+
+        host = self.base_url or SENDGRID_DEFAULT_HOST
+        headers = SendGridAPIClient(self.api_key, host=host).client.request_headers
+        client = _sendgrid_client_class()(
+            host=host, version=3, request_headers=headers, url_path=["mail", "send"]
+        )
+        with _translate(client):
+            self.retrier.bounded(lambda: client.post(request_body=mail, timeout=self.retrier.timeout()))
 
 
-def _post(client: Any, body: dict[str, Any], *, timeout: float) -> None:
+@contextmanager
+def _translate(client: Any) -> Iterator[None]:
+    """The one place that turns what SendGrid's HTTP library can raise into channel errors.
+
+    Once the request has gone out only an explicit 429/5xx is retried: a 2xx whose body then breaks
+    counts as delivered, and a lost answer is OutcomeUnknown, so nobody gets the email twice.
+    """
     from python_http_client.exceptions import HTTPError
 
     try:
-        client.client.mail.send.post(request_body=body, timeout=timeout)
+        yield
     except HTTPError as error:
-        status = int(error.status_code)
-        detail = _sendgrid_error(error.body)
-        if is_transient_status(status):
-            raise ChannelUnavailable(
-                f"SendGrid answered {status}: {detail}",
+        raise _refusal(int(error.status_code), error.body, dict(error.headers or {})) from None
+    except ChannelError:
+        raise
+    except DeadlinePassed:
+        raise OutcomeUnknown(
+            "SendGrid had not answered when the run's time ran out; the email may have gone out",
+            channel=CHANNEL,
+        ) from None
+    except Exception as error:
+        status = client.seen.status
+        if status is not None and 200 <= status < 300:
+            return  # accepted; only reading the rest of the answer failed
+        if status is not None:
+            raise _refusal(status, b"", client.seen.headers) from None
+        if urllib_request_was_sent(error):
+            raise OutcomeUnknown(
+                f"SendGrid's answer was lost after the email was sent ({type(error).__name__}); "
+                "it may have been delivered",
                 channel=CHANNEL,
-                retry_after=parse_retry_after(dict(error.headers or {})),
             ) from None
-        raise ChannelRejected(
-            f"SendGrid refused the email with {status}: {detail} "
-            "(check SENDGRID_API_KEY, EMAIL_FROM is a verified sender, and EMAIL_TO)",
-            channel=CHANNEL,
-            status=status,
-        ) from None
-    except (urllib.error.URLError, TimeoutError, ConnectionError, http.client.HTTPException) as error:
-        raise ChannelUnavailable(
-            f"SendGrid is unreachable or did not answer in time: {type(error).__name__}",
-            channel=CHANNEL,
-        ) from None
+        if isinstance(error, urllib.error.URLError | OSError):
+            raise ChannelUnavailable(
+                f"SendGrid is unreachable ({type(error).__name__})", channel=CHANNEL
+            ) from None
+        raise  # not the transport: a bug, for the run's edge to report
 
 
-def _sendgrid_error(body: object) -> str:
-    import json
+def _refusal(status: int, body: object, headers: dict[str, str]) -> ChannelError:
+    return refusal("SendGrid", CHANNEL, status, error_detail(body), headers=headers, hint=_HINT)
 
-    try:
-        text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
-        errors = json.loads(text).get("errors") or []
-        messages = [str(item.get("message", "")) for item in errors if isinstance(item, dict)]
-        detail = "; ".join(m for m in messages if m) or text
-    except (ValueError, AttributeError):
-        detail = str(body)
-    return " ".join(detail.split())[:200] or "(empty body)"
+
+@dataclass
+class _Seen:
+    """The status and headers of the last answer, recorded before its body is read."""
+
+    status: int | None = None
+    headers: dict[str, str] | None = None
+
+
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect becomes an HTTPError: following it would send the key to another host."""
+
+    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
+        return None
+
+
+@cache
+def _sendgrid_client_class() -> type:
+    # Built on first use: sendgrid is imported only when an email is actually sent.
+    import python_http_client
+
+    class GuardedClient(python_http_client.Client):  # type: ignore[misc]
+        """SendGrid's own HTTP client, refusing redirects and noting the status before the body.
+
+        `_make_request` is the library's documented seam ("separated ... so we can mock it").
+        """
+
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.seen = _Seen()
+
+        def _make_request(self, opener: Any, request: Any, timeout: float | None = None) -> Any:
+            del opener  # the default one follows redirects
+            self.seen = _Seen()
+            try:
+                response = urllib.request.build_opener(_RefuseRedirects()).open(request, timeout=timeout)
+            except urllib.error.HTTPError as error:
+                self.seen = _Seen(error.code, dict(error.headers or {}))
+                from python_http_client.exceptions import handle_error
+
+                raise handle_error(error) from None
+            self.seen = _Seen(response.getcode(), dict(response.headers or {}))
+            return response
+
+    return GuardedClient

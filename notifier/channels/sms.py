@@ -2,117 +2,132 @@
 
 from __future__ import annotations
 
-import logging
-from functools import cache
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
-import requests
-
-from notifier.channels import ChannelResult
-from notifier.errors import ChannelRejected, ChannelUnavailable
-from notifier.retry import Retrier, is_transient_status, parse_retry_after
+from notifier.answers import error_detail, mask_phone, requests_request_was_sent
+from notifier.channels import Delivery, DeliveryStatus, Record, refusal
+from notifier.errors import ChannelError, ChannelUnavailable, OutcomeUnknown
+from notifier.retry import DeadlinePassed, Retrier
 from notifier.settings import SmsSettings
 
 CHANNEL = "sms"
 TWILIO_RATE_LIMITED = 20429  # Twilio's error code for "Too Many Requests"
-LOG = logging.getLogger(__name__)
+_HINT = "(check TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, SMS_FROM and SMS_TO)"
 
 
-def send_sms(
-    body: str,
-    settings: SmsSettings,
-    *,
-    auth_token: str,
-    base_url: str | None,
-    retrier: Retrier,
-) -> ChannelResult:
-    """Send `body` to each number in turn; one number failing does not stop the others."""
-    from twilio.rest import Client
+@dataclass
+class _Seen:
+    """What the last response said before its body was read: its status and headers."""
 
-    http_client = _http_client(timeout=retrier.timeout())
-    client = Client(settings.account_sid, auth_token, http_client=http_client)
-    if base_url:
-        client.api.base_url = base_url
-    sender: dict[str, str] = (
-        {"messaging_service_sid": settings.sender}
-        if settings.uses_messaging_service
-        else {"from_": settings.sender}
-    )
-    delivered_to: list[str] = []
-    errors: list[str] = []
-    retryable = False
-    for number in settings.to:
-        try:
-            retrier.call(lambda number=number: _create(client, http_client, number, body, sender, retrier))  # type: ignore[misc]
-            delivered_to.append(number)
-        except ChannelUnavailable as error:
-            errors.append(str(error))
-            retryable = True
-        except ChannelRejected as error:
-            errors.append(str(error))
-    return ChannelResult.tally(CHANNEL, settings.to, delivered_to, errors, retryable)
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
 
 
-def _http_client(*, timeout: float) -> Any:
-    return _header_keeping_client_class()(timeout=timeout)
+@dataclass(frozen=True)
+class SmsChannel:
+    """The rendered SMS body, ready for Twilio."""
 
+    body: str
+    settings: SmsSettings
+    auth_token: str
+    base_url: str | None
+    retrier: Retrier
+    name: str = CHANNEL
 
-@cache
-def _header_keeping_client_class() -> type:
-    # Built on first use: twilio is imported only when a text is actually sent.
-    from twilio.http.http_client import TwilioHttpClient
+    def send(self, recipients: tuple[str, ...], record: Record) -> tuple[Delivery, ...]:
+        """Each number in turn, recorded as soon as Twilio settles it; one failing stops no other."""
+        if not recipients:
+            return ()
+        from twilio.http.http_client import TwilioHttpClient
+        from twilio.rest import Client
 
-    class HeaderKeepingHttpClient(TwilioHttpClient):  # type: ignore[misc]
-        """Twilio's own client, keeping the last response's headers for Retry-After."""
+        seen = _Seen()
 
-        last_headers: dict[str, str] = {}  # noqa: RUF012 - replaced per response, never mutated
-
-        def request(self, *args: Any, **kwargs: Any) -> Any:
-            response = super().request(*args, **kwargs)
-            self.last_headers = dict(response.headers or {})
+        def note(response: Any, *_args: Any, **_kwargs: Any) -> Any:
+            # A requests response hook runs before the body is read: the status survives a broken body.
+            seen.status, seen.headers = response.status_code, dict(response.headers or {})
             return response
 
-    return HeaderKeepingHttpClient
+        http_client = TwilioHttpClient(timeout=self.retrier.timeout(), request_hooks={"response": [note]})
+        client = Client(self.settings.account_sid, self.auth_token, http_client=http_client)
+        if self.base_url:
+            client.api.base_url = self.base_url
+        sender: dict[str, str] = (
+            {"messaging_service_sid": self.settings.sender}
+            if self.settings.uses_messaging_service
+            else {"from_": self.settings.sender}
+        )
+        outcome: list[Delivery] = []
+        for number in recipients:
+
+            def attempt(number: str = number) -> None:
+                seen.status, seen.headers = None, {}
+                # One number, used by requests for connecting and for each read; set per message so
+                # each gets what is left of the run's budget.
+                http_client.timeout = self.retrier.timeout()
+                with _translate(seen, number):
+                    self.retrier.bounded(lambda: client.messages.create(to=number, body=self.body, **sender))
+
+            try:
+                self.retrier.call(attempt, name="Twilio message")
+                delivery = Delivery(CHANNEL, number, DeliveryStatus.DELIVERED)
+            except ChannelError as error:
+                delivery = Delivery.failed(CHANNEL, number, error)
+            record(delivery)
+            outcome.append(delivery)
+        return tuple(outcome)
 
 
-def _create(
-    client: Any, http_client: Any, number: str, body: str, sender: dict[str, str], retrier: Retrier
-) -> None:
-    from twilio.base.exceptions import TwilioRestException
+@contextmanager
+def _translate(seen: _Seen, number: str) -> Iterator[None]:
+    """The one place that turns what the twilio library and requests can raise into channel errors.
 
-    http_client.last_headers = {}
-    # One number, used by requests for connecting and for each read; set per message so each gets
-    # what is left of the run's budget, not what was left when sending began.
-    http_client.timeout = retrier.timeout()
+    The status the response hook saw decides: a 2xx is delivered whatever its body, 429/5xx (or
+    Twilio's 20429) is retried, any other answer is a refusal; with no answer at all, a request
+    that may have gone out is OutcomeUnknown and one that never left is retried.
+    """
+    from twilio.base.exceptions import TwilioException
+
+    masked = mask_phone(number)
     try:
-        client.messages.create(to=number, body=body, **sender)
-    except TwilioRestException as error:
-        status, code = int(error.status), error.code
-        detail = f"Twilio answered {status} (error {code}) for {_masked(number)}"
-        if is_transient_status(status) or code == TWILIO_RATE_LIMITED:
-            raise ChannelUnavailable(
-                detail, channel=CHANNEL, retry_after=parse_retry_after(http_client.last_headers)
-            ) from None
-        raise ChannelRejected(
-            f"{detail}: {' '.join(str(error.msg).split())[:160]} "
-            "(check TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, SMS_FROM and SMS_TO)",
+        yield
+    except DeadlinePassed:
+        raise OutcomeUnknown(
+            f"Twilio had not answered for {masked} when the run's time ran out; it may have been sent",
             channel=CHANNEL,
-            status=status,
         ) from None
-    except requests.Timeout:
-        raise ChannelUnavailable(
-            f"Twilio did not answer in time for {_masked(number)}", channel=CHANNEL
-        ) from None
-    except requests.RequestException as error:
-        raise ChannelUnavailable(
-            f"Twilio is unreachable ({type(error).__name__}) for {_masked(number)}", channel=CHANNEL
-        ) from None
-    except ValueError:
-        # Raised only after a 2xx, when the body is not JSON: Twilio accepted the message, so
-        # retrying would send it twice.
-        LOG.warning("Twilio accepted the message for %s but its answer was not JSON", _masked(number))
+    except Exception as error:
+        status = seen.status
+        if status is not None and 200 <= status < 300:
+            return  # accepted; only reading the answer failed
+        if status is not None:
+            raise _refusal(status, error, seen, masked) from None
+        if isinstance(error, TwilioException):
+            raise  # an answer without a status: cannot happen through the hook; a bug if it does
+        import requests
+
+        if isinstance(error, requests.RequestException):
+            if requests_request_was_sent(error):
+                raise OutcomeUnknown(
+                    f"Twilio's answer for {masked} was lost after sending ({type(error).__name__}); "
+                    "it may have been delivered",
+                    channel=CHANNEL,
+                ) from None
+            raise ChannelUnavailable(
+                f"Twilio is unreachable for {masked} ({type(error).__name__})", channel=CHANNEL
+            ) from None
+        raise  # not the transport: a bug, for the run's edge to report
 
 
-def _masked(number: str) -> str:
-    """A phone number with all but its last 4 digits hidden, for logs."""
-    return "+" + "•" * max(len(number) - 5, 0) + number[-4:]
+def _refusal(status: int, error: Exception, seen: _Seen, masked: str) -> ChannelError:
+    code = getattr(error, "code", None)
+    message = getattr(error, "msg", None) or getattr(error, "detail", None) or getattr(error, "title", None)
+    text = error_detail(message if isinstance(message, str) else None)
+    detail = f"error {code} for {masked}: {text}" if isinstance(code, int) else f"for {masked}: {text}"
+    rate_limited = True if code == TWILIO_RATE_LIMITED else None
+    return refusal(
+        "Twilio", CHANNEL, status, detail, headers=seen.headers, hint=_HINT, transient=rate_limited
+    )

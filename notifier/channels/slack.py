@@ -1,0 +1,112 @@
+"""The Slack channel: one incoming-webhook POST per run, through slack-sdk's WebhookClient.
+
+The webhook URL is a secret: it is checked to be Slack's before use and never logged; the
+recipient it is recorded as is a hash of it. The SDK's own retry handlers are off: our policy and
+run budget decide.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import urllib.error
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from notifier.answers import error_detail, urllib_request_was_sent
+from notifier.channels import Delivery, DeliveryStatus, Record, refusal
+from notifier.errors import ChannelError, ChannelUnavailable, OutcomeUnknown
+from notifier.retry import DeadlinePassed, Retrier
+
+CHANNEL = "slack"
+_HINT = "(check SLACK_WEBHOOK_URL: the webhook may have been removed or its channel archived)"
+# The SDK logs failures with their text and, at DEBUG, the URL: keep it silent; we report ourselves.
+_SDK_LOG = logging.getLogger("notifier.channels.slack.sdk")
+_SDK_LOG.setLevel(logging.CRITICAL)
+_SDK_LOG.propagate = False
+
+
+def webhook_recipient(url: str) -> str:
+    """How a webhook is named in records and counts: never the URL, which is the secret."""
+    return "webhook:" + hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class SlackChannel:
+    """The rendered Slack message (Block Kit blocks and a text fallback), ready for the webhook."""
+
+    payload: dict[str, Any]
+    webhook_url: str
+    retrier: Retrier
+    name: str = CHANNEL
+
+    @property
+    def recipient(self) -> str:
+        """The one recipient of this channel."""
+        return webhook_recipient(self.webhook_url)
+
+    def send(self, recipients: tuple[str, ...], record: Record) -> tuple[Delivery, ...]:
+        """One POST when the webhook is among `recipients`; recorded as soon as Slack answers."""
+        if self.recipient not in recipients:
+            return ()
+        try:
+            self.retrier.call(self._post, name="Slack webhook")
+            delivery = Delivery(CHANNEL, self.recipient, DeliveryStatus.DELIVERED)
+        except ChannelError as error:
+            delivery = Delivery.failed(CHANNEL, self.recipient, error)
+        record(delivery)
+        return (delivery,)
+
+    def _post(self) -> None:
+        from slack_sdk.webhook import WebhookClient
+
+        client = WebhookClient(
+            self.webhook_url,
+            timeout=max(1, round(self.retrier.timeout())),
+            logger=_SDK_LOG,
+            retry_handlers=[],
+        )
+        with _translate():
+            response = self.retrier.bounded(lambda: client.send_dict(self.payload))
+            status = int(response.status_code)
+            if not 200 <= status < 300:
+                raise _from_status(status, response.body, dict(response.headers or {}))
+
+
+@contextmanager
+def _translate() -> Iterator[None]:
+    """The one place that turns what slack-sdk and urllib can raise into channel errors."""
+    try:
+        yield
+    except ChannelError:
+        raise
+    except DeadlinePassed:
+        raise OutcomeUnknown(
+            "Slack had not answered when the run's time ran out; the message may have been posted",
+            channel=CHANNEL,
+        ) from None
+    except Exception as error:
+        answer = error.__context__ if isinstance(error.__context__, urllib.error.HTTPError) else None
+        if answer is not None:
+            # The SDK failed reading an error answer's body (cut short, not UTF-8): the status stands.
+            raise _from_status(answer.code, b"", dict(answer.headers or {})) from None
+        if isinstance(error, http.client.IncompleteRead | UnicodeDecodeError):
+            return  # a success status came back and only its body broke: Slack took the message
+        if urllib_request_was_sent(error):
+            raise OutcomeUnknown(
+                f"Slack's answer was lost after posting ({type(error).__name__}); it may have been posted",
+                channel=CHANNEL,
+            ) from None
+        if isinstance(error, urllib.error.URLError | OSError):
+            raise ChannelUnavailable(
+                f"Slack is unreachable ({type(error).__name__})", channel=CHANNEL
+            ) from None
+        raise  # not the transport: a bug, for the run's edge to report
+
+
+def _from_status(status: int, body: object, headers: dict[str, str]) -> ChannelError:
+    """429 and 5xx are retried; 400/403/404/410 (invalid_payload, channel_not_found...) are refusals."""
+    return refusal("Slack", CHANNEL, status, error_detail(body), headers=headers, hint=_HINT)

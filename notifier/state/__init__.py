@@ -1,0 +1,124 @@
+"""The run history: which time each scheduled digest covered, who each message has told, which users
+were reported recently. One interface, two backends: `memory` (one instance, local runs and tests)
+and `firestore` (shared by every instance, across restarts and deploys).
+
+Nothing here holds a name or an email address: recipients and Mixpanel distinct ids are kept as
+hashes (`recipient_key`, `user_key`); counts and times are kept as they are.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Protocol
+
+from notifier.channels import DeliveryStatus
+
+
+@dataclass(frozen=True, order=True)
+class Span:
+    """A half-open interval of time ``[start, end)`` in Unix seconds."""
+
+    start: int
+    end: int
+
+    @property
+    def seconds(self) -> int:
+        """The span's length."""
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """What one delivery of a message asks of the history."""
+
+    message: str  # the message's key (Pub/Sub message id, or a hash of its data and publish time)
+    owner: str  # this delivery's own token: two deliveries of one message never share it
+    window: Span  # the window the message asks about
+    scheduled: bool  # a lookback message: claims its time, catches up gaps, looks back for late arrivals
+    now: int
+    max_catch_up: int  # seconds: how far back a scheduled run extends over unclaimed time
+    late_arrival: int  # seconds: how far before its coverage a scheduled run looks for late arrivals
+    lease_seconds: int  # how long this delivery holds the message before another may take over
+    keep_seconds: int  # how long the message's record lives (its TTL)
+    peek: bool = False  # a dry run: work everything out, write nothing
+
+
+class Start(StrEnum):
+    """How a delivery starts."""
+
+    FRESH = "fresh"  # first delivery of this message
+    RESUMED = "resumed"  # an earlier delivery of this message left recipients untold
+    ALREADY_COVERED = "already_covered"  # every instant of the window went to an earlier digest
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What the history says about this delivery: what to cover, who has been told already."""
+
+    start: Start
+    coverage: tuple[Span, ...] = ()  # reported as new: the window, plus unclaimed time caught up
+    late: tuple[Span, ...] = ()  # claimed earlier, searched again for users that arrived late
+    settled: Mapping[str, Mapping[str, DeliveryStatus]] = field(default_factory=dict)
+    previous_users: int | None = None  # users of the previous window of the same length (the trend)
+
+
+@dataclass(frozen=True)
+class ReportedUsers:
+    """The users a message reported (hashed ids) and the range of their `$created`."""
+
+    ids: frozenset[bytes]
+    min_created: int
+    max_created: int
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How a delivery ended, for the history."""
+
+    users_in_window: int | None = None  # the window's own users, for the next run's trend
+    release: bool = False  # nobody could be told and retrying cannot help: give the time back
+
+
+class StateStore(Protocol):
+    """The run history; every method is one round trip or one transaction."""
+
+    def begin(self, request: RunRequest) -> RunState:
+        """Claim the message (and, when scheduled, its time) or resume it; InProgress if another holds it."""
+        ...
+
+    def reported(self, since: int, *, excluding: str) -> frozenset[bytes]:
+        """Hashed ids of users created at or after `since` that other messages reported."""
+        ...
+
+    def record(
+        self,
+        request: RunRequest,
+        channel: str,
+        recipient: str,
+        status: DeliveryStatus,
+        reported: ReportedUsers | None,
+    ) -> None:
+        """Remember a settled recipient (and, with the first, the users this message reports)."""
+        ...
+
+    def finish(self, request: RunRequest, ending: Ending) -> None:
+        """Let go of the message's lease; store its count, or give its time back."""
+        ...
+
+    def check(self) -> None:
+        """One read and one write, for `python -m notifier check`."""
+        ...
+
+
+def recipient_key(channel: str, recipient: str) -> str:
+    """A recipient as the history keeps it: a hash, never the address, number or webhook URL."""
+    digest = hashlib.sha256(f"{channel}:{recipient.strip().lower()}".encode()).hexdigest()
+    return "r" + digest[:24]
+
+
+def user_key(distinct_id: str) -> bytes:
+    """A Mixpanel distinct id as the history keeps it: 8 bytes of its hash (collisions ~1e-9 at 100k)."""
+    return hashlib.sha256(b"notifierator-user:" + distinct_id.encode("utf-8", "replace")).digest()[:8]

@@ -1,0 +1,82 @@
+"""The `memory` backend: the history in this instance's memory, for local runs and tests.
+
+It keeps the same records as Firestore with the same rules (`notifier.state.history`), but only as
+long as the instance lives: a redelivery that lands on a fresh instance starts from nothing.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from notifier.channels import DeliveryStatus
+from notifier.state import Ending, ReportedUsers, RunRequest, RunState
+from notifier.state.history import Coverage, RunRecord, claim, counted, finished, recorded, released
+
+
+class MemoryStore:
+    """The history in a dict, one lock making each method atomic, as a Firestore transaction is."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._coverage = Coverage()
+        self._records: dict[str, RunRecord] = {}
+        self._reported: list[tuple[str, ReportedUsers, int]] = []  # message, users, expire_at
+
+    def begin(self, request: RunRequest) -> RunState:
+        """Claim or resume the message; see StateStore."""
+        with self._lock:
+            self._expire(request.now)
+            state, record, coverage = claim(self._records.get(request.message), self._coverage, request)
+            if not request.peek:
+                if record is not None:
+                    self._records[request.message] = record
+                self._coverage = coverage
+            return state
+
+    def reported(self, since: int, *, excluding: str) -> frozenset[bytes]:
+        """Hashed ids other messages reported, created at or after `since`."""
+        with self._lock:
+            found: set[bytes] = set()
+            for message, users, _expire in self._reported:
+                if message != excluding and users.max_created >= since:
+                    found |= users.ids
+            return frozenset(found)
+
+    def record(
+        self,
+        request: RunRequest,
+        channel: str,
+        recipient: str,
+        status: DeliveryStatus,
+        reported: ReportedUsers | None,
+    ) -> None:
+        """Remember a settled recipient; see StateStore."""
+        with self._lock:
+            record = self._records.get(request.message)
+            if record is not None:
+                self._records[request.message] = recorded(record, channel, recipient, status)
+            if reported is not None:
+                expire_at = reported.max_created + request.max_catch_up + request.late_arrival + 86400
+                self._reported.append((request.message, reported, expire_at))
+
+    def finish(self, request: RunRequest, ending: Ending) -> None:
+        """Let go of the lease; store the count or give the time back; see StateStore."""
+        with self._lock:
+            record = self._records.get(request.message)
+            if record is None:
+                return
+            if ending.release:
+                self._coverage = released(self._coverage, record)
+                del self._records[request.message]
+                return
+            self._records[request.message] = finished(record)
+            if ending.users_in_window is not None:
+                self._coverage = counted(self._coverage, record.window, ending.users_in_window)
+
+    def check(self) -> None:
+        """Memory always answers."""
+
+    def _expire(self, now: int) -> None:
+        # What Firestore's TTL policy does for the other backend.
+        self._records = {key: r for key, r in self._records.items() if r.expire_at > now}
+        self._reported = [entry for entry in self._reported if entry[2] > now]
