@@ -55,6 +55,30 @@ class Delivery:
 Record = Callable[[Delivery], None]
 
 
+def transport_failure(
+    provider: str, channel: str, error: BaseException, *, sent: bool
+) -> ChannelError | None:
+    """The error a transport failure means, or None when `error` is not a transport failure (a bug).
+
+    Once the request may have reached the provider, the outcome is unknown and never retried.
+    """
+    kind = type(error).__name__
+    if sent:
+        return OutcomeUnknown(
+            f"{provider}: the answer was lost after sending ({kind}); it may have been delivered",
+            channel=channel,
+        )
+    if isinstance(error, OSError) or _is_requests_error(error):
+        return ChannelUnavailable(f"{provider} is unreachable ({kind})", channel=channel)
+    return None
+
+
+def _is_requests_error(error: BaseException) -> bool:
+    import requests
+
+    return isinstance(error, requests.RequestException)
+
+
 def refusal(
     provider: str,
     channel: str,

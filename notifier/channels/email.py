@@ -12,9 +12,9 @@ from functools import cache
 from typing import Any
 
 from notifier.answers import error_detail, urllib_request_was_sent
-from notifier.channels import Delivery, DeliveryStatus, Record, refusal
+from notifier.channels import Delivery, DeliveryStatus, Record, refusal, transport_failure
 from notifier.digest import EmailDigest
-from notifier.errors import ChannelError, ChannelUnavailable, OutcomeUnknown
+from notifier.errors import ChannelError, OutcomeUnknown
 from notifier.retry import DeadlinePassed, Retrier
 from notifier.settings import EmailSettings
 
@@ -123,17 +123,10 @@ def _translate(client: Any) -> Iterator[None]:
             return  # accepted; only reading the rest of the answer failed
         if status is not None:
             raise _refusal(status, b"", client.seen.headers) from None
-        if urllib_request_was_sent(error):
-            raise OutcomeUnknown(
-                f"SendGrid's answer was lost after the email was sent ({type(error).__name__}); "
-                "it may have been delivered",
-                channel=CHANNEL,
-            ) from None
-        if isinstance(error, urllib.error.URLError | OSError):
-            raise ChannelUnavailable(
-                f"SendGrid is unreachable ({type(error).__name__})", channel=CHANNEL
-            ) from None
-        raise  # not the transport: a bug, for the run's edge to report
+        translated = transport_failure("SendGrid", CHANNEL, error, sent=urllib_request_was_sent(error))
+        if translated is None:
+            raise  # not the transport: a bug, for the run's edge to report
+        raise translated from None
 
 
 def _refusal(status: int, body: object, headers: dict[str, str]) -> ChannelError:

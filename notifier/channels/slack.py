@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from notifier.answers import error_detail, urllib_request_was_sent
-from notifier.channels import Delivery, DeliveryStatus, Record, refusal
-from notifier.errors import ChannelError, ChannelUnavailable, OutcomeUnknown
+from notifier.channels import Delivery, DeliveryStatus, Record, refusal, transport_failure
+from notifier.errors import ChannelError, OutcomeUnknown
 from notifier.retry import DeadlinePassed, Retrier
 
 CHANNEL = "slack"
@@ -95,16 +95,10 @@ def _translate() -> Iterator[None]:
             raise _from_status(answer.code, b"", dict(answer.headers or {})) from None
         if isinstance(error, http.client.IncompleteRead | UnicodeDecodeError):
             return  # a success status came back and only its body broke: Slack took the message
-        if urllib_request_was_sent(error):
-            raise OutcomeUnknown(
-                f"Slack's answer was lost after posting ({type(error).__name__}); it may have been posted",
-                channel=CHANNEL,
-            ) from None
-        if isinstance(error, urllib.error.URLError | OSError):
-            raise ChannelUnavailable(
-                f"Slack is unreachable ({type(error).__name__})", channel=CHANNEL
-            ) from None
-        raise  # not the transport: a bug, for the run's edge to report
+        translated = transport_failure("Slack", CHANNEL, error, sent=urllib_request_was_sent(error))
+        if translated is None:
+            raise  # not the transport: a bug, for the run's edge to report
+        raise translated from None
 
 
 def _from_status(status: int, body: object, headers: dict[str, str]) -> ChannelError:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from notifier.answers import error_detail, mask_phone, requests_request_was_sent
-from notifier.channels import Delivery, DeliveryStatus, Record, refusal
+from notifier.channels import Delivery, DeliveryStatus, Record, refusal, transport_failure
 from notifier.errors import ChannelError, ChannelUnavailable, OutcomeUnknown
 from notifier.retry import DeadlinePassed, Retrier
 from notifier.settings import SmsSettings
@@ -109,17 +109,12 @@ def _translate(seen: _Seen, number: str) -> Iterator[None]:
             raise  # an answer without a status: cannot happen through the hook; a bug if it does
         import requests
 
-        if isinstance(error, requests.RequestException):
-            if requests_request_was_sent(error):
-                raise OutcomeUnknown(
-                    f"Twilio's answer for {masked} was lost after sending ({type(error).__name__}); "
-                    "it may have been delivered",
-                    channel=CHANNEL,
-                ) from None
-            raise ChannelUnavailable(
-                f"Twilio is unreachable for {masked} ({type(error).__name__})", channel=CHANNEL
-            ) from None
-        raise  # not the transport: a bug, for the run's edge to report
+        if not isinstance(error, requests.RequestException):
+            raise  # not the transport: a bug, for the run's edge to report
+        translated = transport_failure(
+            f"Twilio (for {masked})", CHANNEL, error, sent=requests_request_was_sent(error)
+        )
+        raise translated or ChannelUnavailable(f"Twilio failed for {masked}", channel=CHANNEL) from None
 
 
 def _refusal(status: int, error: Exception, seen: _Seen, masked: str) -> ChannelError:
