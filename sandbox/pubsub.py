@@ -2,97 +2,40 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import time
-from functools import cache
 from pathlib import Path
-from typing import IO, Any, Self
+from typing import IO, Any
 
-from sandbox.function import free_port
+from sandbox.emulator import Emulator, sdk_root
 
 EMULATOR = Path("platform/pubsub-emulator/bin/cloud-pubsub-emulator")
 PROJECT = "local-project"
 
 
-@cache
 def emulator_binary() -> Path | None:
-    """The emulator's launcher under the gcloud SDK, or None where it is not installed."""
-    roots = [os.environ.get("CLOUDSDK_ROOT_DIR", "")]
-    gcloud = shutil.which("gcloud")
-    if gcloud:
-        # bin/gcloud sits under the SDK root; `gcloud info` is the slower, authoritative answer.
-        roots.append(str(Path(gcloud).resolve().parent.parent))
-        with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-            info = [gcloud, "info", "--format=value(installation.sdk_root)"]
-            roots.append(
-                subprocess.run(info, capture_output=True, text=True, timeout=60, check=False).stdout.strip()
-            )
-    for root in filter(None, roots):
-        candidate = Path(root) / EMULATOR
-        if candidate.exists() and shutil.which("java"):
-            return candidate
-    return None
+    """The emulator's launcher under the gcloud SDK, or None where it (or Java) is not installed."""
+    root = sdk_root()
+    if root is None or not (root / EMULATOR).exists() or not shutil.which("java"):
+        return None
+    return root / EMULATOR
 
 
-class PubSubEmulator:
+class PubSubEmulator(Emulator):
     """`cloud-pubsub-emulator` on a free loopback port, with helpers for topics and push."""
 
-    def __init__(self, *, project: str = PROJECT, log: IO[str] | None = None) -> None:
-        self.project = project
-        self.port = free_port()
-        self.host = f"127.0.0.1:{self.port}"
-        self._log = log
-        self._process: subprocess.Popen[bytes] | None = None
+    name = "Pub/Sub"
 
-    def start(self, timeout: float = 90.0) -> Self:
-        """Start the emulator and wait until it accepts connections."""
+    def __init__(self, *, project: str = PROJECT, log: IO[str] | None = None) -> None:
+        super().__init__(log=log)
+        self.project = project
+
+    def command(self) -> list[str]:
         binary = emulator_binary()
         if binary is None:
             raise RuntimeError(
                 "the Pub/Sub emulator is not installed (gcloud components install pubsub-emulator)"
             )
-        self._process = subprocess.Popen(
-            [str(binary), "--host=127.0.0.1", f"--port={self.port}"],
-            stdout=self._log or subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: the launcher script starts java
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise RuntimeError(f"the Pub/Sub emulator exited with {self._process.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return self
-            except OSError:
-                time.sleep(0.2)
-        self.stop()
-        raise TimeoutError(f"the Pub/Sub emulator did not listen within {timeout}s")
-
-    def stop(self) -> None:
-        """End the emulator's process group, found by its PID."""
-        if self._process is None:
-            return
-        try:
-            os.killpg(self._process.pid, signal.SIGTERM)
-            self._process.wait(timeout=15)
-        except ProcessLookupError:
-            pass  # already gone
-        except subprocess.TimeoutExpired:
-            os.killpg(self._process.pid, signal.SIGKILL)
-            self._process.wait()
-        self._process = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
+        return [str(binary), "--host=127.0.0.1", f"--port={self.port}"]
 
     @property
     def environ(self) -> dict[str, str]:

@@ -95,8 +95,8 @@ class Fault:
 
     @classmethod
     def hang(cls, seconds: float) -> Fault:
-        """Wait `seconds` before answering at all (past the client's read timeout)."""
-        return cls(hang_seconds=seconds)
+        """Act on the request, then wait `seconds` before answering (past the client's read timeout)."""
+        return cls(hang_seconds=seconds, accept=True)
 
     @classmethod
     def dropped(cls, *, after_acting: bool = False) -> Fault:

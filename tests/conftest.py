@@ -287,3 +287,26 @@ def function(environ: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> FlaskC
 def run_once(environ: dict[str, str], services: Services, data: bytes = b"") -> RunSummary:
     """One run of the function's core for a message published at PUBLISHED."""
     return run(data, PUBLISHED, environ=environ, services=services)
+
+
+@pytest.fixture(scope="session")
+def firestore_emulator() -> Iterator[Any]:
+    """The Firestore emulator for the whole session (about 15 s to start); skipped, loudly, without it."""
+    from sandbox.firestore import FirestoreEmulator, emulator_available
+
+    if not emulator_available():
+        pytest.skip(
+            "the Firestore emulator is not installed (gcloud components install cloud-firestore-emulator; "
+            "needs Java 17): the firestore backend is untested here"
+        )
+    with FirestoreEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def firestore(firestore_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """An empty Firestore history: the emulator cleared, its host and project in the environment."""
+    firestore_emulator.clear()
+    for name, value in firestore_emulator.environ.items():
+        monkeypatch.setenv(name, value)
+    return firestore_emulator
