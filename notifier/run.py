@@ -24,7 +24,6 @@ from notifier.channels import Channel, Delivery, DeliveryStatus
 from notifier.channels.email import EmailChannel
 from notifier.channels.slack import SlackChannel, webhook_recipient
 from notifier.channels.sms import SmsChannel
-from notifier.digest import Catchup, Report, render_email, render_sms, sort_users
 from notifier.errors import (
     BadMessage,
     ConfigError,
@@ -35,10 +34,13 @@ from notifier.errors import (
 )
 from notifier.mixpanel import FetchStats, MixpanelAuth, MixpanelClient, NewUser
 from notifier.outcome import Outcome
+from notifier.render.email import render_email
+from notifier.render.report import Catchup, Report, sort_users
+from notifier.render.slack import render_slack
+from notifier.render.sms import render_sms
 from notifier.retry import Deadline, Retrier, RetryCounter, RetryPolicy
 from notifier.secrets import SecretResolver
 from notifier.settings import Settings, check_slack_webhook_url
-from notifier.slack_message import render_slack
 from notifier.state import (
     Ending,
     ReportedUsers,

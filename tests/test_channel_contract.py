@@ -20,7 +20,7 @@ from notifier.channels import Channel, Delivery, DeliveryStatus
 from notifier.channels.email import EmailChannel
 from notifier.channels.slack import SlackChannel, webhook_recipient
 from notifier.channels.sms import SmsChannel
-from notifier.digest import EmailDigest
+from notifier.render.email import EmailDigest
 from notifier.retry import Deadline, Retrier, RetryPolicy
 from notifier.settings import EmailSettings, SecretRef, Sender, SmsSettings
 from sandbox.sendgrid import SendGridStandIn

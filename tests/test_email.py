@@ -6,7 +6,8 @@ import base64
 
 from notifier.channels import Delivery, DeliveryStatus
 from notifier.channels.email import EmailChannel, build_mail
-from notifier.digest import Attachment, EmailDigest
+from notifier.render.csv import Attachment
+from notifier.render.email import EmailDigest
 from notifier.retry import Deadline, Retrier, RetryPolicy
 from notifier.settings import EmailSettings, SecretRef, Sender
 from sandbox.sendgrid import SendGridStandIn

@@ -112,6 +112,6 @@ def test_end_to_end_in_a_functions_framework_process_with_secret_manager(
     assert "Ada &lt;b&gt;Lovelace&lt;/b&gt;" in html
     assert "Next Window" not in html
     assert [m["To"] for m in twilio.messages()] == ["+14155550100", "+14155550101"]
-    assert twilio.messages()[0]["Body"].startswith("Mixpanel: 2 new users ")
+    assert twilio.messages()[0]["Body"].startswith("Mixpanel project 4242: 2 new users ")
     assert twilio.messages()[0]["Body"].endswith(": Ada <b>Lovelace</b>, Grace Hopper")
     assert secret_manager.reads() == 3  # two runs in one process, each secret read once

@@ -44,7 +44,7 @@ def test_a_run_sends_one_email_and_one_sms_per_phone(
     assert summary.outcome == "sent"
     assert summary.users == 2
     (mail,) = sendgrid.mails()
-    assert mail["subject"] == "2 new Mixpanel users, 28 Nov 2026 08:00–09:00 UTC"
+    assert mail["subject"] == "Mixpanel project 4242: 2 new users, 28 Nov 2026, 08:00–09:00 UTC"
     assert len(mail["personalizations"]) == 2
     html = mail["content"][1]["value"]
     assert html.index("Ada Lovelace") < html.index("Grace Hopper")
@@ -52,7 +52,7 @@ def test_a_run_sends_one_email_and_one_sms_per_phone(
     assert [m["To"] for m in twilio.messages()] == ["+14155550100", "+14155550101"]
     assert (
         twilio.messages()[0]["Body"]
-        == "Mixpanel: 2 new users 28 Nov 08:00-09:00 UTC: Ada Lovelace, Grace Hopper"
+        == "Mixpanel project 4242: 2 new users 28 Nov 08:00-09:00 UTC: Ada Lovelace, Grace Hopper"
     )
 
 
@@ -130,8 +130,12 @@ def test_notify_when_empty_sends_a_no_new_users_email_and_sms(
     environ["NOTIFY_WHEN_EMPTY"] = "true"
     summary = run_once(environ, services)
     assert summary.outcome == "sent"
-    assert sendgrid.mails()[0]["subject"] == "No new Mixpanel users, 28 Nov 2026 08:00–09:00 UTC"
-    assert {m["Body"] for m in twilio.messages()} == {"Mixpanel: no new users 28 Nov 08:00-09:00 UTC"}
+    assert (
+        sendgrid.mails()[0]["subject"] == "Mixpanel project 4242: No new users, 28 Nov 2026, 08:00–09:00 UTC"
+    )
+    assert {m["Body"] for m in twilio.messages()} == {
+        "Mixpanel project 4242: no new users 28 Nov 08:00-09:00 UTC"
+    }
 
 
 def test_a_bad_configuration_is_reported_once_and_nothing_is_called(

@@ -190,4 +190,4 @@ def test_firestore_holds_no_address_no_number_no_id_and_every_record_expires(fir
         assert private not in dump
     for collection in ("runs", "reported"):
         assert documents[collection]
-        assert all("timestampValue" in d["fields"]["expire_at"] for d in documents[collection])  # type: ignore[index]
+        assert all("timestampValue" in d["fields"]["expire_at"] for d in documents[collection])

@@ -13,8 +13,8 @@ from typing import Any
 
 from notifier.answers import error_detail, urllib_request_was_sent
 from notifier.channels import Delivery, DeliveryStatus, Record, refusal, transport_failure
-from notifier.digest import EmailDigest
 from notifier.errors import ChannelError, OutcomeUnknown
+from notifier.render.email import EmailDigest
 from notifier.retry import DeadlinePassed, Retrier
 from notifier.settings import EmailSettings
 

@@ -1,0 +1,58 @@
+"""The SMS: always one GSM-7 segment (160 septets): the project, the count, the window, some names."""
+
+from __future__ import annotations
+
+import re
+
+from notifier.render.gsm7 import SEGMENT_SEPTETS, septets, to_gsm7
+from notifier.render.report import Report, describe_window, new_users
+
+SMS_NAME_CHARS = 24
+# The head may take this much of the segment; a longer PROJECT_LABEL gives way to "Mixpanel".
+MAX_HEAD_SEPTETS = 110
+_LINKISH = re.compile(r"://|(?<=\w)\.(?=\w)")
+
+
+def render_sms(report: Report) -> str:
+    """One GSM-7 segment: the project, the count, the window, and as many names as fit."""
+    when = to_gsm7(describe_window(report.window, report.zone, short=True))
+    count = len(report.users)
+    head = f"{to_gsm7(report.label)}: {new_users(count).lower()} {when}"
+    if septets(head) > MAX_HEAD_SEPTETS:
+        head = f"Mixpanel: {new_users(count).lower()} {when}"
+    if count == 0:
+        return _fit(head)
+    shown: list[str] = []
+    body = head
+    for user in report.users:
+        name = _sms_name(user.name)
+        if not name:
+            continue
+        candidate = _sms_body(head, [*shown, name], count)
+        if septets(candidate) > SEGMENT_SEPTETS:
+            break
+        shown.append(name)
+        body = candidate
+    return _fit(body)
+
+
+def _sms_body(head: str, names: list[str], count: int) -> str:
+    more = count - len(names)
+    text = f"{head}: {', '.join(names)}" if names else head
+    return f"{text} +{more} more" if names and more else text
+
+
+def _sms_name(name: str) -> str:
+    # Short, one line, GSM-7 only: a name cannot break the message's layout or its single segment.
+    # Dots between letters go too, so a "name" like "reset at evil.com" is no tappable link.
+    clean = _LINKISH.sub(" ", to_gsm7(name).replace(",", " ")).strip()
+    clean = " ".join(clean.split())
+    if len(clean) > SMS_NAME_CHARS:
+        clean = clean[: SMS_NAME_CHARS - 3].rstrip() + "..."
+    return clean
+
+
+def _fit(text: str) -> str:
+    while septets(text) > SEGMENT_SEPTETS:
+        text = text[:-1]
+    return text
