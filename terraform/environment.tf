@@ -7,8 +7,11 @@ locals {
     line[0] => line[1]
   }
 
-  # The run history lives in a database of its own, so a (default) database is never touched.
-  firestore_database = var.name
+  # The run history lives in a database of its own, so a (default) database is never touched. Its
+  # records in these collection groups carry expire_at, where Firestore's TTL policy deletes them
+  # (the singleton coverage document does not expire).
+  firestore_database    = var.name
+  ttl_collection_groups = ["runs", "reported"]
 
   # Secret Manager secret ids by the variable that names them. Slack only when enabled: the channel is
   # on whenever SLACK_WEBHOOK_URL is set, and an empty secret would make every run a bad configuration.

@@ -12,9 +12,8 @@ resource "google_firestore_database" "state" {
 }
 
 # Records carry expire_at; Firestore's TTL policy deletes them after it, so the history stays small.
-# The singleton coverage document (collection "coverage") does not expire.
 resource "google_firestore_field" "expire_at" {
-  for_each   = toset(["runs", "reported"])
+  for_each   = toset(local.ttl_collection_groups)
   project    = var.project_id
   database   = google_firestore_database.state.name
   collection = each.value
