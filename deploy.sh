@@ -371,7 +371,7 @@ done
 echo "# 9. Alert email (the channel is created, or pointed at ALERT_EMAIL)"
 channel_name="$NAME alerts"
 channel="$(query "projects/$PROJECT_ID/notificationChannels/DEPLOYED" gcloud beta monitoring channels list \
-  --project="$PROJECT_ID" --filter="displayName=\"$channel_name\"" --format='value(name)' | head -n 1)"
+  --project="$PROJECT_ID" --filter="displayName=\"$channel_name\"" --limit=1 --format='value(name)')"
 if [[ -n "$channel" ]]; then
   run gcloud beta monitoring channels update "$channel" --project="$PROJECT_ID" \
     --update-channel-labels="email_address=$ALERT_EMAIL"
@@ -401,7 +401,7 @@ for policy in runs-failing runs-missing; do
   file="$POLICIES/$policy.json"
   display_name="$(sed -n 's/^  "displayName": "\(.*\)",$/\1/p' "$file")"
   existing="$(query "projects/$PROJECT_ID/alertPolicies/DEPLOYED" gcloud alpha monitoring policies list \
-    --project="$PROJECT_ID" --filter="displayName=\"$display_name\"" --format='value(name)' | head -n 1)"
+    --project="$PROJECT_ID" --filter="displayName=\"$display_name\"" --limit=1 --format='value(name)')"
   if [[ "$policy" == runs-missing ]] && ! $MISSING_RUN_ALERT; then
     if [[ -n "$existing" ]]; then
       run gcloud alpha monitoring policies delete "$existing" --project="$PROJECT_ID" --quiet
