@@ -101,9 +101,11 @@ def dry_run(settings: Mapping[str, str], tmp: Path, *extra: str) -> DryRun:
 
 
 def refusal(settings: Mapping[str, str], tmp: Path) -> str | None:
-    """deploy.sh's complaint about these settings (exit 2), on one line; None when it accepts them."""
+    """deploy.sh's complaint about these settings (exit 2), on one line and without the file's name;
+    None when it accepts them."""
     result = run_deploy_sh(settings, tmp)
     if result.returncode == 0:
         return None
     assert result.returncode == 2, result.stderr
-    return " ".join(result.stderr.split())
+    message = " ".join(result.stderr.split())
+    return message.removeprefix(f"{tmp / 'deploy.env'}: ")

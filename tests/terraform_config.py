@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -131,7 +132,8 @@ def _terraform(
         for path in pure_files():
             shutil.copy(path, module / path.name)
         shutil.copytree(ROOT / "deploy", Path(tmp) / "deploy")
-        (module / "test.tfvars.json").write_text(json.dumps({"source_dir": str(ROOT), **variables}))
+        # One variable a line, so an error's location names the variable.
+        (module / "test.tfvars.json").write_text(json.dumps({"source_dir": str(ROOT), **variables}, indent=1))
         return subprocess.run(
             [terraform_binary(), *args, "-var-file=test.tfvars.json"],
             input=stdin,
@@ -151,7 +153,24 @@ def evaluate(expression: str, variables: dict[str, Any]) -> Any:
     return json.loads(base64.b64decode(unquote(result.stdout.strip())))
 
 
-def refusal(variables: dict[str, Any]) -> str | None:
-    """Terraform's error for these variables (a failed validation), on one line; None when it accepts them."""
+@dataclass(frozen=True)
+class Refusal:
+    """Terraform refusing a set of variables: which ones failed their validation, and what it said."""
+
+    variables: frozenset[str]
+    message: str  # on one line
+
+
+# Where an "Invalid value for variable" error points: the variable's line in the var file, or, for a
+# variable left at its default, its declaration.
+_REFUSED = re.compile(r'on (?:test\.tfvars\.json|variables\.tf) line \d+:\n\s*\d+:\s*(?:variable )?"(\w+)"')
+
+
+def refusal(variables: dict[str, Any]) -> Refusal | None:
+    """What Terraform refuses in these variables; None when it accepts them."""
     result = _terraform(["plan", "-input=false", "-lock=false", "-no-color"], variables)
-    return None if result.returncode == 0 else " ".join(result.stderr.split())
+    if result.returncode == 0:
+        return None
+    refused = frozenset(_REFUSED.findall(result.stderr))
+    assert refused, f"terraform failed, but not on a variable:\n{result.stderr}"
+    return Refusal(variables=refused, message=" ".join(result.stderr.split()))

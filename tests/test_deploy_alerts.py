@@ -88,10 +88,11 @@ def test_a_daily_schedule_is_refused_while_the_absence_alert_cannot_watch_it(tmp
     daily = {**REQUIRED, "SCHEDULE": "0 6 * * *", "LOOKBACK_MINUTES": "1440"}
     terraform = terraform_refusal(as_tfvars(daily))
     assert terraform is not None
-    assert "missing_run_alert = false" in terraform
+    assert terraform.variables == {"missing_run_alert"}
+    assert "Set missing_run_alert = false" in terraform.message
     script = deploy_sh_refusal(daily, tmp_path)
     assert script is not None
-    assert "MISSING_RUN_ALERT=false" in script
+    assert "Set MISSING_RUN_ALERT=false" in script
     without = {**daily, "MISSING_RUN_ALERT": "false"}
     assert terraform_refusal(as_tfvars(without)) is None
     run = dry_run(without, tmp_path)

@@ -156,10 +156,10 @@ def test_both_paths_refuse_what_the_function_would_refuse(setting: str, value: s
     variable = TERRAFORM_NAMES[setting][0]
     terraform = terraform_refusal(as_tfvars(settings))
     assert terraform is not None
-    assert variable in terraform
+    assert terraform.variables == {variable}
     script = deploy_sh_refusal(settings, tmp_path)
     assert script is not None
-    assert setting in script
+    assert script.startswith(f"{setting} ")
     code_name = "DEFAULT_LOOKBACK_MINUTES" if setting == "LOOKBACK_MINUTES" else setting
     if code_name in NAMES:
         with pytest.raises(ConfigError) as refused:
@@ -179,10 +179,9 @@ def test_both_paths_refuse_a_channel_without_what_it_needs(channel: str, needed:
     settings = {**REQUIRED, **{name: example[name] for name in given}}
     terraform = terraform_refusal(as_tfvars(settings))
     assert terraform is not None
-    assert f"{TERRAFORM_NAMES[needed][0]} must be set when {TERRAFORM_NAMES[channel][0]} is" in terraform
-    script = deploy_sh_refusal(settings, tmp_path)
-    assert script is not None
-    assert f"{needed} is required when {channel} is set" in script
+    assert terraform.variables == {TERRAFORM_NAMES[needed][0]}
+    assert f"must be set when {TERRAFORM_NAMES[channel][0]} is" in terraform.message
+    assert deploy_sh_refusal(settings, tmp_path) == f"{needed} is required when {channel} is set"
 
 
 # (deploy.env setting, lowest and highest value the function accepts)
