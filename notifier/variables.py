@@ -69,3 +69,29 @@ def default(name: str) -> str:
     if value is None:
         raise KeyError(f"{name} has no default")
     return value
+
+
+def deployment_facts() -> str:
+    """deploy/function-defaults.env: the defaults and limits above as KEY=VALUE lines.
+
+    Terraform and deploy.sh read that file, so the code stays the one place these facts are written;
+    tests/test_deploy_parity.py holds the file to this text. Regenerate it with
+    `.venv/bin/python -m notifier.variables > deploy/function-defaults.env`.
+    """
+    header = (
+        "# Generated from notifier/variables.py: .venv/bin/python -m notifier.variables"
+        " > deploy/function-defaults.env\n"
+        "# The function's own defaults (a variable equal to its default is not deployed) and the limits\n"
+        "# Terraform and deploy.sh validate against. A variable without a line has no fixed default.\n"
+    )
+    limits = {
+        "E164_PATTERN": E164_PATTERN,
+        "MAX_LOOKBACK_MINUTES": str(MAX_LOOKBACK_MINUTES),
+        "MAX_EXTRA_PROPERTIES": str(MAX_EXTRA_PROPERTIES),
+    }
+    facts = {**DEFAULTS, **limits}
+    return header + "".join(f"{name}={value}\n" for name, value in facts.items())
+
+
+if __name__ == "__main__":
+    print(deployment_facts(), end="")

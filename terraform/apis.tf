@@ -5,6 +5,8 @@ locals {
     "cloudfunctions.googleapis.com",
     "cloudscheduler.googleapis.com",
     "eventarc.googleapis.com",
+    "firestore.googleapis.com",
+    "iam.googleapis.com",
     "logging.googleapis.com",
     "monitoring.googleapis.com",
     "pubsub.googleapis.com",
@@ -14,6 +16,7 @@ locals {
   ]
 }
 
+# Every resource that needs an API depends on this, so a fresh project works on the first apply.
 resource "google_project_service" "required" {
   for_each           = toset(local.services)
   project            = var.project_id

@@ -1,30 +1,8 @@
-locals {
-  environment = {
-    MIXPANEL_PROJECT_ID      = var.mixpanel_project_id
-    MIXPANEL_REGION          = var.mixpanel_region
-    MIXPANEL_SERVICE_ACCOUNT = var.mixpanel_service_account
-    MIXPANEL_SECRET          = "${google_secret_manager_secret.secret["MIXPANEL_SECRET"].id}/versions/latest"
-    EMAIL_TO                 = join(",", var.email_to)
-    EMAIL_FROM               = var.email_from
-    SENDGRID_API_KEY         = "${google_secret_manager_secret.secret["SENDGRID_API_KEY"].id}/versions/latest"
-    SMS_TO                   = join(",", var.sms_to)
-    SMS_FROM                 = var.sms_from
-    TWILIO_ACCOUNT_SID       = var.twilio_account_sid
-    TWILIO_AUTH_TOKEN        = "${google_secret_manager_secret.secret["TWILIO_AUTH_TOKEN"].id}/versions/latest"
-    TIMEZONE                 = var.display_time_zone
-    DEFAULT_LOOKBACK_MINUTES = tostring(var.lookback_minutes)
-    NOTIFY_WHEN_EMPTY        = tostring(var.notify_when_empty)
-    RUN_BUDGET_SECONDS       = tostring(var.timeout_seconds - 60)
-    MAX_MESSAGE_AGE_MINUTES  = "1440"
-    EMAIL_ROW_LIMIT          = "500"
-  }
-}
-
 resource "google_cloudfunctions2_function" "notify" {
   project     = var.project_id
   location    = var.region
   name        = var.name
-  description = "Emails and texts the team the Mixpanel users who signed up in each window."
+  description = "Tells the team, by email, SMS and Slack, the Mixpanel users who signed up in each window."
 
   build_config {
     runtime     = "python312"
@@ -46,7 +24,7 @@ resource "google_cloudfunctions2_function" "notify" {
     ingress_settings                 = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision   = true
     service_account_email            = google_service_account.runtime.email
-    environment_variables            = local.environment
+    environment_variables            = local.environment # environment.tf
   }
 
   event_trigger {
@@ -57,8 +35,11 @@ resource "google_cloudfunctions2_function" "notify" {
     service_account_email = google_service_account.trigger.email
   }
 
+  # The environment names secrets and the database by name: they, and the access to them, come first.
   depends_on = [
     google_project_service.required,
     google_secret_manager_secret_iam_member.runtime_reads,
+    google_project_iam_member.runtime_uses_state,
+    google_firestore_field.expire_at,
   ]
 }

@@ -1,85 +1,120 @@
 locals {
-  # Every run ends with one JSON line, event=run_summary; ERROR ones need a person.
-  run_summary_filter = join(" AND ", [
-    "resource.type=\"cloud_run_revision\"",
-    "resource.labels.service_name=\"${var.name}\"",
-    "jsonPayload.event=\"run_summary\"",
-  ])
-  # Cloud Monitoring caps an absence condition at 23.5 hours.
-  silence_seconds = min(2 * var.lookback_minutes * 60, 84600)
+  # alerting.tf renders these from deploy/alert-*.json.tftpl, the files deploy.sh sends as they are.
+  failing           = local.alert_policies.runs_failing
+  failing_condition = local.failing.conditions[0]
+  missing           = local.alert_policies.runs_missing
+  missing_condition = local.missing.conditions[0]
 }
 
-resource "google_logging_metric" "failed_runs" {
-  project = var.project_id
-  name    = "${var.name}/failed_runs"
-  filter  = "${local.run_summary_filter} AND severity>=ERROR"
+resource "google_logging_metric" "runs" {
+  for_each    = local.log_metrics
+  project     = var.project_id
+  name        = "${var.name}/${each.key}"
+  description = each.value.description
+  filter      = each.value.filter
   metric_descriptor {
     metric_kind = "DELTA"
     value_type  = "INT64"
   }
+  depends_on = [google_project_service.required]
 }
 
-resource "google_logging_metric" "good_runs" {
-  project = var.project_id
-  name    = "${var.name}/good_runs"
-  filter  = "${local.run_summary_filter} AND severity<ERROR"
-  metric_descriptor {
-    metric_kind = "DELTA"
-    value_type  = "INT64"
-  }
+moved {
+  from = google_logging_metric.failed_runs
+  to   = google_logging_metric.runs["failed_runs"]
+}
+
+moved {
+  from = google_logging_metric.good_runs
+  to   = google_logging_metric.runs["good_runs"]
+}
+
+# Alert policies on a log-based metric created seconds earlier fail with "Cannot find metric(s)"
+# (Cloud Monitoring can take minutes to see it), so the first apply waits between the two. Should an
+# apply still fail that way, running it again finishes the job.
+resource "time_sleep" "metrics_visible" {
+  create_duration = "180s"
+  triggers        = { for key, metric in google_logging_metric.runs : key => metric.id }
 }
 
 resource "google_monitoring_notification_channel" "email" {
   project      = var.project_id
-  display_name = "Notifierator alerts"
+  display_name = "${var.name} alerts"
   type         = "email"
   labels = {
     email_address = var.alert_email
   }
+  depends_on = [google_project_service.required]
 }
 
 resource "google_monitoring_alert_policy" "runs_failing" {
   project      = var.project_id
-  display_name = "Notifierator: a run failed"
-  combiner     = "OR"
+  display_name = local.failing.displayName
+  combiner     = local.failing.combiner
   conditions {
-    display_name = "a run_summary line at ERROR"
+    display_name = local.failing_condition.displayName
     condition_threshold {
-      filter          = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.failed_runs.name}\" AND resource.type=\"cloud_run_revision\""
-      comparison      = "COMPARISON_GT"
-      threshold_value = 0
-      duration        = "0s"
-      aggregations {
-        alignment_period   = "300s"
-        per_series_aligner = "ALIGN_SUM"
+      filter                  = local.failing_condition.conditionThreshold.filter
+      comparison              = local.failing_condition.conditionThreshold.comparison
+      threshold_value         = local.failing_condition.conditionThreshold.thresholdValue
+      duration                = local.failing_condition.conditionThreshold.duration
+      evaluation_missing_data = local.failing_condition.conditionThreshold.evaluationMissingData
+      dynamic "aggregations" {
+        for_each = local.failing_condition.conditionThreshold.aggregations
+        content {
+          alignment_period     = aggregations.value.alignmentPeriod
+          per_series_aligner   = aggregations.value.perSeriesAligner
+          cross_series_reducer = aggregations.value.crossSeriesReducer
+        }
+      }
+      trigger {
+        count = local.failing_condition.conditionThreshold.trigger.count
       }
     }
   }
+  alert_strategy {
+    auto_close = local.failing.alertStrategy.autoClose
+  }
   documentation {
-    content   = "A Notifierator run logged an ERROR run_summary. Its message says what to fix; README, Operations, lists every outcome."
-    mime_type = "text/markdown"
+    content   = local.failing.documentation.content
+    mime_type = local.failing.documentation.mimeType
   }
   notification_channels = [google_monitoring_notification_channel.email.id]
+  depends_on            = [time_sleep.metrics_visible]
 }
 
 resource "google_monitoring_alert_policy" "runs_missing" {
+  count        = var.missing_run_alert ? 1 : 0
   project      = var.project_id
-  display_name = "Notifierator: no successful run for two intervals"
-  combiner     = "OR"
+  display_name = local.missing.displayName
+  combiner     = local.missing.combiner
   conditions {
-    display_name = "no good run_summary line"
+    display_name = local.missing_condition.displayName
     condition_absent {
-      filter   = "metric.type=\"logging.googleapis.com/user/${google_logging_metric.good_runs.name}\" AND resource.type=\"cloud_run_revision\""
-      duration = "${local.silence_seconds}s"
-      aggregations {
-        alignment_period   = "300s"
-        per_series_aligner = "ALIGN_SUM"
+      filter   = local.missing_condition.conditionAbsent.filter
+      duration = local.missing_condition.conditionAbsent.duration
+      dynamic "aggregations" {
+        for_each = local.missing_condition.conditionAbsent.aggregations
+        content {
+          alignment_period     = aggregations.value.alignmentPeriod
+          per_series_aligner   = aggregations.value.perSeriesAligner
+          cross_series_reducer = aggregations.value.crossSeriesReducer
+        }
+      }
+      trigger {
+        count = local.missing_condition.conditionAbsent.trigger.count
       }
     }
   }
   documentation {
-    content   = "No Notifierator run has succeeded for two scheduler intervals: check the scheduler job, the trigger and the function's logs."
-    mime_type = "text/markdown"
+    content   = local.missing.documentation.content
+    mime_type = local.missing.documentation.mimeType
   }
   notification_channels = [google_monitoring_notification_channel.email.id]
+  depends_on            = [time_sleep.metrics_visible]
+}
+
+moved {
+  from = google_monitoring_alert_policy.runs_missing
+  to   = google_monitoring_alert_policy.runs_missing[0]
 }

@@ -14,11 +14,16 @@ output "scheduler_job" {
 }
 
 output "runtime_service_account" {
-  description = "The account the function runs as; it can read only the three secrets."
+  description = "The account the function runs as; it can read only its secrets and its Firestore database."
   value       = google_service_account.runtime.email
 }
 
 output "secret_names" {
   description = "Secret Manager secrets to add versions to, by the environment variable that names them."
   value       = { for key, secret in google_secret_manager_secret.secret : key => secret.secret_id }
+}
+
+output "firestore_database" {
+  description = "The Firestore database that holds the run history (FIRESTORE_DATABASE)."
+  value       = google_firestore_database.state.name
 }

@@ -1,15 +1,7 @@
 # Secrets are created empty: their values never pass through Terraform or its state.
-# Add a version with gcloud (README, Deploy).
-locals {
-  secrets = {
-    MIXPANEL_SECRET   = "${var.name}-mixpanel-secret"
-    SENDGRID_API_KEY  = "${var.name}-sendgrid-api-key"
-    TWILIO_AUTH_TOKEN = "${var.name}-twilio-auth-token"
-  }
-}
-
+# Add a version with gcloud (README, Deploy). environment.tf names them (secret_ids).
 resource "google_secret_manager_secret" "secret" {
-  for_each  = local.secrets
+  for_each  = local.secret_ids
   project   = var.project_id
   secret_id = each.value
   replication {
@@ -18,6 +10,7 @@ resource "google_secret_manager_secret" "secret" {
   depends_on = [google_project_service.required]
 }
 
+# Bound on each secret, not the project: the function's account reads these and no other secret.
 resource "google_secret_manager_secret_iam_member" "runtime_reads" {
   for_each  = google_secret_manager_secret.secret
   project   = var.project_id

@@ -1,8 +1,10 @@
-# The function runs as its own account, which can read its three secrets and nothing else.
+# The function runs as its own account: it reads its secrets (secrets.tf) and its Firestore database
+# (firestore.tf), and nothing else.
 resource "google_service_account" "runtime" {
   project      = var.project_id
   account_id   = "${var.name}-run"
   display_name = "Notifierator function runtime"
+  depends_on   = [google_project_service.required] # iam.googleapis.com, on a fresh project
 }
 
 # Eventarc pushes Pub/Sub messages to the function as this account.
@@ -10,6 +12,7 @@ resource "google_service_account" "trigger" {
   project      = var.project_id
   account_id   = "${var.name}-trigger"
   display_name = "Notifierator Pub/Sub trigger"
+  depends_on   = [google_project_service.required]
 }
 
 resource "google_cloud_run_v2_service_iam_member" "trigger_invokes_function" {

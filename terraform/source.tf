@@ -1,15 +1,14 @@
+# The zip holds exactly local.source_files (source_files.tf), each file's content read at plan time.
 data "archive_file" "source" {
-  type             = "zip"
-  source_dir       = var.source_dir
-  output_path      = "${path.module}/build/source.zip"
-  output_file_mode = "0644"
-  # Only what the function runs: main.py, notifier/ and requirements.txt.
-  excludes = [
-    ".git", ".github", ".ci", ".venv", ".venv-checkov", ".mypy_cache", ".ruff_cache", ".pytest_cache",
-    ".hypothesis", ".gitignore", ".gcloudignore", "bench", "bench-output", "demo-output", "sandbox",
-    "terraform", "tests", "deploy.sh", "deploy.env", "deploy.env.example", "Makefile", "pyproject.toml",
-    "requirements-dev.txt", "requirements-checkov.txt", "README.md",
-  ]
+  type        = "zip"
+  output_path = "${path.module}/build/source.zip"
+  dynamic "source" {
+    for_each = local.source_files
+    content {
+      content  = file("${var.source_dir}/${source.value}")
+      filename = source.value
+    }
+  }
 }
 
 resource "google_storage_bucket" "source" {

@@ -1,4 +1,5 @@
 terraform {
+  # 1.9 or later: variable validations below refer to other variables and to locals.
   required_version = ">= 1.9.0, < 2.0.0"
   required_providers {
     google = {
@@ -8,6 +9,10 @@ terraform {
     archive = {
       source  = "hashicorp/archive"
       version = "~> 2.7"
+    }
+    time = {
+      source  = "hashicorp/time"
+      version = "~> 0.12"
     }
   }
 }

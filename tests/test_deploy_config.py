@@ -1,11 +1,12 @@
-"""Terraform and deploy.sh deploy the same function, and it matches what the code reads."""
+"""Terraform and deploy.sh deploy the same function, and it matches what the code reads.
+
+Values are compared in tests/test_deploy_parity.py; the upload in test_deploy_source.py; each gcloud
+command's arguments in test_deploy_gcloud.py; alerts, state and Slack in their own modules.
+"""
 
 from __future__ import annotations
 
-import json
 import re
-import shlex
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,17 @@ import pytest
 
 from notifier.settings import SECRET_VARIABLES, VARIABLES, Settings
 from notifier.trigger import parse_trigger
-from notifier.variables import URL_OVERRIDES
-from tests.terraform_config import block, load, resource, scheduler_payload, unquote, variable_default
-
-ROOT = Path(__file__).resolve().parent.parent
-DEPLOYED_VARIABLES = set(VARIABLES) - set(URL_OVERRIDES)
+from tests.deploy_script import DryRun, dry_run, example_settings, flags, refusal, run_deploy_sh
+from tests.deployment import EVERYTHING, as_tfvars
+from tests.terraform_config import (
+    block,
+    evaluate,
+    load,
+    resource,
+    scheduler_payload,
+    unquote,
+    variable_default,
+)
 
 
 class Recording(dict[str, str]):
@@ -34,34 +41,9 @@ class Recording(dict[str, str]):
 
 
 @pytest.fixture(scope="module")
-def dry_run() -> list[list[str]]:
-    """deploy.sh --dry-run with the committed example configuration, one argv per command."""
-    result = subprocess.run(
-        ["bash", str(ROOT / "deploy.sh"), "--config", str(ROOT / "deploy.env.example"), "--dry-run"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        cwd=ROOT,
-    )
-    return [shlex.split(line) for line in result.stdout.splitlines() if line.startswith("gcloud ")]
-
-
-def command(commands: list[list[str]], *prefix: str) -> list[str]:
-    matches = [argv for argv in commands if argv[: len(prefix)] == list(prefix)]
-    assert len(matches) == 1, f"expected one `{' '.join(prefix)}`, found {len(matches)}"
-    return matches[0]
-
-
-def flags(argv: list[str]) -> dict[str, str]:
-    pairs = [arg[2:].partition("=") for arg in argv if arg.startswith("--")]
-    return {name: value for name, _, value in pairs}
-
-
-def deploy_env(commands: list[list[str]]) -> dict[str, str]:
-    raw = flags(command(commands, "gcloud", "functions", "deploy"))["set-env-vars"]
-    assert raw.startswith("^|^")
-    return dict(pair.split("=", 1) for pair in raw[3:].split("|"))
+def example(tmp_path_factory: pytest.TempPathFactory) -> DryRun:
+    """deploy.sh --dry-run with the committed example configuration."""
+    return dry_run(example_settings(), tmp_path_factory.mktemp("example"))
 
 
 def test_settings_read_exactly_the_listed_variables() -> None:
@@ -95,36 +77,30 @@ def test_terraform_deploys_the_entry_point_on_python312_from_pubsub_with_retries
     assert service["max_instance_count"] == "${var.max_instances}"
     assert service["timeout_seconds"] == "${var.timeout_seconds}"
     assert service["service_account_email"] == "${google_service_account.runtime.email}"
+    assert service["environment_variables"] == "${local.environment}"
 
 
-def test_deploy_sh_deploys_the_same_function(dry_run: list[list[str]]) -> None:
-    deploy = flags(command(dry_run, "gcloud", "functions", "deploy"))
+def test_deploy_sh_deploys_the_same_function(example: DryRun) -> None:
+    deploy = flags(example.command("gcloud", "functions", "deploy"))
     assert (deploy["entry-point"], deploy["runtime"]) == ("notify", "python312")
     assert "gen2" in deploy
     assert "retry" in deploy
     assert deploy["trigger-topic"] == "notifierator-trigger"
     assert deploy["ingress-settings"] == "internal-only"
     assert deploy["max-instances"] == "1"
+    assert deploy["concurrency"] == "1"
 
 
-def test_both_deployments_set_every_variable_the_code_reads_and_nothing_else(
-    dry_run: list[list[str]],
-) -> None:
-    terraform_names = set(load()["locals"]["environment"])
-    assert terraform_names == DEPLOYED_VARIABLES
-    assert set(deploy_env(dry_run)) == DEPLOYED_VARIABLES
-
-
-def test_secrets_are_deployed_as_version_names_never_values(dry_run: list[list[str]]) -> None:
-    environment = load()["locals"]["environment"]
-    env = deploy_env(dry_run)
+def test_secrets_are_deployed_as_version_names_never_values(tmp_path: Path) -> None:
+    terraform = evaluate("local.environment", as_tfvars(EVERYTHING))
+    script = dry_run(EVERYTHING, tmp_path).function_env()
+    version_name = r"projects/my-growth-project/secrets/signups-eu-[a-z-]+/versions/latest"
     for name in SECRET_VARIABLES:
-        assert re.search(
-            r"google_secret_manager_secret\.secret\[.*\]\.id\}/versions/latest", environment[name]
-        )
-        assert re.fullmatch(
-            r"projects/my-growth-project/secrets/notifierator-[a-z-]+/versions/latest", env[name]
-        )
+        assert re.fullmatch(version_name, terraform[name]), name
+        assert script[name] == terraform[name]
+    text = "".join(load()["files"].values())
+    assert "google_secret_manager_secret_version" not in text  # values never enter Terraform state
+    assert "secret_data" not in text
 
 
 def test_each_secret_is_readable_by_the_runtime_account_only_and_bound_on_the_secret() -> None:
@@ -132,11 +108,13 @@ def test_each_secret_is_readable_by_the_runtime_account_only_and_bound_on_the_se
     assert binding["for_each"] == "${google_secret_manager_secret.secret}"
     assert unquote(binding["role"]) == "roles/secretmanager.secretAccessor"
     assert "google_service_account.runtime.email" in binding["member"]
-    assert not [key for key in load()["resource"] if key[0].startswith("google_project_iam")]
-    assert "secret_data" not in "".join(load()["files"].values())  # values never enter Terraform state
+    project_level = [key for key in load()["resource"] if key[0].startswith("google_project_iam")]
+    assert project_level == [
+        ("google_project_iam_member", "runtime_uses_state")
+    ]  # conditioned: test_deploy_state
 
 
-def test_the_scheduler_payload_is_a_valid_trigger_message_for_the_schedule(dry_run: list[list[str]]) -> None:
+def test_the_scheduler_payload_is_a_valid_trigger_message_for_the_schedule(example: DryRun) -> None:
     payload = scheduler_payload()
     trigger = parse_trigger(
         payload, publish_time=datetime(2026, 11, 28, 9, 0, 3, tzinfo=UTC), default_lookback=1
@@ -144,31 +122,42 @@ def test_the_scheduler_payload_is_a_valid_trigger_message_for_the_schedule(dry_r
     assert trigger.window.minutes == variable_default("lookback_minutes") == 60
     job = resource("google_cloud_scheduler_job", "tick")
     assert (job["schedule"], job["time_zone"]) == ("${var.schedule}", "${var.time_zone}")
-    scheduler = flags(command(dry_run, "gcloud", "scheduler", "jobs", "create", "pubsub"))
+    scheduler = flags(example.command("gcloud", "scheduler", "jobs", "create", "pubsub"))
     assert scheduler["message-body"].encode() == payload
     assert scheduler["schedule"] == variable_default("schedule") == "0 * * * *"
+
+
+def test_both_paths_retry_a_failed_scheduler_publish_alike(example: DryRun) -> None:
+    terraform = block(resource("google_cloud_scheduler_job", "tick"), "retry_config")["retry_count"]
+    scheduler = flags(example.command("gcloud", "scheduler", "jobs", "create", "pubsub"))
+    assert int(scheduler["max-retry-attempts"]) == terraform == 3
+
+
+def test_the_apis_come_first_iam_and_firestore_among_them(example: DryRun) -> None:
+    terraform = set(map(unquote, load()["locals"]["services"]))
+    script = example.command("gcloud", "services", "enable")
+    assert {"iam.googleapis.com", "firestore.googleapis.com"} <= terraform
+    assert set(script[3:]) - {"--project=my-growth-project"} == terraform
+    assert example.commands[0] == script  # before the service accounts, on a fresh project
+    for account in ("runtime", "trigger"):
+        assert resource("google_service_account", account)["depends_on"] == [
+            "${google_project_service.required}"
+        ]
 
 
 def test_constrained_variables_are_validated_and_all_are_described() -> None:
     variables = load()["variable"]
     assert all(unquote(body.get("description", "")) for body in variables.values())
-    for name in (
-        "schedule",
-        "time_zone",
-        "lookback_minutes",
-        "email_to",
-        "sms_to",
-        "mixpanel_region",
-        "memory",
-    ):
-        assert "validation" in variables[name], name
+    unchecked = {"mixpanel_service_account", "slack_enabled", "notify_when_empty", "project_label"}
+    unchecked |= {"exclude_email_domains", "source_dir"}
+    assert {name for name, body in variables.items() if "validation" not in body} == unchecked
 
 
 def test_provider_versions_are_pinned() -> None:
     (terraform,) = load()["terraform"]
     providers = terraform["required_providers"][0]
-    assert unquote(providers["google"]["version"]).startswith("~>")
-    assert unquote(providers["archive"]["version"]).startswith("~>")
+    for provider in ("google", "archive", "time"):
+        assert unquote(providers[provider]["version"]).startswith("~>"), provider
     assert "required_version" in terraform
 
 
@@ -177,64 +166,29 @@ def test_the_source_zip_is_named_by_its_content_hash() -> None:
     assert "data.archive_file.source.output_md5" in source["name"]
 
 
-def test_alerts_cover_failed_runs_and_silence(dry_run: list[list[str]]) -> None:
-    failing = resource("google_monitoring_alert_policy", "runs_failing")
-    assert "condition_threshold" in block(failing, "conditions")
-    missing = resource("google_monitoring_alert_policy", "runs_missing")
-    assert "condition_absent" in block(missing, "conditions")
-    policies = [
-        json.loads(flags(argv)["policy"])
-        for argv in dry_run
-        if argv[:4] == ["gcloud", "monitoring", "policies", "create"]
-    ]
-    assert [list(p["conditions"][0]) for p in policies] == [
-        ["displayName", "conditionThreshold"],
-        ["displayName", "conditionAbsent"],
-    ]
-
-
-def test_deploy_sh_dry_run_prints_no_secret_and_runs_nothing(dry_run: list[list[str]]) -> None:
-    text = "\n".join(" ".join(argv) for argv in dry_run)
+def test_deploy_sh_dry_run_prints_no_secret_and_runs_nothing(example: DryRun) -> None:
+    text = "\n".join(" ".join(argv) for argv in example.commands)
     assert "versions add" not in text  # secret values are added by a person, never by the script
-    assert len(dry_run) >= 15
+    assert len(example.commands) >= 20
 
 
 def test_deploy_sh_refuses_a_missing_configuration(tmp_path: Path) -> None:
-    result = subprocess.run(
-        ["bash", str(ROOT / "deploy.sh"), "--config", str(tmp_path / "none.env"), "--dry-run"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_deploy_sh({}, tmp_path, "--config", str(tmp_path / "none.env"))
     assert result.returncode == 2
     assert "deploy.env.example" in result.stderr
 
 
-def test_deploy_sh_refuses_an_out_of_range_lookback(tmp_path: Path) -> None:
-    config = tmp_path / "deploy.env"
-    config.write_text(
-        (ROOT / "deploy.env.example").read_text().replace("LOOKBACK_MINUTES=60", "LOOKBACK_MINUTES=0")
-    )
-    result = subprocess.run(
-        ["bash", str(ROOT / "deploy.sh"), "--config", str(config), "--dry-run"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 2
-    assert "LOOKBACK_MINUTES" in result.stderr
+def test_deploy_sh_refuses_a_setting_it_does_not_know(tmp_path: Path) -> None:
+    typo = refusal({**example_settings(), "EMAIL_TOO": "growth@example.com"}, tmp_path)
+    assert typo is not None
+    assert "unknown setting EMAIL_TOO" in typo
+    renamed = refusal({**example_settings(), "DISPLAY_TIME_ZONE": "UTC"}, tmp_path)
+    assert renamed is not None
+    assert "DISPLAY_TIME_ZONE is now called TIMEZONE" in renamed
 
 
-def test_the_terraform_zip_leaves_out_every_tracked_file_the_function_does_not_run() -> None:
-    tracked = subprocess.run(
-        ["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.split()
-    excludes = [unquote(item) for item in load()["data"][("archive_file", "source")]["excludes"]]
-    shipped = {path for path in tracked if not any(path == e or path.startswith(e + "/") for e in excludes)}
-    assert shipped == {
-        path
-        for path in tracked
-        if path == "main.py" or path == "requirements.txt" or path.startswith("notifier/")
-    }
+def test_deploy_sh_reads_only_its_configuration_not_the_caller_s_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PROFILE_URL_TEMPLATE", "https://elsewhere.example/{distinct_id}")
+    assert "PROFILE_URL_TEMPLATE" not in dry_run(example_settings(), tmp_path).function_env()
