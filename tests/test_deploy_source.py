@@ -89,7 +89,7 @@ def test_gcloudignore_says_the_list() -> None:
 
 def test_the_list_covers_what_the_function_imports() -> None:
     upload = expected_upload()
-    assert {"main.py", "requirements.txt", "notifier/run.py", "notifier/templates/digest.html.j2"} <= upload
+    assert {"main.py", "requirements.txt", "notifier/run.py", "notifier/render/templates/email.html.j2"} <= upload
     assert not [file for file in upload if file.startswith(("tests/", "sandbox/", "terraform/", "deploy/"))]
 
 
@@ -104,5 +104,5 @@ def test_gcloud_uploads_the_listed_files_and_no_bytecode(working_tree: Path, tmp
     entries = json.loads(result.stdout)
     files = {entry for entry in entries if not entry.endswith("/")}
     assert files == expected_upload()
-    assert {"main.py", "requirements.txt", "notifier/templates/digest.txt.j2"} <= files
+    assert {"main.py", "requirements.txt", "notifier/render/templates/email.css"} <= files
     assert not [entry for entry in entries if "__pycache__" in entry or entry.endswith(".pyc")]
