@@ -36,7 +36,8 @@ def error_detail(body: object, limit: int = MAX_DETAIL_CHARS) -> str:
     except (ValueError, RecursionError):
         parsed = None
     reason = _reason(parsed) if parsed is not None else None
-    detail = " ".join((reason if reason is not None else text).split())
+    # Cut before masking: the masks are regular expressions, and a 100 KB body is not worth reading.
+    detail = " ".join((reason if reason is not None else text)[: 4 * limit].split())
     detail = mask_contacts(detail)
     if len(detail) > limit:
         detail = detail[: limit - 1] + "…"

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 LOGGER_NAME = "notifier"
+MAX_LINE_CHARS = 32_000
+MAX_FIELD_CHARS = 2_000
 _QUIET = ("twilio.http_client", "urllib3", "google", "sendgrid", "python_http_client")
 
 
@@ -25,7 +27,21 @@ class JsonFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", {}) or {})
         if record.exc_info and record.exc_info[0] is not None:
             entry["error_type"] = record.exc_info[0].__name__
-        return json.dumps(entry, default=str, ensure_ascii=False)
+        line = json.dumps(entry, default=str, ensure_ascii=False)
+        if len(line) > MAX_LINE_CHARS:
+            # Cloud Logging refuses entries past 256 KB; no text we log needs more than a few KB.
+            line = json.dumps(_shortened(entry), default=str, ensure_ascii=False)
+        return line
+
+
+def _shortened(value: Any) -> Any:
+    if isinstance(value, str):
+        return value if len(value) <= MAX_FIELD_CHARS else value[:MAX_FIELD_CHARS] + "…(cut)"
+    if isinstance(value, dict):
+        return {key: _shortened(item) for key, item in list(value.items())[:100]}
+    if isinstance(value, list | tuple):
+        return [_shortened(item) for item in value[:100]]
+    return value
 
 
 def configure(stream: IO[str] | None = None) -> None:

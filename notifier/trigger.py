@@ -76,14 +76,17 @@ def parse_timestamp(text: str, *, field: str) -> datetime:
             field=field,
         )
     date, clock, fraction, offset = match.groups()
-    # Pub/Sub publishTime carries nanoseconds; datetime holds microseconds.
-    micro = (fraction or ".0")[1:7].ljust(6, "0")
+    # Pub/Sub publishTime carries nanoseconds; datetime holds microseconds. Digits past the sixth are
+    # rounded up, never dropped, so a bound rounded up to the second stays past the instant it names.
+    digits = (fraction or ".")[1:]
+    micro = digits[:6].ljust(6, "0")
+    beyond = digits[6:].strip("0") != ""
     offset = "+00:00" if offset in ("Z", "z") else offset
     try:
-        moment = datetime.fromisoformat(f"{date}T{clock}.{micro}{offset}")
-    except ValueError:
+        moment = datetime.fromisoformat(f"{date}T{clock}.{micro}{offset}").astimezone(UTC)
+        return moment + timedelta(microseconds=1) if beyond else moment
+    except (ValueError, OverflowError):
         raise BadMessage(f"{field} is not a real date and time: {_preview(text)}", field=field) from None
-    return moment.astimezone(UTC)
 
 
 def truncate_to_minute(moment: datetime) -> datetime:
@@ -98,10 +101,12 @@ def _ceil_to_second(moment: datetime) -> datetime:
     return moment
 
 
-def decode_data(data: str | bytes | None) -> bytes:
+def decode_data(data: object) -> bytes:
     """The raw bytes of a Pub/Sub message's base64 `data` field (absent means empty)."""
-    if not data:
+    if data is None or data in ("", b""):
         return b""
+    if not isinstance(data, str | bytes):
+        raise BadMessage(f"message data must be a base64 string; got {type(data).__name__}", field="data")
     try:
         return base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
@@ -117,7 +122,10 @@ def parse_trigger(data: bytes, *, publish_time: datetime, default_lookback: int)
             f"unknown field(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(FIELDS)}",
             field=unknown[0],
         )
-    window = _window(fields, publish_time=publish_time, default_lookback=default_lookback)
+    try:
+        window = _window(fields, publish_time=publish_time, default_lookback=default_lookback)
+    except OverflowError:
+        raise BadMessage("the window reaches past the years a date can hold", field="publishTime") from None
     dry_run = fields.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise BadMessage(f"dry_run must be true or false; got {_preview(dry_run)}", field="dry_run")
@@ -133,8 +141,8 @@ def _load_object(data: bytes) -> Mapping[str, Any]:
         raise BadMessage("message data is not UTF-8") from None
     try:
         fields = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
-        raise BadMessage(f"message data is not JSON: {_preview(text)}") from None
+    except (ValueError, RecursionError):  # ValueError also covers integers past 4,300 digits
+        raise BadMessage(f"message data is not JSON (or holds a number too long): {_preview(text)}") from None
     if not isinstance(fields, dict):
         raise BadMessage(f"message data must be a JSON object; got {type(fields).__name__}")
     return fields
@@ -192,5 +200,8 @@ def _channels(fields: Mapping[str, Any]) -> frozenset[str] | None:
 
 
 def _preview(value: object, limit: int = 60) -> str:
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    try:
+        text = value if isinstance(value, str) else json.dumps(value, default=str)
+    except (ValueError, RecursionError):
+        return f"a {type(value).__name__} too large to show"
     return repr(text[:limit] + "…") if len(text) > limit else repr(text)

@@ -89,7 +89,12 @@ def test_gcloudignore_says_the_list() -> None:
 
 def test_the_list_covers_what_the_function_imports() -> None:
     upload = expected_upload()
-    assert {"main.py", "requirements.txt", "notifier/run.py", "notifier/render/templates/email.html.j2"} <= upload
+    assert {
+        "main.py",
+        "requirements.txt",
+        "notifier/run.py",
+        "notifier/render/templates/email.html.j2",
+    } <= upload
     assert not [file for file in upload if file.startswith(("tests/", "sandbox/", "terraform/", "deploy/"))]
 
 
