@@ -210,7 +210,7 @@ class World:
     services: Services
     sleeps: Sleeps
     clock: Clock
-    messages: int = field(default=0)
+    examples: int = field(default=0)  # for property tests that need a fresh message per example
 
     def users(self, *created: str) -> list[str]:
         """Mixpanel gains one profile per `created` ("2026-11-28T08:30:00"); their distinct ids."""
