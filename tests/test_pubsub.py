@@ -21,6 +21,7 @@ from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.pubsub import PubSubEmulator, emulator_binary
 from sandbox.sendgrid import SendGridStandIn
 from sandbox.server import Fault
+from sandbox.slack import SlackStandIn
 from sandbox.twilio import TwilioStandIn
 from tests.terraform_config import scheduler_payload
 
@@ -49,11 +50,12 @@ def recent_user(mixpanel: MixpanelStandIn) -> None:
 
 @pytest.fixture
 def wired(
-    emulator: PubSubEmulator, environ: dict[str, str], tmp_path: Path, recent_user: None
+    emulator: PubSubEmulator, environ: dict[str, str], slack: SlackStandIn, tmp_path: Path, recent_user: None
 ) -> Iterator[dict[str, Any]]:
-    """The function in its own process, pushed to by a fresh topic's subscription."""
+    """The function in its own process, pushed to by a fresh topic's subscription; all three channels."""
     log_path = tmp_path / "function.log"
     environ["RUN_BUDGET_SECONDS"] = "5"
+    environ["SLACK_WEBHOOK_URL"] = slack.webhook_url
     with log_path.open("w") as log, FunctionProcess(environ, log=log) as function:
         topic = f"notifier-{uuid.uuid4().hex[:8]}"
         emulator.push_topic(topic, function.url + "/")
@@ -82,7 +84,11 @@ def summaries(log_path: Path) -> list[dict[str, Any]]:
 
 
 def test_the_scheduler_payload_reaches_the_function_and_everyone_is_told(
-    emulator: PubSubEmulator, wired: dict[str, Any], sendgrid: SendGridStandIn, twilio: TwilioStandIn
+    emulator: PubSubEmulator,
+    wired: dict[str, Any],
+    sendgrid: SendGridStandIn,
+    twilio: TwilioStandIn,
+    slack: SlackStandIn,
 ) -> None:
     payload = scheduler_payload()
     assert payload == b'{"lookback_minutes":60}'
@@ -91,6 +97,7 @@ def test_the_scheduler_payload_reaches_the_function_and_everyone_is_told(
     assert wait_for(lambda: len(summaries(wired["log"])) == 1)
     assert len(twilio.messages()) == 2
     assert len(sendgrid.mails()) == 1
+    assert len(slack.messages()) == 1
     assert [s["outcome"] for s in summaries(wired["log"])] == ["sent"]
 
 
