@@ -14,7 +14,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -118,6 +118,7 @@ class RunSummary:
     stats: FetchStats = field(default_factory=FetchStats)
     channels: tuple[ChannelSummary, ...] = ()
     retries: int = 0
+    state_round_trips: int = 0
     duration_s: float = 0.0
     error: str | None = None
     error_type: str | None = None
@@ -151,6 +152,7 @@ class RunSummary:
             "duplicates_dropped": self.stats.duplicates_dropped,
             "channels": {summary.channel: summary.log_fields() for summary in self.channels},
             "retries": self.retries,
+            **({"state_round_trips": self.state_round_trips} if self.state_round_trips else {}),
             "duration_ms": round(self.duration_s * 1000),
             **({"error": self.error} if self.error else {}),
             **({"error_type": self.error_type} if self.error_type else {}),
@@ -247,6 +249,10 @@ def run(
     client: MixpanelClient | None = None
     store: StateStore = services.memory
     unsafe_to_redeliver = False  # a settled recipient could not be recorded: a redelivery might repeat it
+
+    def log(summary: RunSummary) -> RunSummary:
+        return _log(replace(summary, state_round_trips=store.round_trips), started, services)
+
     try:
         settings = Settings.from_environ(environ)
         retrier = Retrier(
@@ -262,7 +268,7 @@ def run(
         if early is not None:
             if early is Outcome.ALREADY_SENT:
                 store.finish(plan.request, Ending())
-            return _log(_summary(early, plan, None, None, retries.count), started, services)
+            return log(_summary(early, plan, None, None, retries.count))
         client = MixpanelClient(
             base_url=settings.endpoints.mixpanel,
             project_id=settings.mixpanel_project_id,
@@ -275,13 +281,11 @@ def run(
         if not fetched.users and not settings.notify_when_empty:
             if not plan.trigger.dry_run:
                 store.finish(plan.request, Ending(users_in_window=fetched.in_window))
-            return _log(
-                _summary(Outcome.NOTHING_TO_SEND, plan, fetched, client, retries.count), started, services
-            )
+            return log(_summary(Outcome.NOTHING_TO_SEND, plan, fetched, client, retries.count))
         rendered = _render(plan, fetched, settings)
         if plan.trigger.dry_run:
             summary = _summary(Outcome.DRY_RUN, plan, fetched, client, retries.count, rendered=rendered)
-            return _log(summary, started, services)
+            return log(summary)
         delivered = _deliver(plan, _channels_for(plan, rendered, settings, retrier), store, fetched.reported)
         unsafe_to_redeliver = delivered.unrecorded > 0
         outcome = _outcome(plan, delivered)
@@ -296,16 +300,16 @@ def run(
             outcome, plan, fetched, client, retries.count, delivered=delivered, rendered=rendered
         )
         if outcome is Outcome.WILL_RETRY:
-            _log(summary, started, services)
+            log(summary)
             left = sum(1 for d in delivered.deliveries if not d.status.settled)
             raise _ChannelsLeft(
                 f"{left} recipient(s) left untold after a transient failure; redelivery tells only them"
             )
-        return _log(summary, started, services)
+        return log(summary)
     except _ChannelsLeft:
         raise
     except NotifierError as error:
-        _log(_failure_summary(error, plan, client, retries.count), started, services)
+        log(_failure_summary(error, plan, client, retries.count))
         if plan is not None:
             _let_go(store, plan, release=isinstance(error, SourceRejected) and not any(plan.earlier.values()))
         if isinstance(error, TransientError) and not unsafe_to_redeliver:
@@ -315,7 +319,7 @@ def run(
         # A bug, or a library raising what it does not document: still one summary line, no text
         # that could hold a secret; redelivered only while the history keeps that from telling
         # anyone twice.
-        summary = _log(_failure_summary(error, plan, client, retries.count), started, services)
+        summary = log(_failure_summary(error, plan, client, retries.count))
         if plan is not None:
             _let_go(store, plan, release=False)
         if unsafe_to_redeliver:

@@ -115,3 +115,13 @@ def test_records_of_a_delivery_hold_across_restarts_for_every_channel(durable: W
     assert len(durable.slack.messages()) == 1
     assert len(durable.emails()) == 1
     assert sorted(durable.texts()) == sorted(PHONES)
+
+
+def test_state_costs_four_round_trips_plus_one_per_recipient(durable: World) -> None:
+    durable.with_slack()
+    assert durable.deliver().outcome is Outcome.SENT  # 08:00-09:00: no earlier digest to look back at
+    durable.clock.advance(hours=1)
+    durable.users("2026-11-28T09:30:00")
+    summary = durable.deliver(message_id="msg-10", published=TEN)
+    recipients = len(EMAILS) + len(PHONES) + 1
+    assert summary.state_round_trips == 4 + recipients  # begin (read, commit), reported, finish

@@ -85,6 +85,8 @@ class Ending:
 class StateStore(Protocol):
     """The run history; every method is one round trip or one transaction."""
 
+    round_trips: int  # requests made to the store so far (0 for memory)
+
     def begin(self, request: RunRequest) -> RunState:
         """Claim the message (and, when scheduled, its time) or resume it; InProgress if another holds it."""
         ...

@@ -50,6 +50,7 @@ class FirestoreStore:
         self._database = database
         self._session = session
         self._retrier = retrier
+        self.round_trips = 0  # requests made, for the run summary and the benchmark
 
     # -- the StateStore interface ---------------------------------------------------------------
     def begin(self, request: RunRequest) -> RunState:
@@ -251,6 +252,7 @@ class FirestoreStore:
 
     def _call(self, method: str, url: str, body: Mapping[str, Any], *, name: str, retry: bool = True) -> Any:
         def attempt() -> Any:
+            self.round_trips += 1
             with _translate(self._database):
                 response = self._retrier.bounded(
                     lambda: self._session.request(
