@@ -23,6 +23,7 @@ from sandbox.function import ROOT, FunctionProcess, push_envelope
 from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.secretmanager import SecretManagerStandIn
 from sandbox.sendgrid import SendGridStandIn
+from sandbox.slack import SlackStandIn
 from sandbox.twilio import ACCOUNT_SID, TwilioStandIn
 
 SIZES = (0, 1_000, 10_000, 50_000, 100_000)
@@ -37,13 +38,15 @@ SECRETS = {
 }
 
 
-def profiles(count: int) -> list[dict[str, Any]]:
-    """`count` profiles spread over the window, with names and emails of ordinary length."""
+def profiles(
+    count: int, *, hour_start: datetime = WINDOW_START, prefix: str = "distinct"
+) -> list[dict[str, Any]]:
+    """`count` profiles spread over an hour, with names and emails of ordinary length."""
     step = 3600 / max(count, 1)
     return [
         profile(
-            f"distinct-{n:06d}",
-            (WINDOW_START + timedelta(seconds=int(n * step))).strftime("%Y-%m-%dT%H:%M:%S"),
+            f"{prefix}-{n:06d}",
+            (hour_start + timedelta(seconds=int(n * step))).strftime("%Y-%m-%dT%H:%M:%S"),
             name=f"Firstname{n} Lastname{n % 97}",
             email=f"first.last{n}@example.com",
         )
@@ -66,9 +69,15 @@ def child(mode: str, config: dict[str, Any]) -> dict[str, Any]:
 
 
 def environ(
-    mixpanel: MixpanelStandIn, sendgrid: SendGridStandIn, twilio: TwilioStandIn, secrets: str
+    mixpanel: MixpanelStandIn,
+    sendgrid: SendGridStandIn,
+    twilio: TwilioStandIn,
+    slack: SlackStandIn,
+    secrets: str,
 ) -> dict[str, str]:
     return {
+        "SLACK_WEBHOOK_URL": slack.webhook_url,
+        "PROJECT_LABEL": "Bench",
         "MIXPANEL_PROJECT_ID": str(mixpanel.project_id),
         "MIXPANEL_SERVICE_ACCOUNT": "bench.sa",
         "MIXPANEL_SECRET": "projects/bench/secrets/mixpanel/versions/1",
@@ -89,11 +98,12 @@ def environ(
 
 @contextmanager
 def stand_ins(
-    count: int, *, queries_per_hour: int | None = None
+    count: int, *, queries_per_hour: int | None = None, previous_hour: int = 0
 ) -> Iterator[tuple[dict[str, str], MixpanelStandIn, SendGridStandIn]]:
-    """All four stand-ins, Mixpanel serving `count` new users; yields the function's environment."""
+    """Every stand-in, Mixpanel serving `count` new users (and `previous_hour` in the hour before)."""
+    earlier = profiles(previous_hour, hour_start=WINDOW_START - timedelta(hours=1), prefix="earlier")
     mixpanel = MixpanelStandIn(
-        profiles(count),
+        earlier + profiles(count),
         username="bench.sa",
         secret=SECRETS["projects/bench/secrets/mixpanel/versions/1"],
         queries_per_hour=queries_per_hour,
@@ -103,14 +113,24 @@ def stand_ins(
         SendGridStandIn(api_key="SG.bench") as sendgrid,
         TwilioStandIn(account_sid=ACCOUNT_SID, auth_token="bench-twilio-token") as twilio,
         SecretManagerStandIn(SECRETS) as secrets,
+        SlackStandIn() as slack,
     ):
-        yield environ(mixpanel, sendgrid, twilio, secrets.url), mixpanel, sendgrid
+        yield environ(mixpanel, sendgrid, twilio, slack, secrets.url), mixpanel, sendgrid
 
 
-def measure_size(count: int, *, rate_limited: bool) -> dict[str, Any]:
-    """One run at `count` users, and the floor for the same pages."""
-    with stand_ins(count, queries_per_hour=60 if rate_limited else None) as (env, mixpanel, sendgrid):
-        result = child("run", {"environ": env, "published": PUBLISHED.isoformat()})
+def measure_size(
+    count: int, *, rate_limited: bool, state: dict[str, str] | None = None, previous_hour: int = 0
+) -> dict[str, Any]:
+    """One run at `count` users, and the floor for the same pages.
+
+    `state` is the history's environment (the Firestore emulator's); with `previous_hour` users, an
+    earlier run covers the hour before first, so the measured run looks back at it for late arrivals.
+    """
+    limit = 60 if rate_limited else None
+    with stand_ins(count, queries_per_hour=limit, previous_hour=previous_hour) as (env, mixpanel, sendgrid):
+        env = {**env, **(state or {})}
+        before = [(PUBLISHED - timedelta(hours=1)).isoformat()] if previous_hour else []
+        result = child("run", {"environ": env, "published": PUBLISHED.isoformat(), "before": before})
         email_bytes = sum(len(r.body) for r in sendgrid.requests)
         queries = len(mixpanel.requests)
         mixpanel.queries_per_hour = None  # the floor is not the function's to pay for
@@ -125,25 +145,43 @@ def measure_size(count: int, *, rate_limited: bool) -> dict[str, Any]:
                 "end": WINDOW_END.isoformat(),
             },
         )
+    if previous_hour:
+        queries = result["pages"] or queries  # the measured run's own queries, not the earlier run's
+        email_bytes = len(sendgrid.requests[-1].body) if sendgrid.requests else 0
     return {**result, "queries": queries, "email_bytes": email_bytes, "floor_seconds": floor["seconds"]}
 
 
-def cold_start(repeats: int = 3) -> dict[str, float]:
-    """Seconds from process start to the end of the first run: the function, and a no-op."""
-    function_times: list[float] = []
-    noop_times: list[float] = []
+def cold_start(state: dict[str, str] | None, repeats: int = 3) -> dict[str, float]:
+    """Seconds from process start to the end of the first run: the function (memory history, and
+    Firestore when `state` is given), and a no-op."""
+    times: dict[str, list[float]] = {"function": [], "function, Firestore history": [], "noop": []}
     with stand_ins(10) as (env, _mixpanel, _sendgrid):
         for _ in range(repeats):
-            for times, kwargs in (
-                (function_times, {}),
-                (noop_times, {"target": "noop", "source": ROOT / "bench" / "noop.py"}),
-            ):
+            variants: list[tuple[str, dict[str, Any], dict[str, str]]] = [
+                ("function", {}, env),
+                ("noop", {"target": "noop", "source": ROOT / "bench" / "noop.py"}, env),
+            ]
+            if state:
+                variants.append(("function, Firestore history", {}, {**env, **state}))
+            for name, kwargs, variables in variants:
                 started = time.perf_counter()
-                with FunctionProcess(env, **kwargs) as function:  # type: ignore[arg-type]
-                    response = function.push(push_envelope({"lookback_minutes": 60}))
-                    response.raise_for_status()
-                    times.append(time.perf_counter() - started)
-    return {"function": statistics.median(function_times), "noop": statistics.median(noop_times)}
+                # A message of its own each time: the history would otherwise find the window covered.
+                envelope = push_envelope({"lookback_minutes": 60})
+                with FunctionProcess(variables, **kwargs) as function:
+                    function.push(envelope).raise_for_status()
+                    times[name].append(time.perf_counter() - started)
+                if state:
+                    _clear_firestore(state)
+    return {name: statistics.median(values) for name, values in times.items() if values}
+
+
+def _clear_firestore(state: dict[str, str]) -> None:
+    import requests
+
+    host, project = state["FIRESTORE_EMULATOR_HOST"], state["GOOGLE_CLOUD_PROJECT"]
+    database = state.get("FIRESTORE_DATABASE", "(default)")
+    url = f"http://{host}/emulator/v1/projects/{project}/databases/{database}/documents"
+    requests.delete(url, timeout=30).raise_for_status()
 
 
 def _mib(value: int | None) -> str:
@@ -165,41 +203,66 @@ def machine() -> str:
 
 def main() -> int:
     """Measure everything and print the tables."""
-    rows = []
-    for count in SIZES:
-        print(f"measuring {count:,} users...", file=sys.stderr)
-        rows.append((f"{count:,}", measure_size(count, rate_limited=count <= 50_000)))
-    print("measuring 100,000 users with the 60 queries/hour limit enforced...", file=sys.stderr)
-    rows.append(("100,000, limit on", measure_size(100_000, rate_limited=True)))
-    print("measuring cold starts...", file=sys.stderr)
-    cold = cold_start()
+    with _firestore() as state:
+        rows = []
+        for count in SIZES:
+            print(f"measuring {count:,} users...", file=sys.stderr)
+            rows.append((f"{count:,}", measure_size(count, rate_limited=count <= 50_000)))
+        print("measuring 100,000 users with the 60 queries/hour limit enforced...", file=sys.stderr)
+        rows.append(("100,000, limit on", measure_size(100_000, rate_limited=True)))
+        if state:
+            print("measuring 100,000 users with the history in Firestore (emulator)...", file=sys.stderr)
+            rows.append(
+                ("100,000, Firestore history", measure_size(100_000, rate_limited=False, state=state))
+            )
+            _clear_firestore(state)
+            print("measuring the late-arrival look-back: 10,000 users an hour, two hours...", file=sys.stderr)
+            late = measure_size(10_000, rate_limited=True, state=state, previous_hour=10_000)
+            rows.append(("10,000 after an hour of 10,000, Firestore", late))
+            _clear_firestore(state)
+        print("measuring cold starts...", file=sys.stderr)
+        cold = cold_start(state)
 
     lines = [
         f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine()}.",
         "",
         "| new users | outcome | run (s) | floor (s) | run/floor | Mixpanel queries | MiB received "
-        "| peak RSS (MiB) | email request (MiB) |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| peak RSS (MiB) | email request (MiB) | state round trips |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for label, r in rows:
         ratio = r["seconds"] / r["floor_seconds"] if r["floor_seconds"] > 0 else float("nan")
+        trips = r.get("state_round_trips")
         lines.append(
             f"| {label} | {r['outcome']} | {r['seconds']:.2f} | {r['floor_seconds']:.2f} | {ratio:.2f} | "
-            f"{r['queries']} | {_mib(r['bytes'])} | {r['max_rss_mib']:.0f} | {_mib(r['email_bytes'])} |"
+            f"{r['queries']} | {_mib(r['bytes'])} | {r['max_rss_mib']:.0f} | {_mib(r['email_bytes'])} "
+            f"| {trips if trips else '-'} |"
         )
     lines += [
         "",
-        "| cold start (process start to end of first run) | seconds |",
-        "|---|---:|",
-        f"| the function (secrets from the Secret Manager stand-in) | {cold['function']:.2f} |",
-        f"| a no-op function | {cold['noop']:.2f} |",
-        f"| ratio | {cold['function'] / cold['noop']:.2f} |",
+        "| cold start (process start to end of first run) | seconds | ratio to the no-op |",
+        "|---|---:|---:|",
     ]
+    for name, seconds in cold.items():
+        lines.append(f"| {name} | {seconds:.2f} | {seconds / cold['noop']:.2f} |")
     text = "\n".join(lines)
     OUTPUT.mkdir(exist_ok=True)
     (OUTPUT / "results.md").write_text(text + "\n")
     print(text)
     return 0
+
+
+@contextmanager
+def _firestore() -> Iterator[dict[str, str] | None]:
+    """The Firestore emulator's environment for the history rows, or None where it is missing."""
+    from sandbox.firestore import FirestoreEmulator, emulator_available
+
+    if not emulator_available():
+        print("the Firestore emulator is not installed: the Firestore rows are left out", file=sys.stderr)
+        yield None
+        return
+    with FirestoreEmulator() as emulator:
+        yield {"STATE_STORE": "firestore", **emulator.environ}
 
 
 if __name__ == "__main__":

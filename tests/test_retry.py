@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from datetime import UTC, datetime
 
 import pytest
@@ -10,7 +11,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from notifier.errors import SourceRejected, SourceUnavailable
-from notifier.retry import Deadline, Retrier, RetryPolicy, is_transient_status, parse_retry_after
+from notifier.retry import (
+    Deadline,
+    DeadlinePassed,
+    Retrier,
+    RetryEvent,
+    RetryPolicy,
+    is_transient_status,
+    parse_retry_after,
+)
 from tests.conftest import Sleeps
 
 
@@ -122,3 +131,29 @@ def test_retry_after_is_case_insensitive_and_optional() -> None:
 )
 def test_only_429_and_5xx_are_transient(status: int, transient: bool) -> None:
     assert is_transient_status(status) is transient
+
+
+def test_a_bounded_call_returns_its_value_or_raises_its_error() -> None:
+    retrier = Retrier(RetryPolicy(), Deadline(60))
+    assert retrier.bounded(lambda: 42) == 42
+    missing: dict[str, int] = {}
+    with pytest.raises(KeyError):
+        retrier.bounded(lambda: missing["key"])
+
+
+def test_a_bounded_call_still_running_when_the_time_is_up_is_abandoned() -> None:
+    clock = FakeClock()
+    deadline = Deadline(10, clock)
+    clock.now = 10.0  # the run's time is up: whatever the call does, it is not waited for
+    release = threading.Event()
+    with pytest.raises(DeadlinePassed):
+        Retrier(RetryPolicy(), deadline).bounded(release.wait)
+    release.set()
+
+
+def test_each_retry_is_reported_with_the_call_the_attempt_the_wait_and_why(sleeps: Sleeps) -> None:
+    events: list[RetryEvent] = []
+    _calls, attempt = flaky([SourceUnavailable("Mixpanel answered 503", service="Mixpanel", retry_after=2.0)])
+    retrier = Retrier(RetryPolicy(), Deadline(60), sleep=sleeps, on_retry=events.append)
+    retrier.call(attempt, name="Mixpanel engage")  # type: ignore[arg-type]
+    assert events == [RetryEvent("Mixpanel engage", 1, 2.0, "Mixpanel answered 503")]

@@ -52,14 +52,6 @@ def test_each_region_selects_its_data_residency_host(region: str, host: str) -> 
     assert settings.endpoints.mixpanel == host
 
 
-def test_the_three_region_hosts_are_mixpanels() -> None:
-    assert MIXPANEL_HOSTS == {
-        "us": "https://mixpanel.com",
-        "eu": "https://eu.mixpanel.com",
-        "in": "https://in.mixpanel.com",
-    }
-
-
 def test_mixpanel_api_url_overrides_the_region() -> None:
     settings = Settings.from_environ(
         {**MINIMAL, "MIXPANEL_REGION": "eu", "MIXPANEL_API_URL": "http://127.0.0.1:9/"}
@@ -149,3 +141,94 @@ def test_secret_version_names_are_recognised_and_shown() -> None:
 def test_empty_variables_count_as_unset() -> None:
     settings = Settings.from_environ({**MINIMAL, "EMAIL_TO": "", "SMS_TO": "  ", "TIMEZONE": ""})
     assert settings.configured_channels == frozenset()
+
+
+def test_the_digest_settings_have_their_defaults() -> None:
+    digest = Settings.from_environ(MINIMAL).digest
+    assert digest.project_label == "Mixpanel project 4242"
+    assert (digest.profile_url_template, digest.extra_properties, digest.exclude_email_domains) == (
+        None,
+        (),
+        (),
+    )
+    state = Settings.from_environ(MINIMAL).state
+    assert (
+        state.store,
+        state.firestore_database,
+        state.max_catch_up_minutes,
+        state.late_arrival_minutes,
+    ) == (
+        "memory",
+        "(default)",
+        10080,
+        60,
+    )
+
+
+def test_the_digest_settings_are_read() -> None:
+    digest = Settings.from_environ(
+        {
+            **MINIMAL,
+            "PROJECT_LABEL": "  Acme   iOS ",
+            "PROFILE_URL_TEMPLATE": "https://admin.acme.com/users/{distinct_id}?tab=events",
+            "EXTRA_PROPERTIES": "utm_source, plan ,utm_source",
+            "EXCLUDE_EMAIL_DOMAINS": "Acme.com, @eng.acme.com",
+        }
+    ).digest
+    assert digest.project_label == "Acme iOS"
+    assert digest.extra_properties == ("utm_source", "plan")
+    assert digest.exclude_email_domains == ("acme.com", "eng.acme.com")
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PROFILE_URL_TEMPLATE", "http://admin.acme.com/users/{distinct_id}"),
+        ("PROFILE_URL_TEMPLATE", "https://admin.acme.com/users/"),
+        ("PROFILE_URL_TEMPLATE", "javascript:alert({distinct_id})"),
+        ("PROFILE_URL_TEMPLATE", "https://a.example/{distinct_id}/{distinct_id}"),
+        ("PROJECT_LABEL", "x" * 61),
+        ("PROJECT_LABEL", "two\nlines"),
+        ("EXTRA_PROPERTIES", "a,b,c,d,e,f"),
+        ("EXTRA_PROPERTIES", "$email"),
+        ("EXCLUDE_EMAIL_DOMAINS", "acme"),
+        ("STATE_STORE", "redis"),
+        ("FIRESTORE_DATABASE", "Bad_Name"),
+        ("MAX_CATCH_UP_MINUTES", "44641"),
+        ("LATE_ARRIVAL_MINUTES", "-1"),
+        ("SLACK_WEBHOOK_URL", "https://hooks.slack.com.evil.example/services/T/B/x"),
+        ("SLACK_WEBHOOK_URL", "http://hooks.slack.com/services/T/B/x"),
+        ("MIXPANEL_API_URL", "http://127.0.0.1:99999"),
+    ],
+)
+def test_each_malformed_new_setting_is_named(variable: str, value: str) -> None:
+    assert error_for({**MINIMAL, **EMAIL, variable: value}).variable == variable
+
+
+def test_a_profile_link_may_use_plain_http_on_loopback_for_local_runs() -> None:
+    template = "http://127.0.0.1:8000/u/{distinct_id}"
+    assert (
+        Settings.from_environ({**MINIMAL, "PROFILE_URL_TEMPLATE": template}).digest.profile_url_template
+        == template
+    )
+
+
+def test_a_slack_webhook_turns_the_slack_channel_on() -> None:
+    settings = Settings.from_environ(
+        {**MINIMAL, "SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T1/B2/x3"}
+    )
+    assert settings.configured_channels == frozenset({"slack"})
+
+
+def test_a_quoted_display_name_is_a_sender() -> None:
+    sender = Settings.from_environ(
+        {**MINIMAL, **EMAIL, "EMAIL_FROM": '"Growth Team" <alerts@acme.com>'}
+    ).email
+    assert sender is not None
+    assert (sender.sender.name, sender.sender.address) == ("Growth Team", "alerts@acme.com")
+
+
+def test_recipients_that_differ_only_in_case_are_one_mailbox() -> None:
+    email = Settings.from_environ({**MINIMAL, **EMAIL, "EMAIL_TO": "ceo@example.com, CEO@Example.com"}).email
+    assert email is not None
+    assert email.to == ("ceo@example.com",)
