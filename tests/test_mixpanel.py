@@ -236,3 +236,45 @@ def test_a_profile_repeated_on_a_later_page_is_reported_once(mixpanel: MixpanelS
     client = client_for(mixpanel)
     assert sorted(u.distinct_id for u in client.new_users(WINDOW)) == ["user-0", "user-1"]
     assert client.stats.duplicates_dropped == 1
+
+
+def test_extra_properties_are_requested_and_any_json_value_becomes_short_text(
+    mixpanel: MixpanelStandIn,
+) -> None:
+    values = {
+        "plan": "pro",
+        "seats": 12,
+        "trial": True,
+        "tags": ["a", "b"],
+        "meta": {"k": None},
+        "long": "x" * 500,
+    }
+    mixpanel.profiles = [profile("u1", created(1), **{f"custom_{k}": v for k, v in values.items()})]
+    mixpanel.profiles[0]["$properties"].update(values)
+    client = MixpanelClient(
+        base_url=mixpanel.url,
+        project_id=PROJECT_ID,
+        auth=MixpanelAuth(SERVICE_ACCOUNT, MIXPANEL_SECRET),
+        session=requests.Session(),
+        retrier=Retrier(RetryPolicy(attempts=1), Deadline(30)),
+        extra_properties=(*values, "missing"),
+    )
+    (found,) = client.new_users(WINDOW)
+    assert json.loads(mixpanel.requests[0].form()["output_properties"]) == [
+        *OUTPUT_PROPERTIES,
+        *values,
+        "missing",
+    ]
+    assert found.extra[:5] == ("pro", "12", "true", '["a", "b"]', '{"k": null}')
+    assert len(found.extra[5]) == 100
+    assert found.extra[6] == ""
+
+
+def test_text_from_mixpanel_is_made_valid_and_inert_where_it_enters(mixpanel: MixpanelStandIn) -> None:
+    mixpanel.profiles = [
+        profile("u\ud83d", created(1), name="Ada \ud83d\u202e\x00 Lovelace", email="a@b.c\u200b")
+    ]
+    (found,) = client_for(mixpanel).new_users(WINDOW)
+    assert found.name == "Ada \ufffd Lovelace"
+    assert found.distinct_id == "u\ufffd"
+    found.name.encode("utf-8")

@@ -14,7 +14,7 @@ from notifier.run import Services, handle_message
 from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.sendgrid import SendGridStandIn
 from sandbox.twilio import TwilioStandIn
-from tests.conftest import PUBLISHED, run_once
+from tests.conftest import PUBLISHED, World, run_once
 
 NEW_USERS = [
     profile("u1", "2026-11-28T08:05:00", name="Ada Lovelace", email="ada@example.com"),
@@ -240,3 +240,19 @@ def test_a_configuration_without_any_channel_is_a_bad_configuration(
     assert summary.error is not None
     assert "EMAIL_TO, SMS_TO" in summary.error
     assert seeded.requests == []
+
+
+def test_users_at_excluded_domains_appear_nowhere_and_are_counted(world: World) -> None:
+    world.environ["EXCLUDE_EMAIL_DOMAINS"] = "example.com"
+    world.mixpanel.profiles.append(
+        profile("x", "2026-11-28T08:40:00", name="Outsider", email="o@outside.org")
+    )
+    world.mixpanel.profiles.append(
+        profile("y", "2026-11-28T08:41:00", name="Staff", email="s@eng.EXAMPLE.com")
+    )
+    summary = world.deliver()
+    assert (summary.users, summary.excluded) == (1, 2)
+    (mail,) = world.emails()
+    assert "Outsider" in mail["content"][1]["value"]
+    assert "Ada" not in mail["content"][1]["value"]
+    assert "Staff" not in json.dumps(world.twilio.messages())
