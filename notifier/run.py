@@ -73,14 +73,17 @@ class Services:
     memory: MemoryStore = field(default_factory=MemoryStore)
     firestore_session: requests.Session | None = None
 
-    def store(self, settings: Settings, retrier: Retrier) -> StateStore:
+    def store(self, settings: Settings, retrier: Retrier, environ: Mapping[str, str]) -> StateStore:
         """The run history STATE_STORE names: this instance's memory, or Firestore."""
         if settings.state.store == "memory":
             return self.memory
         from notifier.state.firestore import open_firestore
 
         store, self.firestore_session = open_firestore(
-            database=settings.state.firestore_database, session=self.firestore_session, retrier=retrier
+            database=settings.state.firestore_database,
+            session=self.firestore_session,
+            retrier=retrier,
+            environ=environ,
         )
         return store
 
@@ -186,7 +189,8 @@ class Plan:
 class Fetched:
     """The users to report, sorted, and what fetching them took."""
 
-    users: Sequence[NewUser]
+    users: Sequence[NewUser]  # emptied once rendered: at 100,000 users the run's peak is the sending
+    count: int
     in_window: int  # the message window's own users (for the next run's trend)
     late: int
     excluded: int
@@ -262,7 +266,7 @@ def run(
             rng=services.rng,
             on_retry=retries,
         )
-        store = services.store(settings, retrier)
+        store = services.store(settings, retrier, environ)
         plan = _plan(data, publish_time, message_id, settings, services, retrier, store)
         early = _early_outcome(plan)
         if early is not None:
@@ -283,6 +287,7 @@ def run(
                 store.finish(plan.request, Ending(users_in_window=fetched.in_window))
             return log(_summary(Outcome.NOTHING_TO_SEND, plan, fetched, client, retries.count))
         rendered = _render(plan, fetched, settings)
+        fetched = replace(fetched, users=())  # what is rendered holds what it needs; free the rest
         if plan.trigger.dry_run:
             summary = _summary(Outcome.DRY_RUN, plan, fetched, client, retries.count, rendered=rendered)
             return log(summary)
@@ -504,13 +509,11 @@ def _fetch(plan: Plan, client: MixpanelClient, store: StateStore, settings: Sett
         users.append(user)
     window = plan.trigger.window
     in_window = sum(1 for u in users if not u.late and window.start <= u.created < window.end)
-    stamps = [int(u.created.timestamp()) for u in users]
-    reported = ReportedUsers(
-        ids=frozenset(user_key(u.distinct_id) for u in users),
-        min_created=min(stamps, default=plan.request.window.start),
-        max_created=max(stamps, default=plan.request.window.start),
-    )
-    return Fetched(sort_users(users), in_window, late, excluded, reported)
+    users = sort_users(users)
+    first = int(users[0].created.timestamp()) if users else plan.request.window.start
+    last = int(users[-1].created.timestamp()) if users else plan.request.window.start
+    reported = ReportedUsers.of((user_key(u.distinct_id) for u in users), first, last)
+    return Fetched(users, len(users), in_window, late, excluded, reported)
 
 
 def _excluded(email: str, domains: tuple[str, ...]) -> bool:
@@ -631,7 +634,7 @@ def _summary(
         outcome=outcome,
         window=plan.trigger.window,
         coverage=plan.state.coverage,
-        users=len(fetched.users) if fetched else 0,
+        users=fetched.count if fetched else 0,
         late_users=fetched.late if fetched else 0,
         excluded=fetched.excluded if fetched else 0,
         stats=client.stats if client else FetchStats(),

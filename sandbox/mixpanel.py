@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from sandbox.server import Recorded, Reply, StandIn
-from sandbox.where import compile_where
+from sandbox.where import compile_where, created_ranges, created_seconds
 
 PAGE_SIZE = 1000
 RATE_LIMIT_MESSAGE = (
@@ -113,8 +113,13 @@ class MixpanelStandIn(StandIn):
 
     def _select(self, where: str) -> list[dict[str, Any]]:
         # Evaluated as Mixpanel documents it, in this project's timezone (sandbox/where.py).
-        matches = compile_where(where, project_timezone=self.project_timezone) if where else None
-        return [p for p in self.profiles if matches is None or matches(p.get("$properties", {}))]
+        if not where:
+            return list(self.profiles)
+        ranges = created_ranges(where)
+        if ranges is not None:  # the client's own form: the same rules, compared quickly
+            return [p for p in self.profiles if _in_ranges(created_seconds(p.get("$properties", {})), ranges)]
+        matches = compile_where(where, project_timezone=self.project_timezone)
+        return [p for p in self.profiles if matches(p.get("$properties", {}))]
 
     def _rate_limited(self) -> bool:
         if self.queries_per_hour is None:
@@ -127,6 +132,10 @@ class MixpanelStandIn(StandIn):
                 return True
             self._query_times.append(now)
         return False
+
+
+def _in_ranges(seconds: float | None, ranges: list[tuple[float, float]]) -> bool:
+    return seconds is not None and any(start <= seconds < end for start, end in ranges)
 
 
 def _output_properties(raw: str | None) -> set[str] | None:

@@ -9,10 +9,12 @@ undefined, and undefined is false, so a bare string comparison matches nothing.
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -59,6 +61,30 @@ def compile_where(expression: str, *, project_timezone: str = "UTC") -> Callable
     if parser.position != len(parser.tokens):
         raise ValueError(f"unexpected {parser.tokens[parser.position][1]!r} in where expression")
     return lambda properties: node(properties) is True
+
+
+_CREATED = r'properties\["\$created"\]'
+_ONE_RANGE = rf"datetime\((-?\d+)\) <= {_CREATED} and {_CREATED} < datetime\((-?\d+)\)"
+_RANGE = re.compile(rf"{_ONE_RANGE}|\({_ONE_RANGE}\)")
+
+
+def created_ranges(expression: str) -> list[tuple[float, float]] | None:
+    """The (start, end) Unix-second ranges when `expression` is only `or`-ed `$created` ranges, else None.
+
+    The Engage client sends that form; the stand-in then selects by a quick numeric comparison that
+    follows the same rules as `compile_where` (a test holds the two to the same answers).
+    """
+    parts = expression.split(" or ")
+    matches = [_RANGE.fullmatch(part.strip()) for part in parts]
+    if not all(matches):
+        return None
+    return [(float(m[1] or m[3]), float(m[2] or m[4])) for m in matches if m]
+
+
+def created_seconds(properties: Mapping[str, Any]) -> float | None:
+    """A profile's `$created` as Unix seconds when it is date text, as Mixpanel compares it."""
+    value = properties.get("$created")
+    return _date_seconds(value) if isinstance(value, str) else None
 
 
 def evaluate(expression: str, properties: Mapping[str, Any], *, project_timezone: str = "UTC") -> bool:
@@ -195,40 +221,49 @@ class _Parser:
 
 
 def _typed(value: Any) -> object:
-    """A stored property as the evaluator sees it: dates (ISO text without offset, UTC) become Instants."""
+    """A stored property as the evaluator sees it: numbers as floats; text stays text until compared."""
     if isinstance(value, bool) or value is UNDEFINED:
         return value
     if isinstance(value, int | float):
         return float(value)
-    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}", value):
-        return _DateText(value)
     return value
 
 
-class _DateText(str):
-    """A date property's stored text: a string for ==, a date when compared with a datetime()."""
+@lru_cache(maxsize=1 << 16)
+def _date_seconds(text: str) -> float | None:
+    """A date property's stored text (ISO, no offset, UTC) as Unix seconds; None when it is not one.
 
-    __slots__ = ()
+    Cached: the stand-in compares 100,000 profiles per query in the benchmark, and they share seconds.
+    """
+    if len(text) != 19 or not _DATE_TEXT.fullmatch(text):
+        return None
+    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
 
-    def instant(self) -> Instant:
-        return Instant(datetime.fromisoformat(str(self)).replace(tzinfo=UTC).timestamp())
+
+_DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")
+_ORDER = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+def _as_seconds(value: object, other: object) -> float | None:
+    """`value` as seconds when it is a date, or date text compared with a date; else None."""
+    if isinstance(value, Instant):
+        return value.seconds
+    if isinstance(value, str) and isinstance(other, Instant):
+        return _date_seconds(value)
+    return None
 
 
 def _compare(left: object, op: str, right: object) -> object:
-    if isinstance(left, _DateText) and isinstance(right, Instant):
-        left = left.instant()
-    if isinstance(right, _DateText) and isinstance(left, Instant):
-        right = right.instant()
     if op in ("==", "!="):
         if left is UNDEFINED or right is UNDEFINED:
             return UNDEFINED
-        equal = left == right
+        a_seconds, b_seconds = _as_seconds(left, right), _as_seconds(right, left)
+        equal = a_seconds == b_seconds if a_seconds is not None and b_seconds is not None else left == right
         return equal if op == "==" else not equal
-    if isinstance(left, Instant) and isinstance(right, Instant):
-        a: float = left.seconds
-        b: float = right.seconds
-    elif isinstance(left, float) and isinstance(right, float):
-        a, b = left, right
-    else:
-        return UNDEFINED  # strings, mixed types: Mixpanel documents no ordering, and undefined is false
-    return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+    a, b = _as_seconds(left, right), _as_seconds(right, left)
+    if a is None or b is None:
+        if isinstance(left, float) and isinstance(right, float):
+            a, b = left, right
+        else:
+            return UNDEFINED  # strings, mixed types: Mixpanel documents no ordering; undefined is false
+    return _ORDER[op](a, b)

@@ -24,7 +24,7 @@ ELEVEN = datetime(2026, 11, 28, 11, 0, 1, tzinfo=UTC)
 
 @pytest.fixture
 def durable(world: World, firestore: Any) -> World:
-    world.environ["STATE_STORE"] = "firestore"
+    world.environ.update({"STATE_STORE": "firestore", **firestore.environ})
     return world
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from sandbox.where import compile_where, evaluate
+from sandbox.where import compile_where, created_ranges, created_seconds, evaluate
 
 CREATED = {"$created": "2026-11-28T08:30:00"}  # 1795854600 in Unix seconds
 
@@ -49,3 +51,29 @@ def test_defined_not_and_or_and_parentheses() -> None:
 def test_an_unreadable_expression_is_refused(expression: str) -> None:
     with pytest.raises(ValueError, match="where"):
         compile_where(expression)
+
+
+@given(
+    created=st.one_of(
+        st.none(),
+        st.integers(),
+        st.text(max_size=20),
+        st.datetimes().map(lambda d: d.strftime("%Y-%m-%dT%H:%M:%S")),
+    ),
+    bounds=st.lists(
+        st.tuples(st.integers(-(2**34), 2**34), st.integers(-(2**34), 2**34)), min_size=1, max_size=3
+    ),
+)
+def test_the_quick_range_path_answers_as_the_evaluator_does(
+    created: object, bounds: list[tuple[int, int]]
+) -> None:
+    expression = " or ".join(
+        f'(datetime({a}) <= properties["$created"] and properties["$created"] < datetime({b}))'
+        for a, b in bounds
+    )
+    ranges = created_ranges(expression)
+    assert ranges is not None
+    properties = {} if created is None else {"$created": created}
+    seconds = created_seconds(properties)
+    quick = seconds is not None and any(start <= seconds < end for start, end in ranges)
+    assert quick == evaluate(expression, properties)

@@ -139,7 +139,7 @@ def test_users_reported_by_other_messages_are_known_and_a_messages_own_are_not(
     store = stores()
     ids = frozenset(user_key(f"user-{n}") for n in range(3))
     store.begin(tick(0))
-    store.record(tick(0), "sms", "r1", DeliveryStatus.DELIVERED, ReportedUsers(ids, T0 + 10, T0 + 20))
+    store.record(tick(0), "sms", "r1", DeliveryStatus.DELIVERED, ReportedUsers.of(ids, T0 + 10, T0 + 20))
     reader = stores()
     assert reader.reported(T0, excluding="msg-1") == ids
     assert reader.reported(T0, excluding="msg-0") == frozenset()
@@ -150,7 +150,7 @@ def test_many_reported_users_fit(stores: Callable[[], StateStore]) -> None:
     store = stores()
     ids = frozenset(user_key(f"user-{n}") for n in range(100_000))
     store.begin(tick(0))
-    store.record(tick(0), "sms", "r1", DeliveryStatus.DELIVERED, ReportedUsers(ids, T0, T0 + HOUR - 1))
+    store.record(tick(0), "sms", "r1", DeliveryStatus.DELIVERED, ReportedUsers.of(ids, T0, T0 + HOUR - 1))
     assert stores().reported(T0, excluding="msg-1") == ids
 
 
@@ -178,7 +178,7 @@ def test_firestore_holds_no_address_no_number_no_id_and_every_record_expires(fir
     store = open_firestore(database="(default)", session=None, retrier=retrier())[0]
     request = tick(0)
     store.begin(request)
-    reported = ReportedUsers(frozenset({user_key("distinct-ada")}), T0 + 1, T0 + 2)
+    reported = ReportedUsers.of([user_key("distinct-ada")], T0 + 1, T0 + 2)
     store.record(
         request, "email", recipient_key("email", "ada@example.com"), DeliveryStatus.DELIVERED, reported
     )

@@ -9,7 +9,7 @@ hashes (`recipient_key`, `user_key`); counts and times are kept as they are.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -67,11 +67,29 @@ class RunState:
 
 @dataclass(frozen=True)
 class ReportedUsers:
-    """The users a message reported (hashed ids) and the range of their `$created`."""
+    """The users a message reported and the range of their `$created`.
 
-    ids: frozenset[bytes]
+    `keys` is their `user_key`s, sorted and joined: 8 bytes a user, 0.8 MB at 100,000, where a set of
+    bytes objects would take ten times that at the run's peak.
+    """
+
+    keys: bytes
     min_created: int
     max_created: int
+
+    @classmethod
+    def of(cls, keys: Iterable[bytes], min_created: int, max_created: int) -> ReportedUsers:
+        """From any iterable of user keys."""
+        return cls(b"".join(sorted(set(keys))), min_created, max_created)
+
+    def ids(self) -> frozenset[bytes]:
+        """The user keys as a set."""
+        return split_keys(self.keys)
+
+
+def split_keys(blob: bytes) -> frozenset[bytes]:
+    """8-byte user keys, joined, back as a set."""
+    return frozenset(blob[i : i + 8] for i in range(0, len(blob) - len(blob) % 8, 8))
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from notifier.answers import error_detail
 from notifier.channels import DeliveryStatus
 from notifier.errors import ConfigError, InProgress, SourceRejected, SourceUnavailable
 from notifier.retry import DeadlinePassed, Retrier, is_transient_status
-from notifier.state import Ending, ReportedUsers, RunRequest, RunState, Span
+from notifier.state import Ending, ReportedUsers, RunRequest, RunState, Span, split_keys
 from notifier.state.history import Coverage, RunRecord, claim, count_key, released
 
 SERVICE = "Firestore"
@@ -96,8 +96,7 @@ class FirestoreStore:
             fields = (row.get("document") or {}).get("fields") if isinstance(row, dict) else None
             if not isinstance(fields, dict) or _string(fields.get("message")) == excluded:
                 continue
-            raw = base64.b64decode(_bytes(fields.get("ids")))
-            ids.update(raw[i : i + 8] for i in range(0, len(raw) - len(raw) % 8, 8))
+            ids |= split_keys(base64.b64decode(_bytes(fields.get("ids"))))
         return frozenset(ids)
 
     def record(
@@ -121,9 +120,9 @@ class FirestoreStore:
         ]
         if reported is not None:
             expire_at = reported.max_created + request.max_catch_up + request.late_arrival + 86400
-            ordered = sorted(reported.ids)
-            for index in range(0, max(len(ordered), 1), IDS_PER_DOCUMENT):
-                chunk = b"".join(ordered[index : index + IDS_PER_DOCUMENT])
+            chunk_bytes = IDS_PER_DOCUMENT * 8
+            for index in range(0, max(len(reported.keys), 1), chunk_bytes):
+                chunk = reported.keys[index : index + chunk_bytes]
                 fields = {
                     "message": _str(message),
                     "min_created": _int(reported.min_created),
@@ -131,7 +130,7 @@ class FirestoreStore:
                     "ids": {"bytesValue": base64.b64encode(chunk).decode()},
                     "expire_at": _timestamp(expire_at),
                 }
-                name = self._name("reported", f"{message}-{index // IDS_PER_DOCUMENT}")
+                name = self._name("reported", f"{message}-{index // chunk_bytes}")
                 writes.append({"update": {"name": name, "fields": fields}})
         self._commit(writes)
 

@@ -40,7 +40,7 @@ class MemoryStore:
             found: set[bytes] = set()
             for message, users, _expire in self._reported:
                 if message != excluding and users.max_created >= since:
-                    found |= users.ids
+                    found |= users.ids()
             return frozenset(found)
 
     def record(
