@@ -34,7 +34,7 @@ from notifier.errors import (
 )
 from notifier.mixpanel import FetchStats, MixpanelAuth, MixpanelClient, NewUser
 from notifier.outcome import Outcome
-from notifier.render.email import render_email
+from notifier.render.email import EmailDigest, render_email
 from notifier.render.report import Catchup, Report, sort_users
 from notifier.render.slack import render_slack
 from notifier.render.sms import render_sms
@@ -201,7 +201,7 @@ class Fetched:
 class Rendered:
     """Each channel's rendered message."""
 
-    email: Any = None  # EmailDigest
+    email: EmailDigest | None = None
     sms: str | None = None
     slack: dict[str, Any] | None = None
 
