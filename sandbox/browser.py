@@ -178,8 +178,19 @@ class Chromium:
         return answer["result"].get("value")
 
     def screenshot(self) -> bytes:
-        """A PNG of the viewport as it shows now: the first screenful."""
-        return base64.b64decode(self._call("Page.captureScreenshot", format="png")["data"])
+        """A PNG of the first screenful, cut short where the page ends sooner (no empty backdrop)."""
+        size = self.evaluate(
+            "({width: innerWidth, height: innerHeight,"
+            " bottom: Math.ceil(document.body.getBoundingClientRect().bottom)})"
+        )
+        clip = {
+            "x": 0,
+            "y": 0,
+            "width": size["width"],
+            "height": min(size["height"], size["bottom"]),
+            "scale": 1,
+        }
+        return base64.b64decode(self._call("Page.captureScreenshot", format="png", clip=clip)["data"])
 
     # -- the protocol --------------------------------------------------------------------------
     def _call(self, method: str, **params: Any) -> dict[str, Any]:
