@@ -127,10 +127,12 @@ class Chromium:
         if self._pid is not None:
             with contextlib.suppress(BrowserError, OSError):
                 self._send("Browser.close", {}, session=False)
-            if not _reaped(self._pid, 5.0):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self._pid, signal.SIGKILL)
-                _reaped(self._pid, 5.0)
+            _exited(self._pid, 5.0)
+            # Its renderers share its process group: none may outlive it. The group is ended while
+            # the browser's own PID is still held (exited, not yet reaped), so it cannot be reused.
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._pid, signal.SIGKILL)
+            os.waitpid(self._pid, 0)
             self._pid = None
         for fd in (self._to_browser, self._from_browser):
             if fd >= 0:
@@ -255,15 +257,11 @@ def _pipe() -> tuple[int, int]:
     return ends[0], ends[1]
 
 
-def _reaped(pid: int, timeout: float) -> bool:
-    """Wait up to `timeout` for our child `pid` to exit; True once it has."""
+def _exited(pid: int, timeout: float) -> bool:
+    """Wait up to `timeout` for our child `pid` to exit, leaving it to be reaped; True once it has."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            done, _status = os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            return True
-        if done:
+        if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
             return True
         time.sleep(0.05)
     return False
