@@ -11,7 +11,7 @@ CHECKOV := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 SHELL_SCRIPTS := deploy.sh .ci/run
 
-.PHONY: demo test lint typecheck infra unit bench clean
+.PHONY: demo test lint typecheck infra unit browser bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,8 +43,26 @@ infra: $(STAMP) $(CHECKOV_STAMP)
 	$(CHECKOV) --directory terraform --framework terraform --skip-download --compact --quiet
 	$(BIN)/shellcheck -x $(SHELL_SCRIPTS)
 
-unit: $(STAMP)
+unit: $(STAMP) browser
 	$(BIN)/pytest
+
+# Headless Chromium for the email's layout tests (tests/test_email_browser.py) and the demo's
+# screenshots. Installed with apt only where it can be (root, apt-get present); elsewhere those tests
+# skip, saying so.
+browser:
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null || [ -n "$$CHROMIUM" ]; then \
+	  exit 0; \
+	elif [ "$$(id -u)" != 0 ]; then \
+	  echo "chromium is missing and this is not root: the email's browser tests will skip (apt-get install chromium)"; \
+	elif ! command -v apt-get >/dev/null; then \
+	  echo "chromium is missing and there is no apt-get: the email's browser tests will skip"; \
+	else \
+	  echo "installing chromium with apt-get, for the email's browser tests"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  { apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; } || \
+	  echo "could not install chromium: the email's browser tests will skip"; \
+	fi
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -1,50 +1,96 @@
 """`make demo`: the whole job on this machine, no accounts needed.
 
-Starts the stand-ins for Mixpanel, SendGrid, Twilio and Secret Manager, runs the function in a real
-functions-framework process, delivers it the scheduler's message (through the Pub/Sub emulator when
-gcloud has it, else as a direct push), and shows what was sent.
+Starts the stand-ins for Mixpanel, SendGrid, Twilio, Slack and Secret Manager, and the Firestore and
+Pub/Sub emulators where gcloud has them; runs the function in a real functions-framework process;
+delivers it the scheduler's message (through Pub/Sub, else as a direct push), then the same message a
+second time, as Pub/Sub does after a lost ack, which sends nothing. Shows what was sent and writes it
+to demo-output/: the email (HTML, text, the CSV, phone and desktop screenshots) and the Slack payload.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import sys
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, TypeVar
 
+import requests
+
+from sandbox.browser import DESKTOP, INSTALL_HINT, PHONE, BrowserError, Chromium, chromium_path
+from sandbox.emulator import Emulator
+from sandbox.firestore import FirestoreEmulator, emulator_available
 from sandbox.function import ROOT, FunctionProcess, push_envelope
 from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.pubsub import PubSubEmulator, emulator_binary
 from sandbox.secretmanager import SecretManagerStandIn
 from sandbox.sendgrid import SendGridStandIn
+from sandbox.slack import SlackStandIn, as_text
 from sandbox.twilio import ACCOUNT_SID, TwilioStandIn
 
 OUTPUT = ROOT / "demo-output"
 PAYLOAD = b'{"lookback_minutes":60}'  # what the Cloud Scheduler job publishes (terraform/scheduler.tf)
+TOPIC = "notifierator-trigger"
 SECRETS = {
     "projects/demo/secrets/mixpanel-secret/versions/latest": "demo-mixpanel-secret",
     "projects/demo/secrets/sendgrid-api-key/versions/latest": "SG.demo-key",
     "projects/demo/secrets/twilio-auth-token/versions/latest": "demo-twilio-token",
 }
+EmulatorT = TypeVar("EmulatorT", bound=Emulator)
+ODD_NAMES = "<script>, <!channel>, <https://evil.example|Click here> and =HYPERLINK(...)"
+
+
+@dataclass
+class DemoResult:
+    """What the demo saw: each delivery's run summary, and what reached the stand-ins."""
+
+    summaries: list[dict[str, Any]] = field(default_factory=list)
+    emails: int = 0
+    texts: int = 0
+    slack_messages: int = 0
+    state_store: str = "memory"
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """The first delivery sent everything; the second sent nothing."""
+        outcomes = [summary.get("outcome") for summary in self.summaries]
+        return outcomes == ["sent", "already_sent"] and self.emails == 1 and self.slack_messages == 1
 
 
 def sample_profiles(window_end: datetime) -> list[dict[str, Any]]:
-    """Profiles inside and outside the last hour, with the awkward names real data has."""
+    """Profiles inside and outside the last hour, with the awkward names and values real data has."""
 
     def at(minutes_before_end: float) -> str:
         return (window_end - timedelta(minutes=minutes_before_end)).strftime("%Y-%m-%dT%H:%M:%S")
 
+    def signed_up(distinct_id: str, minutes: float, plan: str, source: str, **props: Any) -> dict[str, Any]:
+        person = profile(distinct_id, at(minutes), **props)
+        person["$properties"].update({"plan": plan, "utm_source": source})  # EXTRA_PROPERTIES: no "$"
+        return person
+
     return [
-        profile("u-1", at(55), name="Ada Lovelace", email="ada@example.com"),
-        profile("u-2", at(41), first_name="Grace", last_name="Hopper", email="grace@example.com"),
-        profile("u-3", at(30), name="<script>alert('x')</script>", email="mallory@example.com"),
-        profile("u-4", at(22), name="Zoë Ångström-Łukasiewicz", email="zoe@example.com"),
-        profile("u-5", at(15), name="李雷 🎉", email="li@example.com"),
-        profile("u-6", at(9), email="no-name@example.com"),
-        profile("u-7", at(3), name="Nomail Person"),
-        profile("u-8", at(0.5), name='=HYPERLINK("http://evil.example")', email="formula@example.com"),
+        signed_up("u-1", 55, "pro", "newsletter", name="Ada Lovelace", email="ada@example.com"),
+        signed_up(
+            "u-2", 41, "team", "google", first_name="Grace", last_name="Hopper", email="grace@example.com"
+        ),
+        signed_up(
+            "u-3", 34, "free", "<b>ad</b>", name="<script>alert('x')</script>", email="mallory@example.com"
+        ),
+        signed_up("u-4", 30, "pro", "twitter", name="Zoë Ångström-Łukasiewicz", email="zoe@example.com"),
+        signed_up("u-5", 26, "free", "weibo", name="李雷 🎉", email="li@example.com"),
+        signed_up("u-6", 22, "free", "google", name="Ivy Internal", email="ivy@eng.acme.com"),  # excluded
+        signed_up("u-7", 15, "free", "", email="no-name@example.com"),
+        signed_up("u-8", 9, "team", "slack", name="<!channel> <https://evil.example|Click here>"),
+        signed_up(
+            "u-9", 0.5, "free", "=cmd", name='=HYPERLINK("http://evil.example")', email="f@example.com"
+        ),
         profile("early", at(61), name="Before The Window", email="early@example.com"),
         profile("late", at(-1), name="After The Window", email="late@example.com"),
         {"$distinct_id": "no-created", "$properties": {"$name": "No Created Property"}},
@@ -52,119 +98,247 @@ def sample_profiles(window_end: datetime) -> list[dict[str, Any]]:
 
 
 def main() -> int:
-    """Run the demo and print what would be sent."""
-    OUTPUT.mkdir(exist_ok=True)
+    """Run the demo, print what was sent; 0 when the first delivery sent and the second did not."""
+    return 0 if run_demo(OUTPUT).ok else 1
+
+
+def run_demo(output: Path) -> DemoResult:
+    """The demo, writing its files to `output`."""
+    output.mkdir(exist_ok=True)
+    for stale in output.glob("new-users-*.csv*"):
+        stale.unlink()
+    print(f"Odd names on purpose: the sample sign-ups include {ODD_NAMES},")
+    print("to show every message escaping them (the email's HTML, Slack, the CSV). One internal user")
+    print("(ivy@eng.acme.com) is there to be left out by EXCLUDE_EMAIL_DOMAINS=acme.com.\n")
     now = datetime.now(UTC)
-    window_end = now.replace(second=0, microsecond=0)
-    mixpanel = MixpanelStandIn(
-        sample_profiles(window_end), username="demo.sa", secret=SECRETS[_name("mixpanel-secret")]
-    )
-    sendgrid = SendGridStandIn(api_key="SG.demo-key")
-    twilio = TwilioStandIn(account_sid=ACCOUNT_SID, auth_token="demo-twilio-token")
-    secret_manager = SecretManagerStandIn(SECRETS)
-    log_path = OUTPUT / "function.log"
-    with mixpanel, sendgrid, twilio, secret_manager, log_path.open("w") as log:
-        environ = {
-            "MIXPANEL_PROJECT_ID": str(mixpanel.project_id),
-            "MIXPANEL_SERVICE_ACCOUNT": "demo.sa",
-            "MIXPANEL_SECRET": _name("mixpanel-secret"),
-            "EMAIL_TO": "growth@example.com,founders@example.com",
-            "EMAIL_FROM": "Notifierator <alerts@example.com>",
-            "SENDGRID_API_KEY": _name("sendgrid-api-key"),
-            "SMS_TO": "+14155550100,+447700900123",
-            "SMS_FROM": "+14155550199",
-            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-            "TWILIO_AUTH_TOKEN": _name("twilio-auth-token"),
-            "TIMEZONE": "Europe/Berlin",
-            "EMAIL_ROW_LIMIT": "5",
-            "MIXPANEL_API_URL": mixpanel.url,
-            "SENDGRID_API_URL": sendgrid.url,
-            "TWILIO_API_URL": twilio.url,
-            "SECRET_MANAGER_API_URL": secret_manager.url,
-        }
-        print(
-            "Stand-ins: Mixpanel",
-            mixpanel.url,
-            "| SendGrid",
-            sendgrid.url,
-            "| Twilio",
-            twilio.url,
-            "| Secret Manager",
-            secret_manager.url,
+    result = DemoResult()
+    with ExitStack() as stack:
+        # The emulators take seconds (Firestore about 10-15): start them side by side, first.
+        firestore, pubsub = _start_emulators(stack, output)
+        profiles = sample_profiles(now.replace(second=0, microsecond=0))
+        mixpanel = stack.enter_context(
+            MixpanelStandIn(profiles, username="demo.sa", secret=SECRETS[_name("mixpanel-secret")])
         )
-        with FunctionProcess(environ, log=log) as function:
-            print(f"Function: functions-framework on {function.url}")
-            if not _through_the_emulator(function, log_path):
-                response = function.push(push_envelope(PAYLOAD, publish_time=now))
-                print(f"Function answered HTTP {response.status_code}")
-        log.flush()
-    return _report(sendgrid, twilio, log_path)
+        sendgrid = stack.enter_context(SendGridStandIn(api_key="SG.demo-key"))
+        twilio = stack.enter_context(TwilioStandIn(account_sid=ACCOUNT_SID, auth_token="demo-twilio-token"))
+        slack = stack.enter_context(SlackStandIn())
+        secret_manager = stack.enter_context(
+            SecretManagerStandIn({**SECRETS, _name("slack-webhook-url"): slack.webhook_url})
+        )
+        environ = _environ(mixpanel, sendgrid, twilio, secret_manager)
+        print("Stand-ins: Mixpanel", mixpanel.url, "| SendGrid", sendgrid.url, "| Twilio", twilio.url)
+        print("           Slack", slack.url, "| Secret Manager", secret_manager.url)
+        firestore_emulator = firestore.result() if firestore else None
+        if firestore_emulator is not None:
+            environ.update({"STATE_STORE": "firestore", **firestore_emulator.environ})
+            result.state_store = "firestore"
+            print(f"Run history: the Firestore emulator on {firestore_emulator.host} (STATE_STORE=firestore)")
+        log_path = output / "function.log"
+        log = stack.enter_context(log_path.open("w"))
+        _deliver_twice(environ, log, log_path, pubsub.result() if pubsub else None, now)
+        result.summaries = _summaries(log_path)
+        result.emails, result.texts = len(sendgrid.mails()), len(twilio.messages())
+        result.slack_messages = len(slack.messages())
+        result.files = _report(result, sendgrid, twilio, slack, output)
+    return result
 
 
-def _through_the_emulator(function: FunctionProcess, log_path: Path) -> bool:
-    """Publish the scheduler's payload to a topic whose push subscription calls the function.
+# -- emulators --------------------------------------------------------------------------------------
+def _start_emulators(
+    stack: ExitStack, output: Path
+) -> tuple[Future[FirestoreEmulator | None] | None, Future[PubSubEmulator | None] | None]:
+    """Start the Firestore and Pub/Sub emulators in parallel where installed; each says if it is not."""
+    pool = stack.enter_context(ThreadPoolExecutor(max_workers=2))
+    firestore: Future[FirestoreEmulator | None] | None = None
+    pubsub: Future[PubSubEmulator | None] | None = None
+    if emulator_available():
+        log = stack.enter_context((output / "firestore-emulator.log").open("w"))
+        firestore = pool.submit(_start, stack, FirestoreEmulator(log=log))
+    else:
+        print("Firestore emulator not installed: the run history stays in the function's memory")
+        print("  (gcloud components install cloud-firestore-emulator; Java 17)")
+    if emulator_binary() is not None:
+        log = stack.enter_context((output / "pubsub-emulator.log").open("w"))
+        pubsub = pool.submit(_start, stack, PubSubEmulator(log=log))
+    else:
+        print("Pub/Sub emulator not installed: the scheduler's message is pushed straight to the function")
+    return firestore, pubsub
 
-    False when the emulator is missing or will not start; the caller then pushes directly.
-    """
-    if emulator_binary() is None:
-        print("Pub/Sub emulator not installed: pushing the scheduler's message straight to the function")
-        return False
+
+def _start(stack: ExitStack, emulator: EmulatorT) -> EmulatorT | None:
     try:
-        return _publish_through_emulator(function, log_path)
-    except (RuntimeError, TimeoutError) as error:
-        print(f"Pub/Sub emulator did not start ({error}): pushing the message straight to the function")
-        return False
+        emulator.start()
+        if isinstance(emulator, FirestoreEmulator):
+            # Its JVM answers the first requests in seconds: warm it here, beside Pub/Sub's start,
+            # rather than inside the first run.
+            emulator.documents("runs")
+    except (RuntimeError, TimeoutError, OSError, requests.RequestException) as error:
+        fallback = "memory" if isinstance(emulator, FirestoreEmulator) else "a direct push"
+        print(f"The {emulator.name} emulator did not start ({error}): using {fallback} instead")
+        return None
+    stack.callback(emulator.stop)
+    return emulator
 
 
-def _publish_through_emulator(function: FunctionProcess, log_path: Path) -> bool:
-    with (
-        (OUTPUT / "pubsub-emulator.log").open("w") as emulator_log,
-        PubSubEmulator(log=emulator_log) as emulator,
-    ):
-        emulator.push_topic("notifierator-trigger", function.url + "/")
-        message_id = emulator.publish("notifierator-trigger", PAYLOAD)
-        print(f"Pub/Sub emulator on {emulator.host}: published {PAYLOAD.decode()} as message {message_id}")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and _summary_line(log_path) is None:
-            time.sleep(0.2)
-    return True
+# -- deliveries -------------------------------------------------------------------------------------
+def _deliver_twice(
+    environ: dict[str, str], log: IO[str], log_path: Path, pubsub: PubSubEmulator | None, now: datetime
+) -> None:
+    """The scheduler's message, then the same message again, as Pub/Sub redelivers after a lost ack.
+
+    Firestore's history holds across instances, so there the redelivery goes to a fresh process, as
+    after a scale-down; the memory store remembers only on the instance that served the message.
+    """
+    across_instances = environ.get("STATE_STORE") == "firestore"
+    with FunctionProcess(environ, log=log) as function:
+        print(f"Function: functions-framework on {function.url}")
+        envelope = _first_delivery(function, pubsub, now)
+        _wait_for(lambda: len(_summaries(log_path)) >= 1)
+        if not across_instances:
+            _redeliver(function, envelope, "the same instance: its memory", log_path)
+    if across_instances:
+        with FunctionProcess(environ, log=log) as fresh:
+            _redeliver(
+                fresh, envelope, "a fresh instance (a new process): only the Firestore history", log_path
+            )
 
 
-def _report(sendgrid: SendGridStandIn, twilio: TwilioStandIn, log_path: Path) -> int:
-    summary = _summary_line(log_path)
-    print("\n== Run summary (the function's last log line) ==")
-    print(json.dumps(summary, indent=2) if summary else f"(none found; see {log_path})")
+def _first_delivery(
+    function: FunctionProcess, pubsub: PubSubEmulator | None, now: datetime
+) -> dict[str, Any]:
+    """Deliver the scheduler's message, through Pub/Sub when it runs; the message as a push carries it."""
+    if pubsub is None:
+        envelope = push_envelope(PAYLOAD, publish_time=now, message_id="demo-1")
+        response = function.push(envelope)
+        print(f"Pushed {PAYLOAD.decode()} to the function: HTTP {response.status_code}")
+        return envelope
+    pubsub.push_topic(TOPIC, function.url + "/")
+    # A second, pull subscription keeps a copy: its id and publishTime make the redelivery.
+    copy = pubsub.pull_subscription(TOPIC, f"{TOPIC}-copy")
+    message_id = pubsub.publish(TOPIC, PAYLOAD)
+    print(f"Pub/Sub emulator on {pubsub.host}: published {PAYLOAD.decode()} as message {message_id}")
+    message = pubsub.pull(copy)
+    return push_envelope(message.data, publish_time=message.publish_time, message_id=message_id)
+
+
+def _redeliver(function: FunctionProcess, envelope: dict[str, Any], where: str, log_path: Path) -> None:
+    message_id = envelope["message"]["messageId"]
+    print(f"\nDelivering message {message_id} again, to {where} keeps it from repeating")
+    response = function.push(envelope)
+    print(f"Function answered HTTP {response.status_code}")
+    _wait_for(lambda: len(_summaries(log_path)) >= 2)
+
+
+# -- the report -------------------------------------------------------------------------------------
+def _report(
+    result: DemoResult, sendgrid: SendGridStandIn, twilio: TwilioStandIn, slack: SlackStandIn, output: Path
+) -> list[Path]:
+    files: list[Path] = []
+    first, second = [*result.summaries, {}, {}][:2]
+    print("\n== Run summary of the first delivery (the function's last log line) ==")
+    print(json.dumps(first, indent=2) if first else "(none found; see function.log)")
+    print("\n== Second delivery of the same message ==")
+    channels = {name: channel.get("outcome") for name, channel in second.get("channels", {}).items()}
+    print(f"outcome {second.get('outcome')}, channels {channels}")
+    print(f"emails at the SendGrid stand-in: {result.emails}, Slack messages: {result.slack_messages}")
     print("\n== SMS ==")
     for message in twilio.messages():
         print(f"to {message['To']}: {message['Body']}  ({len(message['Body'])} chars)")
-    mails = sendgrid.mails()
+    print("\n== Slack (as it reads in the channel) ==")
+    for payload in slack.messages():
+        print(as_text(payload))
+        files.append(_write(output / "slack.json", json.dumps(payload, indent=2, ensure_ascii=False)))
     print("\n== Email ==")
+    mails = sendgrid.mails()
     if not mails:
         print("(no email was sent)")
-        return 1
+        return files
     mail = mails[0]
-    html = next(c["value"] for c in mail["content"] if c["type"] == "text/html")
-    html_path = OUTPUT / "email.html"
-    html_path.write_text(html, encoding="utf-8")
     print("Subject:", mail["subject"])
     print("To (one personalization each):", ", ".join(p["to"][0]["email"] for p in mail["personalizations"]))
+    parts = {content["type"]: content["value"] for content in mail["content"]}
+    html = parts["text/html"]
+    files.append(_write(output / "email.html", html))
+    files.append(_write(output / "email.txt", parts["text/plain"]))
     for attachment in mail.get("attachments", []):
+        path = output / attachment["filename"]
+        path.write_bytes(base64.b64decode(attachment["content"]))
         print("Attachment:", attachment["filename"])
-    print("Rendered email saved to", html_path)
-    print("Function log:", log_path)
-    return 0 if summary and summary.get("outcome") == "sent" else 1
+        files.append(path)
+    files += _screenshots(html, output)
+    print("\nWritten:", ", ".join(str(path.relative_to(output.parent)) for path in files))
+    print("Function log:", output / "function.log")
+    return files
 
 
-def _summary_line(log_path: Path) -> dict[str, Any] | None:
-    found = None
+def _screenshots(html: str, output: Path) -> list[Path]:
+    """The email's first screenful on a phone (390 px) and a desktop (1,200 px), where Chromium is."""
+    if chromium_path() is None:
+        print(f"Screenshots skipped: Chromium is not installed ({INSTALL_HINT})")
+        return []
+    shots = []
+    try:
+        with Chromium() as browser:
+            for name, viewport in (("email-phone.png", PHONE), ("email-desktop.png", DESKTOP)):
+                browser.show(html, viewport)
+                path = output / name
+                path.write_bytes(browser.screenshot())
+                shots.append(path)
+    except BrowserError as error:
+        print(f"Screenshots skipped: {error}")
+    return shots
+
+
+# -- small helpers ----------------------------------------------------------------------------------
+def _environ(
+    mixpanel: MixpanelStandIn, sendgrid: SendGridStandIn, twilio: TwilioStandIn, secrets: SecretManagerStandIn
+) -> dict[str, str]:
+    return {
+        "MIXPANEL_PROJECT_ID": str(mixpanel.project_id),
+        "MIXPANEL_SERVICE_ACCOUNT": "demo.sa",
+        "MIXPANEL_SECRET": _name("mixpanel-secret"),
+        "EMAIL_TO": "growth@example.com,founders@example.com",
+        "EMAIL_FROM": "Notifierator <alerts@example.com>",
+        "SENDGRID_API_KEY": _name("sendgrid-api-key"),
+        "SMS_TO": "+14155550100,+447700900123",
+        "SMS_FROM": "+14155550199",
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": _name("twilio-auth-token"),
+        "SLACK_WEBHOOK_URL": _name("slack-webhook-url"),
+        "TIMEZONE": "Europe/Berlin",
+        "PROJECT_LABEL": "Acme iOS",
+        "PROFILE_URL_TEMPLATE": "https://admin.acme.example/users/{distinct_id}",
+        "EXTRA_PROPERTIES": "plan,utm_source",
+        "EXCLUDE_EMAIL_DOMAINS": "acme.com",
+        "EMAIL_ROW_LIMIT": "5",
+        "MIXPANEL_API_URL": mixpanel.url,
+        "SENDGRID_API_URL": sendgrid.url,
+        "TWILIO_API_URL": twilio.url,
+        "SECRET_MANAGER_API_URL": secrets.url,
+    }
+
+
+def _summaries(log_path: Path) -> list[dict[str, Any]]:
+    found = []
     for line in log_path.read_text(encoding="utf-8").splitlines():
         try:
             entry = json.loads(line)
         except ValueError:
             continue
         if isinstance(entry, dict) and entry.get("event") == "run_summary":
-            found = entry
+            found.append(entry)
     return found
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not condition():
+        time.sleep(0.1)
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def _name(secret: str) -> str:

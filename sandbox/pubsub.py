@@ -73,6 +73,25 @@ class PubSubEmulator(Emulator):
         )
         return str(topic_path)
 
+    def pull_subscription(self, topic: str, name: str) -> str:
+        """Create a pull subscription `name` on `topic` (created before it); return its path."""
+        publisher, subscriber = self.publisher(), self.subscriber()
+        path = str(subscriber.subscription_path(self.project, name))
+        subscriber.create_subscription(
+            request={"name": path, "topic": publisher.topic_path(self.project, topic)}
+        )
+        return path
+
+    def pull(self, subscription: str, *, timeout: float = 30.0) -> Any:
+        """The next message of a pull subscription, acked (a PubsubMessage: data, id, publish_time)."""
+        subscriber = self.subscriber()
+        response = subscriber.pull(request={"subscription": subscription, "max_messages": 1}, timeout=timeout)
+        if not response.received_messages:
+            raise TimeoutError(f"no message on {subscription} within {timeout:g} s")
+        received = response.received_messages[0]
+        subscriber.acknowledge(request={"subscription": subscription, "ack_ids": [received.ack_id]})
+        return received.message
+
     def publish(self, topic: str, data: bytes) -> str:
         """Publish `data` to `topic`; return the message id."""
         publisher = self.publisher()

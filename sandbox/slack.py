@@ -8,6 +8,8 @@ bodies otherwise (400 invalid_payload, 404 no_service for another path). Failure
 from __future__ import annotations
 
 import json
+import textwrap
+from collections.abc import Mapping
 from typing import Any
 
 from sandbox.server import Recorded, Reply, StandIn
@@ -100,6 +102,32 @@ def _block_problem(block: Any) -> str | None:
     elif kind != "divider":
         return f"unknown block type {kind!r}"
     return None
+
+
+def as_text(payload: Mapping[str, Any]) -> str:
+    """The message as Slack shows it, for a terminal: the blocks in order, Slack's escapes undone."""
+    lines: list[str] = []
+    for block in payload.get("blocks", []):
+        kind = block.get("type")
+        if kind == "header":
+            title = _shown(block["text"])
+            lines += [title, "=" * len(title)]
+        elif kind == "context":
+            lines.append(" · ".join(_shown(element) for element in block["elements"]))
+        elif kind == "section":
+            for item in [block["text"]] if "text" in block else block.get("fields", []):
+                lines += ["", textwrap.indent(_shown(item), "  ")]  # Slack sets users apart like this
+            button = block.get("accessory") or {}
+            if button.get("url"):
+                lines.append(f"  [{_shown(button['text'])}] {button['url']}")
+        elif kind == "divider":
+            lines.append("-" * 40)
+    return "\n".join(lines) if lines else str(payload.get("text", ""))
+
+
+def _shown(text: Mapping[str, Any]) -> str:
+    # Slack shows &lt; &gt; &amp; as < > &: the literal characters a reader sees.
+    return str(text.get("text", "")).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 def _text(status: int, body: str) -> Reply:
