@@ -35,7 +35,7 @@ from notifier.errors import (
 from notifier.mixpanel import FetchStats, MixpanelAuth, MixpanelClient, NewUser
 from notifier.outcome import Outcome
 from notifier.render.email import EmailDigest, render_email
-from notifier.render.report import Catchup, Report, sort_users
+from notifier.render.report import BY_CREATED_THEN_ID, Catchup, Report
 from notifier.render.slack import render_slack
 from notifier.render.sms import render_sms
 from notifier.retry import Deadline, Retrier, RetryCounter, RetryPolicy
@@ -509,7 +509,7 @@ def _fetch(plan: Plan, client: MixpanelClient, store: StateStore, settings: Sett
         users.append(user)
     window = plan.trigger.window
     in_window = sum(1 for u in users if not u.late and window.start <= u.created < window.end)
-    users = sort_users(users)
+    users.sort(key=BY_CREATED_THEN_ID)  # in place: no second list of 100,000
     first = int(users[0].created.timestamp()) if users else plan.request.window.start
     last = int(users[-1].created.timestamp()) if users else plan.request.window.start
     reported = ReportedUsers.of((user_key(u.distinct_id) for u in users), first, last)

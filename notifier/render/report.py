@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from notifier.mixpanel import NewUser
 from notifier.trigger import Window
 
-_BY_CREATED_THEN_ID = operator.attrgetter("created", "distinct_id")  # C-speed key for 100,000 users
+BY_CREATED_THEN_ID = operator.attrgetter("created", "distinct_id")  # C-speed key for 100,000 users
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class Report:
 
 def sort_users(users: Sequence[NewUser]) -> list[NewUser]:
     """Users by created time, then distinct id, so every run orders them the same way."""
-    return sorted(users, key=_BY_CREATED_THEN_ID)
+    return sorted(users, key=BY_CREATED_THEN_ID)
 
 
 def new_users(count: int) -> str:
