@@ -207,7 +207,8 @@ def test_pubsub_data_is_base64_and_absent_data_is_empty() -> None:
         decode_data("not base64!")
 
 
-def test_publish_times_with_nanoseconds_parse() -> None:
+def test_publish_times_with_nanoseconds_parse_rounded_up_to_the_microsecond() -> None:
     assert parse_timestamp("2026-11-28T09:00:42.123456789Z", field="publishTime") == datetime(
-        2026, 11, 28, 9, 0, 42, 123456, tzinfo=UTC
+        2026, 11, 28, 9, 0, 42, 123457, tzinfo=UTC
     )
+    assert parse_timestamp("2026-11-28T09:00:42.123456000Z", field="publishTime").microsecond == 123456
