@@ -71,8 +71,7 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def _value(raw: str, where: str, key: str) -> str:
-    single_quoted = raw.startswith("'") and raw.rstrip().endswith("'")
-    if ("$" in raw or "`" in raw) and not single_quoted:
+    if _expands(raw):
         raise ConfigError(
             f"{where}: {key} holds $ or a backquote, which a shell would expand; write the value itself "
             "in single quotes",
@@ -85,6 +84,28 @@ def _value(raw: str, where: str, key: str) -> str:
     if len(words) > 1:
         raise ConfigError(f"{where}: {key} holds spaces; put the value in quotes", variable=OPTION)
     return words[0] if words else ""
+
+
+def _expands(raw: str) -> bool:
+    """True when a shell would expand something in `raw`: a $ or a backquote outside single quotes."""
+    quote, escaped, previous = "", False, " "
+    for char in raw:
+        if escaped:
+            escaped = False
+        elif quote == "'":
+            quote = "" if char == "'" else quote
+        elif char == "\\":
+            escaped = True
+        elif char in "$`":
+            return True
+        elif char == '"':
+            quote = "" if quote else '"'
+        elif char == "'" and not quote:
+            quote = "'"
+        elif char == "#" and not quote and previous.isspace():
+            return False  # the rest is a comment
+        previous = char
+    return False
 
 
 def deployed_environ(settings: Mapping[str, str]) -> dict[str, str]:
