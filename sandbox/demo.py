@@ -19,7 +19,7 @@ from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.pubsub import PubSubEmulator, emulator_binary
 from sandbox.secretmanager import SecretManagerStandIn
 from sandbox.sendgrid import SendGridStandIn
-from sandbox.twilio import ACCOUNT_SID, TwilioStandIn
+from sandbox.twilio import ACCOUNT_SID, SENDER, TwilioStandIn
 
 OUTPUT = ROOT / "demo-output"
 PAYLOAD = b'{"lookback_minutes":60}'  # what the Cloud Scheduler job publishes (terraform/scheduler.tf)
@@ -51,36 +51,55 @@ def sample_profiles(window_end: datetime) -> list[dict[str, Any]]:
     ]
 
 
+def sample_stand_ins(
+    window_end: datetime,
+) -> tuple[MixpanelStandIn, SendGridStandIn, TwilioStandIn, SecretManagerStandIn]:
+    """The stand-ins a local run talks to (not started): the sample profiles, the secrets by name."""
+    mixpanel = MixpanelStandIn(
+        sample_profiles(window_end), username="demo.sa", secret=SECRETS[secret_name("mixpanel-secret")]
+    )
+    sendgrid = SendGridStandIn(api_key=SECRETS[secret_name("sendgrid-api-key")])
+    twilio = TwilioStandIn(account_sid=ACCOUNT_SID, auth_token=SECRETS[secret_name("twilio-auth-token")])
+    return mixpanel, sendgrid, twilio, SecretManagerStandIn(SECRETS)
+
+
+def function_environ(
+    mixpanel: MixpanelStandIn,
+    sendgrid: SendGridStandIn,
+    twilio: TwilioStandIn,
+    secret_manager: SecretManagerStandIn,
+) -> dict[str, str]:
+    """The function's environment for these stand-ins; secrets are Secret Manager version names."""
+    return {
+        "MIXPANEL_PROJECT_ID": str(mixpanel.project_id),
+        "MIXPANEL_SERVICE_ACCOUNT": mixpanel.username or "",
+        "MIXPANEL_SECRET": secret_name("mixpanel-secret"),
+        "EMAIL_TO": "growth@example.com,founders@example.com",
+        "EMAIL_FROM": "Notifierator <alerts@example.com>",
+        "SENDGRID_API_KEY": secret_name("sendgrid-api-key"),
+        "SMS_TO": "+14155550100,+447700900123",
+        "SMS_FROM": SENDER,
+        "TWILIO_ACCOUNT_SID": twilio.account_sid,
+        "TWILIO_AUTH_TOKEN": secret_name("twilio-auth-token"),
+        "MIXPANEL_API_URL": mixpanel.url,
+        "SENDGRID_API_URL": sendgrid.url,
+        "TWILIO_API_URL": twilio.url,
+        "SECRET_MANAGER_API_URL": secret_manager.url,
+    }
+
+
 def main() -> int:
     """Run the demo and print what would be sent."""
     OUTPUT.mkdir(exist_ok=True)
     now = datetime.now(UTC)
     window_end = now.replace(second=0, microsecond=0)
-    mixpanel = MixpanelStandIn(
-        sample_profiles(window_end), username="demo.sa", secret=SECRETS[_name("mixpanel-secret")]
-    )
-    sendgrid = SendGridStandIn(api_key="SG.demo-key")
-    twilio = TwilioStandIn(account_sid=ACCOUNT_SID, auth_token="demo-twilio-token")
-    secret_manager = SecretManagerStandIn(SECRETS)
+    mixpanel, sendgrid, twilio, secret_manager = sample_stand_ins(window_end)
     log_path = OUTPUT / "function.log"
     with mixpanel, sendgrid, twilio, secret_manager, log_path.open("w") as log:
         environ = {
-            "MIXPANEL_PROJECT_ID": str(mixpanel.project_id),
-            "MIXPANEL_SERVICE_ACCOUNT": "demo.sa",
-            "MIXPANEL_SECRET": _name("mixpanel-secret"),
-            "EMAIL_TO": "growth@example.com,founders@example.com",
-            "EMAIL_FROM": "Notifierator <alerts@example.com>",
-            "SENDGRID_API_KEY": _name("sendgrid-api-key"),
-            "SMS_TO": "+14155550100,+447700900123",
-            "SMS_FROM": "+14155550199",
-            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-            "TWILIO_AUTH_TOKEN": _name("twilio-auth-token"),
+            **function_environ(mixpanel, sendgrid, twilio, secret_manager),
             "TIMEZONE": "Europe/Berlin",
             "EMAIL_ROW_LIMIT": "5",
-            "MIXPANEL_API_URL": mixpanel.url,
-            "SENDGRID_API_URL": sendgrid.url,
-            "TWILIO_API_URL": twilio.url,
-            "SECRET_MANAGER_API_URL": secret_manager.url,
         }
         print(
             "Stand-ins: Mixpanel",
@@ -167,7 +186,7 @@ def _summary_line(log_path: Path) -> dict[str, Any] | None:
     return found
 
 
-def _name(secret: str) -> str:
+def secret_name(secret: str) -> str:
     return f"projects/demo/secrets/{secret}/versions/latest"
 
 

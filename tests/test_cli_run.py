@@ -39,7 +39,9 @@ def test_it_prints_every_channel_s_message_and_sends_nothing(world: World) -> No
     assert "== Slack ==\nText: Mixpanel project 4242: 2 new users, 28 Nov 2026, 08:00–09:00 UTC" in output
     assert '"type": "header"' in output  # the blocks, as JSON
     assert output.rstrip().endswith("Dry run: nothing was sent, and the run history was not touched.")
-    assert world.emails() == world.texts() == world.slack.messages() == []
+    assert world.emails() == []
+    assert world.texts() == []
+    assert world.slack.messages() == []
 
 
 def test_nothing_is_claimed_so_the_scheduled_run_still_tells_everyone(world: World) -> None:
