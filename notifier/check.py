@@ -107,6 +107,11 @@ def command(args: argparse.Namespace, *, environ: Mapping[str, str], services: S
 
     try:
         settings = Settings.from_environ(tool)
+        if not settings.configured_channels:
+            # Every run would be a bad configuration: there is nobody to tell.
+            raise ConfigError(
+                "no channel is configured: set EMAIL_TO, SMS_TO or SLACK_WEBHOOK_URL", variable="EMAIL_TO"
+            )
     except ConfigError as error:
         show(Finding(Verdict.FAIL, "configuration", f"{error} (fix it; nothing else was checked)"))
     else:
@@ -118,13 +123,12 @@ def command(args: argparse.Namespace, *, environ: Mapping[str, str], services: S
             for finding in send_tests(settings, tool, services, skip=failed):
                 show(finding)
     failures = sum(1 for f in findings if f.verdict is Verdict.FAIL)
-    sent = "; test messages were sent" if args.send_test else "; nothing was sent"
-    print(
-        f"{failures} check(s) failed: fix the FAIL lines and run the check again{sent}"
+    verdict = (
+        f"{failures} check(s) failed: fix the FAIL lines and run the check again"
         if failures
-        else f"every check passed{sent}",
-        file=out,
+        else "every check passed"
     )
+    print(verdict + ("" if args.send_test else "; nothing was sent"), file=out)
     return 1 if failures else 0
 
 

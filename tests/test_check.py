@@ -246,6 +246,18 @@ def test_a_webhook_url_that_is_not_slack_s_fails(world: World, secret_manager: S
     assert text.startswith("SLACK_WEBHOOK_URL: must be a Slack incoming-webhook URL")
 
 
+def test_a_configuration_without_any_channel_fails(world: World) -> None:
+    for variable in ("EMAIL_TO", "SMS_TO"):
+        del world.environ[variable]
+    report = check(world)
+    assert report.code == 1
+    assert report["configuration"] == (
+        "FAIL",
+        "EMAIL_TO: no channel is configured: set EMAIL_TO, SMS_TO or SLACK_WEBHOOK_URL "
+        "(fix it; nothing else was checked)",
+    )
+
+
 def test_a_bad_setting_fails_the_configuration_and_nothing_else_is_asked(world: World) -> None:
     world.environ["SLACK_WEBHOOK_URL"] = f"https://hooks.example.com/services/{MARKER}"
     report = check(world)
@@ -278,7 +290,7 @@ def test_send_test_sends_one_marked_message_per_channel_and_records_nothing(worl
     report = check(world, "--send-test")
     assert report.code == 0, report.output
     assert {report[f"test {name}"][0] for name in ("email", "sms", "slack")} == {"PASS"}
-    assert report.output.rstrip().endswith("every check passed; test messages were sent")
+    assert report.output.rstrip().endswith("every check passed")
     [mail] = world.emails()
     assert mail["subject"].startswith(f"{MARK} · Mixpanel project 4242: 2 new users, ")
     assert [p["to"][0]["email"] for p in mail["personalizations"]] == list(EMAILS)
