@@ -1,21 +1,23 @@
 """The test message `python -m notifier check --send-test` sends: a digest of two sample users, marked.
 
 Rendered by the real renderers and sent by the real channels, like Mixpanel Alerts' test button, so
-what arrives is what a digest looks like; nothing is recorded in the run history.
+what arrives is what a digest looks like, with MARK on top; nothing is recorded in the run history.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from notifier.channels import Channel, Delivery
 from notifier.channels.email import EmailChannel
 from notifier.channels.slack import SlackChannel, webhook_recipient
 from notifier.channels.sms import SmsChannel
 from notifier.mixpanel import NewUser
-from notifier.render.email import render_email
+from notifier.render.email import EmailDigest, render_email
 from notifier.render.report import Report
 from notifier.render.slack import render_slack
 from notifier.render.sms import render_sms
@@ -26,6 +28,9 @@ from notifier.trigger import Window
 MARK = "Test from Notifierator: this is what a digest looks like"
 SMS_MARK = "TEST"  # the SMS keeps to one segment: the whole sentence would push the names out
 SecretValue = Callable[[SecretRef], str]
+_BODY = re.compile(r"<body[^>]*>")
+# First in the body, so an inbox's preview shows it too.
+_BANNER = f'<p style="margin:0;padding:12px;background:#fff4ce;color:#222;text-align:center">{MARK}</p>'
 
 
 def sample_report(settings: Settings, now: datetime) -> Report:
@@ -42,7 +47,7 @@ def sample_report(settings: Settings, now: datetime) -> Report:
         users=users,
         window=window,
         zone=settings.timezone,
-        label=f"{MARK} · {settings.digest.project_label}",
+        label=settings.digest.project_label,
         window_users=len(users),
         profile_url_template=settings.digest.profile_url_template,
         extra_properties=settings.digest.extra_properties,
@@ -58,7 +63,7 @@ def channel_for(
     """
     endpoints = settings.endpoints
     if name == "email" and settings.email:
-        digest = render_email(report, row_limit=settings.email_row_limit)
+        digest = _marked_email(render_email(report, row_limit=settings.email_row_limit))
         key = secret(settings.email.api_key)
         return EmailChannel(digest, settings.email, key, endpoints.sendgrid, retrier), settings.email.to
     if name == "sms" and settings.sms:
@@ -67,9 +72,24 @@ def channel_for(
         return SmsChannel(body, settings.sms, token, endpoints.twilio, retrier), settings.sms.to
     if name == "slack" and settings.slack:
         url = check_slack_webhook_url(secret(settings.slack.webhook_url))
-        payload = render_slack(report, email_on=settings.email is not None)
+        payload = _marked_slack(render_slack(report, email_on=settings.email is not None))
         return SlackChannel(payload, url, retrier), (webhook_recipient(url),)
     raise ValueError(f"the {name} channel is not configured")
+
+
+def _marked_email(digest: EmailDigest) -> EmailDigest:
+    return dataclasses.replace(
+        digest,
+        subject=f"{MARK} · {digest.subject}",
+        text=f"{MARK}.\n\n{digest.text}",
+        html=_BODY.sub(lambda body: body[0] + _BANNER, digest.html, count=1),
+    )
+
+
+def _marked_slack(payload: dict[str, Any]) -> dict[str, Any]:
+    header, *rest = payload["blocks"]
+    mark = {"type": "context", "elements": [{"type": "plain_text", "text": MARK, "emoji": False}]}
+    return {**payload, "text": f"{MARK}. {payload['text']}", "blocks": [header, mark, *rest]}
 
 
 def send(channel: Channel, recipients: tuple[str, ...]) -> tuple[Delivery, ...]:

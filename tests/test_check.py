@@ -294,13 +294,17 @@ def test_send_test_sends_one_marked_message_per_channel_and_records_nothing(worl
     [mail] = world.emails()
     assert mail["subject"].startswith(f"{MARK} · Mixpanel project 4242: 2 new users, ")
     assert [p["to"][0]["email"] for p in mail["personalizations"]] == list(EMAILS)
-    assert "Ada Lovelace" in mail["content"][0]["value"]
+    text, html = (part["value"] for part in mail["content"])
+    assert text.startswith(f"{MARK}.\n\nMixpanel project 4242\n2 new users, ")
+    assert "- Ada Lovelace <ada@example.com>" in text
+    assert f">{MARK}</p>" in html
     assert world.texts() == list(PHONES)
     assert all(
         m["Body"].startswith("TEST Mixpanel project 4242: 2 new users") for m in world.twilio.messages()
     )
     [posted] = world.slack.messages()
-    assert posted["blocks"][0]["text"]["text"].startswith(MARK)
+    assert posted["text"].startswith(f"{MARK}. Mixpanel project 4242: 2 new users, ")
+    assert posted["blocks"][1]["elements"][0]["text"] == MARK
     # Nothing was recorded: the first real digest still goes to everyone.
     assert world.deliver().outcome == "sent"
     assert world.inboxes() == [*EMAILS, *EMAILS]
