@@ -113,7 +113,8 @@ def command(args: argparse.Namespace, *, environ: Mapping[str, str], services: S
                 "no channel is configured: set EMAIL_TO, SMS_TO or SLACK_WEBHOOK_URL", variable="EMAIL_TO"
             )
     except ConfigError as error:
-        show(Finding(Verdict.FAIL, "configuration", f"{error} (fix it; nothing else was checked)"))
+        where = "" if args.env_file else "; it was read from the environment: --env-file reads a file"
+        show(Finding(Verdict.FAIL, "configuration", f"{error} (fix it{where}; nothing else was checked)"))
     else:
         show(Finding(Verdict.PASS, "configuration", _describe(settings, args.env_file)))
         for finding in run_checks(settings, tool, services):

@@ -253,8 +253,8 @@ def test_a_configuration_without_any_channel_fails(world: World) -> None:
     assert report.code == 1
     assert report["configuration"] == (
         "FAIL",
-        "EMAIL_TO: no channel is configured: set EMAIL_TO, SMS_TO or SLACK_WEBHOOK_URL "
-        "(fix it; nothing else was checked)",
+        "EMAIL_TO: no channel is configured: set EMAIL_TO, SMS_TO or SLACK_WEBHOOK_URL (fix it; it was "
+        "read from the environment: --env-file reads a file; nothing else was checked)",
     )
 
 
