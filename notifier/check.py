@@ -27,7 +27,7 @@ from notifier.channels.email import sendgrid_client
 from notifier.envfile import OPTION, tool_environ
 from notifier.errors import ConfigError, NotifierError, SourceUnavailable, TransientError
 from notifier.mixpanel import MixpanelAuth, MixpanelClient, where_created_in
-from notifier.retry import Deadline, DeadlinePassed, Retrier
+from notifier.retry import Deadline, DeadlinePassed, Retrier, is_transient_status
 from notifier.run import Services
 from notifier.settings import SecretRef, Settings, SmsSettings, check_slack_webhook_url
 from notifier.state.firestore import open_firestore
@@ -261,6 +261,8 @@ def check_sendgrid(c: Checker) -> list[Finding]:
                 ": it does not accept SENDGRID_API_KEY; create a key (Settings > API Keys) with "
                 "Mail Send and add it as the secret's new version"
             )
+        elif is_transient_status(status):
+            text += f"; {_AGAIN}"
         return [Finding(Verdict.FAIL, "SendGrid key", text, "email"), _skipped("SendGrid sender", "email")]
     scopes = body.get("scopes") if isinstance(body, dict) else None
     if not isinstance(scopes, list) or MAIL_SEND not in scopes:
@@ -355,7 +357,7 @@ def check_twilio(c: Checker) -> list[Finding]:
         if answer.status == 404 and sms.uses_messaging_service:
             owned = False  # the credentials worked: the account has no such service
         else:
-            text = f"{answer}; {_AGAIN}"
+            text = f"{answer}; {_AGAIN}" if is_transient_status(answer.status) else str(answer)
             if answer.status == 401:
                 text = (
                     f"{answer}: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN do not match; copy both from the "

@@ -24,6 +24,7 @@ from notifier.variables import DEFAULTS, NAMES
 from sandbox.function import free_port
 from sandbox.mixpanel import profile
 from sandbox.secretmanager import SecretManagerStandIn
+from sandbox.server import Fault
 from sandbox.twilio import MESSAGING_SERVICE_SID
 from tests.conftest import EMAILS, MARKER, MIXPANEL_SECRET, PHONES, SENDGRID_KEY, TWILIO_TOKEN, World
 from tests.deploy_script import ROOT, dry_run, write_config
@@ -232,6 +233,21 @@ def test_a_messaging_service_of_the_account_passes_and_another_fails(world: Worl
     assert verdict == "FAIL"
     assert "is not one of the account" in text
     assert "Messaging > Services" in text
+
+
+def test_a_provider_that_fails_for_now_says_to_run_the_check_again(world: World) -> None:
+    world.sendgrid.script(Fault.status(503))
+    world.twilio.script(Fault.status(500))
+    report = check(world)
+    assert report.code == 1
+    assert report["SendGrid key"] == (
+        "FAIL",
+        "SendGrid answered 503 (scripted error 503); it may be passing: run the check again",
+    )
+    assert report["Twilio"] == (
+        "FAIL",
+        "Twilio answered 500, error 20500 (scripted error 500); it may be passing: run the check again",
+    )
 
 
 # -- Slack, the state store, the configuration ------------------------------------------------------
