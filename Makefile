@@ -11,7 +11,7 @@ CHECKOV := $(CHECKOV_VENV)/bin/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 SHELL_SCRIPTS := deploy.sh .ci/run
 
-.PHONY: demo test lint typecheck infra unit browser bench clean
+.PHONY: demo sandbox test lint typecheck infra unit browser bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,10 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 
 demo: $(STAMP)
 	$(BIN)/python -m sandbox.demo
+
+# The stand-ins on ports 9101-9105 until Ctrl-C, to run the function by hand (README, Run it locally).
+sandbox: $(STAMP)
+	$(BIN)/python -m sandbox serve
 
 test: lint typecheck infra unit
 

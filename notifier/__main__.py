@@ -1,7 +1,8 @@
-"""`python -m notifier publish ...`; see notifier.publish."""
+"""`python -m notifier publish | check | run --dry-run`; see notifier.cli."""
 
 import sys
 
-from notifier.publish import main
+from notifier.cli import configure_logging, main
 
+configure_logging()
 sys.exit(main())

@@ -160,6 +160,16 @@ class MixpanelClient:
             number = page.get("page", 0)
             form = {**form, "session_id": session_id, "page": str((number if _is_int(number) else 0) + 1)}
 
+    def total(self, where: str) -> int:
+        """How many profiles match `where`, by Mixpanel's own count: one query, its first page's `total`."""
+        # Only $created comes back: the count is what matters, not a thousand profiles' properties.
+        form = {"where": where, "output_properties": json.dumps(["$created"])}
+        page = self._retrier.call(partial(self._post, form), name="Mixpanel engage")
+        total = page.get("total")
+        if not isinstance(total, int) or isinstance(total, bool):
+            raise SourceUnavailable(f"{SERVICE} answered without a total count", service=SERVICE)
+        return total
+
     def _more(self, page: dict[str, Any], results: list[Any], received: int, total: int | None) -> bool:
         """Whether another page is needed; an inconsistency that paging cannot resolve is raised."""
         if not results:

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -18,7 +17,7 @@ from notifier.errors import BadMessage
 from notifier.trigger import CHANNELS, parse_trigger
 from notifier.variables import MAX_LOOKBACK_MINUTES
 
-DEFAULT_TOPIC = "notifier-trigger"
+DEFAULT_TOPIC = "notifierator-trigger"  # what Terraform and deploy.sh create (NAME-trigger)
 
 
 def build_message(args: argparse.Namespace) -> bytes:
@@ -32,7 +31,7 @@ def build_message(args: argparse.Namespace) -> bytes:
         fields["end"] = args.end
     if args.dry_run:
         fields["dry_run"] = True
-    if args.channels:
+    if args.channels is not None:  # --channels "" is an empty list, which the parser refuses
         fields["channels"] = [c.strip() for c in args.channels.split(",") if c.strip()]
     data = json.dumps(fields, separators=(",", ":")).encode()
     parse_trigger(data, publish_time=datetime.now(UTC), default_lookback=60)
@@ -49,40 +48,47 @@ def publish(data: bytes, *, project: str, topic: str, publisher: Any = None) -> 
     return message_id
 
 
-def parser(environ: Mapping[str, str]) -> argparse.ArgumentParser:
-    """The command line, with defaults taken from `environ`."""
-    root = argparse.ArgumentParser(prog="python -m notifier", description="Notifierator tools.")
-    commands = root.add_subparsers(dest="command", required=True)
-    cmd = commands.add_parser("publish", help="publish a trigger message to the function's topic")
-    project = environ.get("GOOGLE_CLOUD_PROJECT") or environ.get("PUBSUB_PROJECT_ID")
-    cmd.add_argument("--project", default=project, required=project is None, help="Google Cloud project id")
-    cmd.add_argument("--topic", default=environ.get("NOTIFIER_TOPIC", DEFAULT_TOPIC), help="topic name")
-    window = cmd.add_mutually_exclusive_group()
+def add_window_arguments(command: argparse.ArgumentParser) -> None:
+    """The trigger message's fields as options: the window, and the channels (shared with `run`)."""
+    window = command.add_mutually_exclusive_group()
     window.add_argument(
         "--lookback", type=int, help=f"window length in minutes (1 to {MAX_LOOKBACK_MINUTES})"
     )
     window.add_argument("--start", help="explicit window start, RFC 3339 with offset (needs --end)")
-    cmd.add_argument("--end", help="explicit window end, RFC 3339 with offset (needs --start)")
-    cmd.add_argument("--dry-run", action="store_true", help="render and log, send nothing")
-    cmd.add_argument("--channels", help=f"comma-separated subset of {', '.join(CHANNELS)}")
-    return root
+    command.add_argument("--end", help="explicit window end, RFC 3339 with offset (needs --start)")
+    command.add_argument("--channels", help=f"comma-separated subset of {', '.join(CHANNELS)}")
 
 
-def main(
-    argv: Sequence[str] | None = None,
-    *,
-    environ: Mapping[str, str] = os.environ,
-    publisher: Any = None,
-    out: IO[str] | None = None,
-) -> int:
-    """Run the command line; 0 when published, 2 when the message would be rejected."""
-    args = parser(environ).parse_args(argv)
+def add_parser(commands: Any, environ: Mapping[str, str]) -> None:
+    """The `publish` command's arguments, with defaults taken from `environ`."""
+    command = commands.add_parser("publish", help="publish a trigger message to the function's topic")
+    project = environ.get("GOOGLE_CLOUD_PROJECT") or environ.get("PUBSUB_PROJECT_ID")
+    command.add_argument(
+        "--project", default=project, required=project is None, help="Google Cloud project id"
+    )
+    command.add_argument("--topic", default=environ.get("NOTIFIER_TOPIC", DEFAULT_TOPIC), help="topic name")
+    add_window_arguments(command)
+    command.add_argument("--dry-run", action="store_true", help="render and log, send nothing")
+
+
+def command(args: argparse.Namespace, *, publisher: Any = None, out: IO[str] | None = None) -> int:
+    """Publish; 0 when published, 2 when the message would be rejected or there are no credentials."""
     try:
         data = build_message(args)
     except BadMessage as error:
         print(f"not published: {error}", file=sys.stderr)
         return 2
-    message_id = publish(data, project=args.project, topic=args.topic, publisher=publisher)
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        message_id = publish(data, project=args.project, topic=args.topic, publisher=publisher)
+    except DefaultCredentialsError:
+        print(
+            "not published: no Google credentials; run `gcloud auth application-default login` "
+            "(or set PUBSUB_EMULATOR_HOST for the emulator)",
+            file=sys.stderr,
+        )
+        return 2
     print(
         f"published {data.decode()} to projects/{args.project}/topics/{args.topic}: message id {message_id}",
         file=out or sys.stdout,

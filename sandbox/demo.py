@@ -17,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
@@ -27,23 +27,15 @@ from sandbox.browser import DESKTOP, INSTALL_HINT, PHONE, BrowserError, Chromium
 from sandbox.emulator import Emulator
 from sandbox.firestore import FirestoreEmulator, emulator_available
 from sandbox.function import ROOT, FunctionProcess, push_envelope
-from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.pubsub import PubSubEmulator, emulator_binary
-from sandbox.secretmanager import SecretManagerStandIn
+from sandbox.samples import ODD_NAMES, PAYLOAD, function_environ, sample_stand_ins, secret_name
 from sandbox.sendgrid import SendGridStandIn
 from sandbox.slack import SlackStandIn, as_text
-from sandbox.twilio import ACCOUNT_SID, TwilioStandIn
+from sandbox.twilio import TwilioStandIn
 
 OUTPUT = ROOT / "demo-output"
-PAYLOAD = b'{"lookback_minutes":60}'  # what the Cloud Scheduler job publishes (terraform/scheduler.tf)
 TOPIC = "notifierator-trigger"
-SECRETS = {
-    "projects/demo/secrets/mixpanel-secret/versions/latest": "demo-mixpanel-secret",
-    "projects/demo/secrets/sendgrid-api-key/versions/latest": "SG.demo-key",
-    "projects/demo/secrets/twilio-auth-token/versions/latest": "demo-twilio-token",
-}
 EmulatorT = TypeVar("EmulatorT", bound=Emulator)
-ODD_NAMES = "<script>, <!channel>, <https://evil.example|Click here> and =HYPERLINK(...)"
 
 
 @dataclass
@@ -64,39 +56,6 @@ class DemoResult:
         return outcomes == ["sent", "already_sent"] and self.emails == 1 and self.slack_messages == 1
 
 
-def sample_profiles(window_end: datetime) -> list[dict[str, Any]]:
-    """Profiles inside and outside the last hour, with the awkward names and values real data has."""
-
-    def at(minutes_before_end: float) -> str:
-        return (window_end - timedelta(minutes=minutes_before_end)).strftime("%Y-%m-%dT%H:%M:%S")
-
-    def signed_up(distinct_id: str, minutes: float, plan: str, source: str, **props: Any) -> dict[str, Any]:
-        person = profile(distinct_id, at(minutes), **props)
-        person["$properties"].update({"plan": plan, "utm_source": source})  # EXTRA_PROPERTIES: no "$"
-        return person
-
-    return [
-        signed_up("u-1", 55, "pro", "newsletter", name="Ada Lovelace", email="ada@example.com"),
-        signed_up(
-            "u-2", 41, "team", "google", first_name="Grace", last_name="Hopper", email="grace@example.com"
-        ),
-        signed_up(
-            "u-3", 34, "free", "<b>ad</b>", name="<script>alert('x')</script>", email="mallory@example.com"
-        ),
-        signed_up("u-4", 30, "pro", "twitter", name="Zoë Ångström-Łukasiewicz", email="zoe@example.com"),
-        signed_up("u-5", 26, "free", "weibo", name="李雷 🎉", email="li@example.com"),
-        signed_up("u-6", 22, "free", "google", name="Ivy Internal", email="ivy@eng.acme.com"),  # excluded
-        signed_up("u-7", 15, "free", "", email="no-name@example.com"),
-        signed_up("u-8", 9, "team", "slack", name="<!channel> <https://evil.example|Click here>"),
-        signed_up(
-            "u-9", 0.5, "free", "=cmd", name='=HYPERLINK("http://evil.example")', email="f@example.com"
-        ),
-        profile("early", at(61), name="Before The Window", email="early@example.com"),
-        profile("late", at(-1), name="After The Window", email="late@example.com"),
-        {"$distinct_id": "no-created", "$properties": {"$name": "No Created Property"}},
-    ]
-
-
 def main() -> int:
     """Run the demo, print what was sent; 0 when the first delivery sent and the second did not."""
     return 0 if run_demo(OUTPUT).ok else 1
@@ -115,17 +74,13 @@ def run_demo(output: Path) -> DemoResult:
     with ExitStack() as stack:
         # The emulators take seconds (Firestore about 10-15): start them side by side, first.
         firestore, pubsub = _start_emulators(stack, output)
-        profiles = sample_profiles(now.replace(second=0, microsecond=0))
-        mixpanel = stack.enter_context(
-            MixpanelStandIn(profiles, username="demo.sa", secret=SECRETS[_name("mixpanel-secret")])
+        mixpanel, sendgrid, twilio, slack, secret_manager = sample_stand_ins(
+            now.replace(second=0, microsecond=0)
         )
-        sendgrid = stack.enter_context(SendGridStandIn(api_key="SG.demo-key"))
-        twilio = stack.enter_context(TwilioStandIn(account_sid=ACCOUNT_SID, auth_token="demo-twilio-token"))
-        slack = stack.enter_context(SlackStandIn())
-        secret_manager = stack.enter_context(
-            SecretManagerStandIn({**SECRETS, _name("slack-webhook-url"): slack.webhook_url})
-        )
-        environ = _environ(mixpanel, sendgrid, twilio, secret_manager)
+        for stand_in in (mixpanel, sendgrid, twilio, slack, secret_manager):
+            stack.enter_context(stand_in)
+        secret_manager.secrets[secret_name("slack-webhook-url")] = slack.webhook_url
+        environ = function_environ(mixpanel, sendgrid, twilio, secret_manager)
         print("Stand-ins: Mixpanel", mixpanel.url, "| SendGrid", sendgrid.url, "| Twilio", twilio.url)
         print("           Slack", slack.url, "| Secret Manager", secret_manager.url)
         firestore_emulator = firestore.result() if firestore else None
@@ -290,34 +245,6 @@ def _screenshots(html: str, output: Path) -> list[Path]:
 
 
 # -- small helpers ----------------------------------------------------------------------------------
-def _environ(
-    mixpanel: MixpanelStandIn, sendgrid: SendGridStandIn, twilio: TwilioStandIn, secrets: SecretManagerStandIn
-) -> dict[str, str]:
-    return {
-        "MIXPANEL_PROJECT_ID": str(mixpanel.project_id),
-        "MIXPANEL_SERVICE_ACCOUNT": "demo.sa",
-        "MIXPANEL_SECRET": _name("mixpanel-secret"),
-        "EMAIL_TO": "growth@example.com,founders@example.com",
-        "EMAIL_FROM": "Notifierator <alerts@example.com>",
-        "SENDGRID_API_KEY": _name("sendgrid-api-key"),
-        "SMS_TO": "+14155550100,+447700900123",
-        "SMS_FROM": "+14155550199",
-        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
-        "TWILIO_AUTH_TOKEN": _name("twilio-auth-token"),
-        "SLACK_WEBHOOK_URL": _name("slack-webhook-url"),
-        "TIMEZONE": "Europe/Berlin",
-        "PROJECT_LABEL": "Acme iOS",
-        "PROFILE_URL_TEMPLATE": "https://admin.acme.example/users/{distinct_id}",
-        "EXTRA_PROPERTIES": "plan,utm_source",
-        "EXCLUDE_EMAIL_DOMAINS": "acme.com",
-        "EMAIL_ROW_LIMIT": "5",
-        "MIXPANEL_API_URL": mixpanel.url,
-        "SENDGRID_API_URL": sendgrid.url,
-        "TWILIO_API_URL": twilio.url,
-        "SECRET_MANAGER_API_URL": secrets.url,
-    }
-
-
 def _summaries(log_path: Path) -> list[dict[str, Any]]:
     found = []
     for line in log_path.read_text(encoding="utf-8").splitlines():
@@ -339,10 +266,6 @@ def _wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
 def _write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def _name(secret: str) -> str:
-    return f"projects/demo/secrets/{secret}/versions/latest"
 
 
 if __name__ == "__main__":

@@ -1,8 +1,14 @@
-"""SendGrid v3 stand-in: ``POST /v3/mail/send`` with a bearer key; 202 when the body is valid."""
+"""SendGrid v3 stand-in, for a bearer key with a set of scopes (API key permissions).
+
+``POST /v3/mail/send`` answers 202 when the body is valid (403 without the ``mail.send`` scope);
+``GET /v3/scopes`` lists the key's scopes; ``GET /v3/verified_senders`` lists the sender identities,
+verified or not, or answers 403 to a key that may not read them (one restricted to Mail Send).
+"""
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from sandbox.server import Recorded, Reply, StandIn
@@ -13,21 +19,48 @@ class SendGridStandIn(StandIn):
 
     name = "sendgrid"
 
-    def __init__(self, *, api_key: str = "SG.sandbox-key") -> None:
+    def __init__(
+        self,
+        *,
+        api_key: str = "SG.sandbox-key",
+        scopes: Iterable[str] = ("mail.send",),
+        senders: Mapping[str, bool] | None = None,
+        senders_readable: bool = True,
+    ) -> None:
         super().__init__()
         self.api_key = api_key
+        self.scopes = list(scopes)
+        # from_email -> verified; alerts@example.com is the sender the tests and the sandbox use.
+        self.senders = dict({"alerts@example.com": True} if senders is None else senders)
+        self.senders_readable = senders_readable
 
     def respond(self, request: Recorded) -> Reply:
-        if request.method != "POST" or request.path != "/v3/mail/send":
+        route = (request.method, request.path)
+        if route not in (("POST", "/v3/mail/send"), ("GET", "/v3/scopes"), ("GET", "/v3/verified_senders")):
             return _errors(404, "not found")
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return _errors(401, "The provided authorization grant is invalid, expired, or revoked")
+        if route == ("GET", "/v3/scopes"):
+            return Reply.json(200, {"scopes": self.scopes})
+        if route == ("GET", "/v3/verified_senders"):
+            return self._verified_senders()
+        if "mail.send" not in self.scopes:
+            return _errors(403, "access forbidden")
         try:
             body = request.json()
         except ValueError:
             return _errors(400, "Invalid JSON body")
         problem = _problem(body)
         return _errors(400, problem) if problem else Reply(202)
+
+    def _verified_senders(self) -> Reply:
+        if not self.senders_readable:
+            return _errors(403, "access forbidden")
+        results = [
+            {"id": number, "nickname": address, "from_email": address, "verified": verified, "locked": False}
+            for number, (address, verified) in enumerate(self.senders.items(), start=1)
+        ]
+        return Reply.json(200, {"results": results})
 
     def error_body(self, status: int) -> Any:
         return {"errors": [{"message": f"scripted error {status}", "field": None, "help": None}]}

@@ -8,7 +8,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Self
@@ -130,6 +130,8 @@ class StandIn:
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
         self.faults: deque[Fault] = deque()
+        # Told of every answer (`python -m sandbox serve` prints them); None for the tests.
+        self.on_reply: Callable[[Recorded, Reply], None] | None = None
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -234,6 +236,8 @@ def _handler_for(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
                 reply = stand_in.respond(request)
             else:
                 reply = stand_in.fault_reply(fault, request)
+            if stand_in.on_reply is not None:
+                stand_in.on_reply(request, reply)
             # The client may have given up already (a timeout test): nothing left to tell it.
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self._answer(reply, fault)

@@ -6,11 +6,15 @@ Publishing itself is tested against the real Pub/Sub emulator in test_pubsub.py.
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from notifier.publish import DEFAULT_TOPIC, build_message, main, parser
+from notifier.cli import main, parser
+from notifier.publish import DEFAULT_TOPIC, build_message
+from tests.deploy_script import ROOT, dry_run, example_settings
 
 
 class NoPublisher:
@@ -32,6 +36,8 @@ class NoPublisher:
         (["--start", "2026-11-02T00:00:00Z", "--end", "2026-11-01T00:00:00Z"], "before end"),
         (["--start", "2026-11-01", "--end", "2026-11-02T00:00:00Z"], "RFC 3339"),
         (["--channels", "fax"], "channels"),
+        (["--channels", ""], "non-empty"),  # not {}: that would mean every channel
+        (["--channels", " , "], "non-empty"),
     ],
 )
 def test_an_invalid_message_is_refused_before_publishing(
@@ -74,3 +80,30 @@ def test_project_and_topic_default_from_the_environment() -> None:
     assert (args.project, args.topic) == ("from-env", DEFAULT_TOPIC)
     args = parser({"PUBSUB_PROJECT_ID": "emu", "NOTIFIER_TOPIC": "t-x"}).parse_args(["publish"])
     assert (args.project, args.topic) == ("emu", "t-x")
+
+
+def test_without_google_credentials_it_says_so_in_one_line_and_exits_2(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # No metadata-server probe, no gcloud credentials on disk, no emulator.
+    monkeypatch.setenv("NO_GCE_CHECK", "True")
+    monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    code = main(["publish", "--project", "p", "--lookback", "60"], environ={})
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "no Google credentials" in err
+    assert "application-default login" in err
+
+
+def test_the_default_topic_is_the_one_both_deployments_create(tmp_path: Path) -> None:
+    created = dry_run(example_settings(), tmp_path).command("gcloud", "pubsub", "topics", "create")
+    assert created[4] == DEFAULT_TOPIC == "notifierator-trigger"
+
+
+def test_the_readme_publishes_to_the_deployed_topic() -> None:
+    readme = (ROOT / "README.md").read_text()
+    topics = re.findall(r"pubsub topics publish (\S+)", readme) + re.findall(r"--topic (\S+)", readme)
+    assert topics
+    assert set(topics) == {DEFAULT_TOPIC}

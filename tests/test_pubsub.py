@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from notifier.publish import main as publish_main
+from notifier.cli import main as publish_main
 from sandbox.function import FunctionProcess
 from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.pubsub import PubSubEmulator, emulator_binary

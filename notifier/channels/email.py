@@ -86,15 +86,18 @@ class EmailChannel:
         return tuple(outcome)
 
     def _post(self, mail: dict[str, Any]) -> None:
-        from sendgrid import SendGridAPIClient
-
-        host = self.base_url or SENDGRID_DEFAULT_HOST
-        headers = SendGridAPIClient(self.api_key, host=host).client.request_headers
-        client = _sendgrid_client_class()(
-            host=host, version=3, request_headers=headers, url_path=["mail", "send"]
-        )
+        client = sendgrid_client(self.api_key, self.base_url, "mail", "send")
         with _translate(client):
             self.retrier.bounded(lambda: client.post(request_body=mail, timeout=self.retrier.timeout()))
+
+
+def sendgrid_client(api_key: str, base_url: str | None, *path: str) -> Any:
+    """SendGrid's own HTTP client for ``/v3/<path>``, refusing redirects so the key never leaves SendGrid."""
+    from sendgrid import SendGridAPIClient
+
+    host = base_url or SENDGRID_DEFAULT_HOST
+    headers = SendGridAPIClient(api_key, host=host).client.request_headers
+    return _sendgrid_client_class()(host=host, version=3, request_headers=headers, url_path=list(path))
 
 
 @contextmanager

@@ -1,0 +1,495 @@
+"""`python -m notifier check`: prove the credentials and settings before the first scheduled run.
+
+It reads the function's configuration (the environment, or `--env-file deploy.env`), resolves the
+secrets as the function does, and asks each service one harmless question; nothing is sent. One line
+per check: PASS, FAIL (with what to do), UNSURE (the service would not say: not a failure) or SKIP.
+`--send-test` then sends one marked test message on every channel whose checks passed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import urllib.error
+from collections.abc import Callable, Collection, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import IO, Any
+
+import requests
+
+from notifier import sample
+from notifier.answers import error_detail, mask_phone
+from notifier.channels import DeliveryStatus
+from notifier.channels.email import sendgrid_client
+from notifier.envfile import OPTION, tool_environ
+from notifier.errors import ConfigError, NotifierError, SourceUnavailable, TransientError
+from notifier.mixpanel import MixpanelAuth, MixpanelClient, where_created_in
+from notifier.retry import Deadline, DeadlinePassed, Retrier, is_transient_status
+from notifier.run import Services
+from notifier.settings import SecretRef, Settings, SmsSettings, check_slack_webhook_url
+from notifier.state.firestore import open_firestore
+from notifier.trigger import Window
+
+WITH_CREATED = 'defined(properties["$created"])'
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAIL_SEND = "mail.send"
+_AGAIN = "it may be passing: run the check again"
+
+
+class Verdict(StrEnum):
+    """How one check came out."""
+
+    PASS = "PASS"  # noqa: S105 - a verdict, not a password
+    FAIL = "FAIL"
+    UNSURE = "UNSURE"  # the service would not tell; not a failure
+    SKIP = "SKIP"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One line of the check's report; `channel` ties it to the channel it is about."""
+
+    verdict: Verdict
+    subject: str
+    text: str
+    channel: str | None = None
+
+    def line(self) -> str:
+        """The finding as printed."""
+        return f"{self.verdict.value:<6} {self.subject:<16} {self.text}"
+
+
+@dataclass(frozen=True)
+class Checker:
+    """What every check works with; a fresh one (and so a fresh time budget) per check."""
+
+    settings: Settings
+    environ: Mapping[str, str]
+    services: Services
+    retrier: Retrier
+
+    def secret(self, ref: SecretRef) -> str:
+        """A secret's value, read as the function reads it (Secret Manager for a version name)."""
+        return self.services.secrets.value(ref, self.retrier, api_url=self.settings.endpoints.secret_manager)
+
+
+Check = Callable[[Checker], list[Finding]]
+
+
+def add_parser(commands: Any) -> None:
+    """The `check` command's arguments."""
+    command = commands.add_parser(
+        "check", help="check credentials and settings; sends nothing (unless --send-test)"
+    )
+    command.add_argument(
+        OPTION, dest="env_file", help="read the function's settings from this file (deploy.env)"
+    )
+    command.add_argument(
+        "--send-test", action="store_true", help="then send one marked test message on every channel"
+    )
+
+
+def command(args: argparse.Namespace, *, environ: Mapping[str, str], services: Services, out: IO[str]) -> int:
+    """Run the checks, one line each; 0 when nothing failed, 1 when something did, 2 for a bad file."""
+    try:
+        tool = tool_environ(args.env_file, environ)
+    except ConfigError as error:
+        print(f"not checked: {error}", file=out)
+        return 2
+    findings: list[Finding] = []
+
+    def show(finding: Finding) -> None:
+        findings.append(finding)
+        print(finding.line(), file=out, flush=True)
+
+    try:
+        settings = Settings.from_environ(tool)
+        if not settings.configured_channels:
+            # Every run would be a bad configuration: there is nobody to tell.
+            raise ConfigError(
+                "no channel is configured: set EMAIL_TO, SMS_TO or SLACK_WEBHOOK_URL", variable="EMAIL_TO"
+            )
+    except ConfigError as error:
+        where = "" if args.env_file else "; it was read from the environment: --env-file reads a file"
+        show(Finding(Verdict.FAIL, "configuration", f"{error} (fix it{where}; nothing else was checked)"))
+    else:
+        show(Finding(Verdict.PASS, "configuration", _describe(settings, args.env_file)))
+        for finding in run_checks(settings, tool, services):
+            show(finding)
+        if args.send_test:
+            failed = {f.channel for f in findings if f.verdict is Verdict.FAIL and f.channel}
+            for finding in send_tests(settings, tool, services, skip=failed):
+                show(finding)
+    failures = sum(1 for f in findings if f.verdict is Verdict.FAIL)
+    verdict = (
+        f"{failures} check(s) failed: fix the FAIL lines and run the check again"
+        if failures
+        else "every check passed"
+    )
+    print(verdict + ("" if args.send_test else "; nothing was sent"), file=out)
+    return 1 if failures else 0
+
+
+def run_checks(settings: Settings, environ: Mapping[str, str], services: Services) -> Iterator[Finding]:
+    """Every check, in order, each with its own time budget."""
+    for check in (check_mixpanel, check_sendgrid, check_twilio, check_slack, check_state):
+        yield from _guarded(check, _checker(settings, environ, services))
+
+
+def _checker(settings: Settings, environ: Mapping[str, str], services: Services) -> Checker:
+    deadline = Deadline(settings.run_budget_seconds, services.clock)
+    retrier = Retrier(services.policy, deadline, sleep=services.sleep, rng=services.rng)
+    return Checker(settings, environ, services, retrier)
+
+
+def _guarded(check: Check, checker: Checker) -> list[Finding]:
+    """A check's findings; what it did not expect still becomes one line, without the exception's text."""
+    try:
+        return check(checker)
+    except NotifierError as error:
+        return [_failed(check.__name__.removeprefix("check_"), error)]
+    except Exception as error:  # noqa: BLE001 - reported as one line; its text could hold a secret
+        return [
+            Finding(
+                Verdict.FAIL,
+                check.__name__.removeprefix("check_"),
+                f"unexpected {type(error).__name__} (a bug in the check: please report it)",
+            )
+        ]
+
+
+def _failed(subject: str, error: NotifierError, channel: str | None = None) -> Finding:
+    text = str(error)
+    if isinstance(error, TransientError):
+        text += f" ({_AGAIN})"
+    return Finding(Verdict.FAIL, subject, text, channel)
+
+
+def _off(subject: str, channel: str) -> Finding:
+    variable = {"email": "EMAIL_TO", "sms": "SMS_TO", "slack": "SLACK_WEBHOOK_URL"}[channel]
+    return Finding(Verdict.SKIP, subject, f"the {channel} channel is off ({variable} is not set)", channel)
+
+
+def _skipped(subject: str, channel: str | None = None) -> Finding:
+    return Finding(Verdict.SKIP, subject, "needs the check above, which failed", channel)
+
+
+def _describe(settings: Settings, env_file: str | None) -> str:
+    source = env_file or "the environment"
+    channels = ", ".join(c for c in ("email", "sms", "slack") if c in settings.configured_channels)
+    store = settings.state.store
+    if store == "firestore":
+        store += f" database {settings.state.firestore_database}"
+    return f"read from {source}: channels {channels or 'none'}; run history in {store}"
+
+
+# -- Mixpanel -------------------------------------------------------------------------------------
+def check_mixpanel(c: Checker) -> list[Finding]:
+    """The credentials, region and project (one query), then the `$created` filter (a second one)."""
+    s = c.settings
+    with requests.Session() as session:
+        try:
+            client = MixpanelClient(
+                base_url=s.endpoints.mixpanel,
+                project_id=s.mixpanel_project_id,
+                auth=MixpanelAuth(s.mixpanel_service_account, c.secret(s.mixpanel_secret)),
+                session=session,
+                retrier=c.retrier,
+            )
+            with_created = client.total(WITH_CREATED)
+        except NotifierError as error:
+            return [_failed("Mixpanel", error), _skipped("$created filter")]
+        found = [
+            Finding(
+                Verdict.PASS,
+                "Mixpanel",
+                f"credentials, region {s.mixpanel_region} and project {s.mixpanel_project_id} accepted",
+            )
+        ]
+        try:
+            in_windows = client.total(where_created_in(Window(EPOCH, c.services.now())))
+        except NotifierError as error:
+            return [*found, _failed("$created filter", error)]
+    return [*found, _created_filter(with_created, in_windows)]
+
+
+def _created_filter(with_created: int, in_windows: int) -> Finding:
+    """Compare the profiles that have `$created` with those the function's `where` finds since 1970."""
+    queries = "2 Engage queries of the 60 an hour Mixpanel allows"
+    if with_created == in_windows == 0:
+        return Finding(
+            Verdict.UNSURE,
+            "$created filter",
+            f"no profile has $created yet, so there is nothing to compare ({queries}); "
+            "run the check again after the first sign-up",
+        )
+    if with_created == in_windows:
+        return Finding(
+            Verdict.PASS,
+            "$created filter",
+            f"finds all {with_created:,} profile(s) that have $created, as the function queries them "
+            f"({queries}: defined($created), and datetime(0) <= $created < now)",
+        )
+    return Finding(
+        Verdict.FAIL,
+        "$created filter",
+        f"{with_created:,} profiles have $created but the function's filter finds {in_windows:,} of them "
+        f"({queries}): the others would never be reported. Their $created is not a date Mixpanel "
+        "compares with datetime(N) (an import that wrote it as text?) or lies in the future: look at one "
+        "in Mixpanel's Users page. If people signed up between the two queries, run the check again.",
+    )
+
+
+# -- SendGrid -------------------------------------------------------------------------------------
+def check_sendgrid(c: Checker) -> list[Finding]:
+    """The key has the mail.send scope; the sender is verified, where the key may read that."""
+    email = c.settings.email
+    if email is None:
+        return [_off("SendGrid", "email")]
+    try:
+        key = c.secret(email.api_key)
+        status, body = _sendgrid_get(c, key, "scopes")
+    except NotifierError as error:
+        return [_failed("SendGrid key", error, "email"), _skipped("SendGrid sender", "email")]
+    if status != 200:
+        text = f"SendGrid answered {status} ({error_detail(body)})"
+        if status in (401, 403):
+            text += (
+                ": it does not accept SENDGRID_API_KEY; create a key (Settings > API Keys) with "
+                "Mail Send and add it as the secret's new version"
+            )
+        elif is_transient_status(status):
+            text += f"; {_AGAIN}"
+        return [Finding(Verdict.FAIL, "SendGrid key", text, "email"), _skipped("SendGrid sender", "email")]
+    scopes = body.get("scopes") if isinstance(body, dict) else None
+    if not isinstance(scopes, list) or MAIL_SEND not in scopes:
+        text = (
+            "SENDGRID_API_KEY lacks the Mail Send permission (mail.send): give the key Mail Send in "
+            "SendGrid (Settings > API Keys > Edit), or create one with it"
+        )
+        return [Finding(Verdict.FAIL, "SendGrid key", text, "email"), _skipped("SendGrid sender", "email")]
+    key_ok = Finding(Verdict.PASS, "SendGrid key", "SENDGRID_API_KEY accepted, with mail.send", "email")
+    return [key_ok, _sender(email.sender.address, c, key)]
+
+
+def _sendgrid_get(c: Checker, key: str, *path: str) -> tuple[int, Any]:
+    """One GET through SendGrid's own client: the status and the parsed body."""
+    from python_http_client.exceptions import HTTPError
+
+    client = sendgrid_client(key, c.settings.endpoints.sendgrid, *path)
+    try:
+        response = c.retrier.bounded(lambda: client.get(timeout=c.retrier.timeout()))
+    except HTTPError as error:
+        return int(error.status_code), error.body
+    except DeadlinePassed:
+        raise SourceUnavailable("SendGrid had not answered in time", service="SendGrid") from None
+    except (OSError, http.client.HTTPException, urllib.error.URLError) as error:
+        raise SourceUnavailable(
+            f"SendGrid is unreachable ({type(error).__name__})", service="SendGrid"
+        ) from None
+    try:
+        return int(response.status_code), json.loads(response.body or b"null")
+    except ValueError:
+        raise SourceUnavailable(
+            "SendGrid answered with a body that is not JSON", service="SendGrid"
+        ) from None
+
+
+def _sender(address: str, c: Checker, key: str) -> Finding:
+    try:
+        status, body = _sendgrid_get(c, key, "verified_senders")
+    except NotifierError as error:
+        return _failed("SendGrid sender", error, "email")
+    if status == 403:
+        return Finding(
+            Verdict.UNSURE,
+            "SendGrid sender",
+            f"cannot tell whether EMAIL_FROM {address} is verified: this key may not read sender "
+            "identities (fine for a Mail Send key); see Settings > Sender Authentication in SendGrid",
+            "email",
+        )
+    results = body.get("results") if isinstance(body, dict) and status == 200 else None
+    if not isinstance(results, list):
+        return Finding(
+            Verdict.FAIL,
+            "SendGrid sender",
+            f"SendGrid answered {status} ({error_detail(body)}) listing senders; {_AGAIN}",
+            "email",
+        )
+    mine = [
+        r for r in results if isinstance(r, dict) and str(r.get("from_email", "")).lower() == address.lower()
+    ]
+    if any(r.get("verified") is True for r in mine):
+        return Finding(Verdict.PASS, "SendGrid sender", f"EMAIL_FROM {address} is a verified sender", "email")
+    if mine:
+        return Finding(
+            Verdict.FAIL,
+            "SendGrid sender",
+            f"EMAIL_FROM {address} is not verified yet: open the link SendGrid mailed to it, or resend it "
+            "from Settings > Sender Authentication",
+            "email",
+        )
+    return Finding(
+        Verdict.UNSURE,
+        "SendGrid sender",
+        f"EMAIL_FROM {address} is not a single verified sender; mail goes out only if its domain is "
+        "authenticated (Settings > Sender Authentication), which this check does not read",
+        "email",
+    )
+
+
+# -- Twilio ---------------------------------------------------------------------------------------
+def check_twilio(c: Checker) -> list[Finding]:
+    """The account's credentials, and that SMS_FROM is one of its numbers or Messaging Services."""
+    sms = c.settings.sms
+    if sms is None:
+        return [_off("Twilio", "sms")]
+    kind = "Messaging Service" if sms.uses_messaging_service else "number"
+    account = f"account {sms.account_sid}"
+    try:
+        owned = _twilio_owns_sender(sms, c.secret(sms.auth_token), c)
+    except NotifierError as error:
+        return [_failed("Twilio", error, "sms"), _skipped("Twilio sender", "sms")]
+    except _TwilioAnswered as answer:
+        if answer.status == 404 and sms.uses_messaging_service:
+            owned = False  # the credentials worked: the account has no such service
+        else:
+            text = f"{answer}; {_AGAIN}" if is_transient_status(answer.status) else str(answer)
+            if answer.status == 401:
+                text = (
+                    f"{answer}: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN do not match; copy both from the "
+                    "Twilio Console (Account Info), and add the token as the secret's new version"
+                )
+            return [Finding(Verdict.FAIL, "Twilio", text, "sms"), _skipped("Twilio sender", "sms")]
+    found = [Finding(Verdict.PASS, "Twilio", f"{account}: credentials accepted", "sms")]
+    sender = sms.sender if sms.uses_messaging_service else mask_phone(sms.sender)
+    if owned:
+        text = f"SMS_FROM {sender} is one of the account's {kind}s"
+        return [*found, Finding(Verdict.PASS, "Twilio sender", text, "sms")]
+    what_to_do = (
+        "copy the SID from Messaging > Services in the Twilio Console"
+        if sms.uses_messaging_service
+        else "buy or port it (Phone Numbers > Manage), or set SMS_FROM to one of the account's numbers"
+    )
+    text = f"SMS_FROM {sender} is not one of the {account}'s {kind}s: {what_to_do}"
+    return [*found, Finding(Verdict.FAIL, "Twilio sender", text, "sms")]
+
+
+class _TwilioAnswered(Exception):
+    """Twilio answered with an error status; the text says what it said, numbers masked."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            parsed = None
+        code = parsed.get("code") if isinstance(parsed, dict) else None
+        said = f", error {code}" if isinstance(code, int) else ""
+        super().__init__(f"Twilio answered {status}{said} ({error_detail(body)})")
+        self.status = status
+
+
+def _twilio_owns_sender(sms: SmsSettings, token: str, c: Checker) -> bool:
+    """True when the account has SMS_FROM, through the twilio library's client objects."""
+    from twilio.base.exceptions import TwilioException
+    from twilio.http.http_client import TwilioHttpClient
+    from twilio.rest import Client
+
+    answers: list[requests.Response] = []
+
+    def note(response: requests.Response, *_args: Any, **_kwargs: Any) -> requests.Response:
+        # The library's error for a list drops the status and body: keep them (a requests hook).
+        answers.append(response)
+        return response
+
+    http_client = TwilioHttpClient(timeout=c.retrier.timeout(), request_hooks={"response": [note]})
+    client = Client(sms.account_sid, token, http_client=http_client)
+    if c.settings.endpoints.twilio:
+        # One stand-in answers both APIs; in production they are api. and messaging.twilio.com.
+        client.api.base_url = client.messaging.base_url = c.settings.endpoints.twilio
+    try:
+        if sms.uses_messaging_service:
+            c.retrier.bounded(lambda: client.messaging.v1.services(sms.sender).fetch())
+            return True
+        numbers = c.retrier.bounded(
+            lambda: client.api.v2010.accounts(sms.account_sid).incoming_phone_numbers.list(
+                phone_number=sms.sender, limit=20
+            )
+        )
+    except DeadlinePassed:
+        raise SourceUnavailable("Twilio had not answered in time", service="Twilio") from None
+    except requests.RequestException as error:
+        raise SourceUnavailable(f"Twilio is unreachable ({type(error).__name__})", service="Twilio") from None
+    except TwilioException:
+        if not answers or 200 <= answers[-1].status_code < 300:
+            raise  # not an error answer: a bug, for the check's edge to report
+        raise _TwilioAnswered(answers[-1].status_code, answers[-1].content) from None
+    # PhoneNumber matches partially: only the exact number counts.
+    return any(number.phone_number == sms.sender for number in numbers)
+
+
+# -- Slack and the state store --------------------------------------------------------------------
+def check_slack(c: Checker) -> list[Finding]:
+    """The webhook URL's shape: a webhook cannot be checked without posting to its channel."""
+    slack = c.settings.slack
+    if slack is None:
+        return [_off("Slack", "slack")]
+    try:
+        check_slack_webhook_url(c.secret(slack.webhook_url))
+    except NotifierError as error:
+        return [_failed("Slack", error, "slack")]
+    text = "SLACK_WEBHOOK_URL is a Slack incoming-webhook URL (only a post proves it: --send-test posts one)"
+    return [Finding(Verdict.PASS, "Slack", text, "slack")]
+
+
+def check_state(c: Checker) -> list[Finding]:
+    """The run history answers a read and a write."""
+    state = c.settings.state
+    if state.store == "memory":
+        text = "STATE_STORE=memory keeps the history in one process only (deployed functions use firestore)"
+        return [Finding(Verdict.PASS, "state store", text)]
+    try:
+        store, session = open_firestore(
+            database=state.firestore_database, session=None, retrier=c.retrier, environ=c.environ
+        )
+        try:
+            store.check()
+        finally:
+            session.close()
+    except NotifierError as error:
+        return [_failed("state store", error)]
+    text = f"Firestore database {state.firestore_database} answered a read and a write"
+    return [Finding(Verdict.PASS, "state store", text)]
+
+
+# -- --send-test ----------------------------------------------------------------------------------
+def send_tests(
+    settings: Settings, environ: Mapping[str, str], services: Services, *, skip: Collection[str]
+) -> Iterator[Finding]:
+    """One marked test message on every configured channel whose checks did not fail."""
+    report = sample.sample_report(settings, services.now())
+    for name in ("email", "sms", "slack"):
+        if name not in settings.configured_channels:
+            continue
+        subject = f"test {name}"
+        if name in skip:
+            yield Finding(Verdict.SKIP, subject, "not sent: its checks above failed", name)
+            continue
+        c = _checker(settings, environ, services)
+        try:
+            channel, recipients = sample.channel_for(name, settings, report, c.secret, c.retrier)
+        except NotifierError as error:
+            yield _failed(subject, error, name)
+            continue
+        deliveries = sample.send(channel, recipients)
+        told = sum(1 for d in deliveries if d.status is DeliveryStatus.DELIVERED)
+        problems = "; ".join(dict.fromkeys(d.detail for d in deliveries if d.detail))
+        if told == len(deliveries):
+            yield Finding(Verdict.PASS, subject, f'sent to {told} recipient(s): "{sample.MARK}"', name)
+        elif all(d.status is DeliveryStatus.UNCONFIRMED for d in deliveries):
+            yield Finding(Verdict.UNSURE, subject, f"{problems}; look for it", name)
+        else:
+            yield Finding(Verdict.FAIL, subject, f"sent to {told} of {len(deliveries)}: {problems}", name)

@@ -1,0 +1,96 @@
+"""`python -m notifier run --dry-run`: the real window against the real project, from a laptop.
+
+The function's own run (`notifier.run.run`) for a dry-run message: it reads the secrets, queries
+Mixpanel and renders every channel's message, and sends nothing. The run history is this process's
+memory, so nothing is claimed in the deployed one. What would be sent is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Mapping
+from typing import IO, Any
+
+from notifier.envfile import OPTION, tool_environ
+from notifier.errors import BadMessage, ConfigError, NotifierError
+from notifier.outcome import Outcome
+from notifier.publish import add_window_arguments, build_message
+from notifier.run import RunSummary, Services, run
+
+
+def add_parser(commands: Any) -> None:
+    """The `run` command's arguments."""
+    command = commands.add_parser(
+        "run", help="run one window against the real project and print what would be sent"
+    )
+    command.add_argument(
+        "--dry-run",
+        action="store_true",
+        required=True,
+        help="send nothing, print what would be sent (required: a run from here never sends)",
+    )
+    command.add_argument(
+        OPTION, dest="env_file", help="read the function's settings from this file (deploy.env)"
+    )
+    add_window_arguments(command)
+
+
+def command(args: argparse.Namespace, *, environ: Mapping[str, str], services: Services, out: IO[str]) -> int:
+    """Run and print; 0 when the run worked (whatever it found), 1 when it failed, 2 for bad input."""
+    try:
+        tool = tool_environ(args.env_file, environ)
+        data = build_message(args)
+    except (ConfigError, BadMessage) as error:
+        print(f"not run: {error}", file=out)
+        return 2
+    tool["STATE_STORE"] = "memory"  # claims nothing in the deployed history
+    try:
+        summary = run(data, services.now(), environ=tool, services=services)
+    except NotifierError as error:  # a transient failure: the function would have asked for redelivery
+        print(f"not run: {error}", file=out)
+        return 1
+    print_summary(summary, out)
+    return 0 if summary.outcome in (Outcome.DRY_RUN, Outcome.NOTHING_TO_SEND) else 1
+
+
+def print_summary(summary: RunSummary, out: IO[str]) -> None:
+    """What the run found, and each channel's message as it would go out."""
+    if summary.window is None or summary.outcome not in (Outcome.DRY_RUN, Outcome.NOTHING_TO_SEND):
+        print(f"not run ({summary.outcome.value}): {summary.error or 'see above'}", file=out)
+        return
+    stats = summary.stats
+    print(f"Window: {summary.window.start.isoformat()} to {summary.window.end.isoformat()}", file=out)
+    found = [f"{summary.users:,} user(s) to report"]
+    if summary.late_users:
+        found.append(f"{summary.late_users:,} of them late")
+    if summary.excluded:
+        found.append(f"{summary.excluded:,} left out by EXCLUDE_EMAIL_DOMAINS")
+    if stats.skipped_without_created:
+        found.append(f"{stats.skipped_without_created:,} without $created skipped")
+    print(
+        f"Found: {', '.join(found)}; {stats.pages} Mixpanel page(s), {stats.bytes_received:,} bytes", file=out
+    )
+    rendered = summary.rendered
+    if summary.outcome is Outcome.NOTHING_TO_SEND or rendered is None:
+        print("Nothing would be sent: no users in the window (NOTIFY_WHEN_EMPTY is false).", file=out)
+        return
+    recipients = {channel.channel: channel.recipients for channel in summary.channels}
+    if rendered.email is not None:
+        _section(f"Email to {recipients.get('email', 0)} recipient(s)", out)
+        print(f"Subject: {rendered.email.subject}", file=out)
+        if rendered.email.attachment is not None:
+            print(f"Attachment: {rendered.email.attachment.filename} (everyone)", file=out)
+        print(f"\n{rendered.email.text}", file=out)
+    if rendered.sms is not None:
+        _section(f"SMS to {recipients.get('sms', 0)} number(s)", out)
+        print(rendered.sms, file=out)
+    if rendered.slack is not None:
+        _section("Slack", out)
+        print(f"Text: {rendered.slack['text']}", file=out)
+        print("Blocks:", json.dumps(rendered.slack["blocks"], indent=2, ensure_ascii=False), file=out)
+    print("\nDry run: nothing was sent, and the run history was not touched.", file=out)
+
+
+def _section(title: str, out: IO[str]) -> None:
+    print(f"\n== {title} ==", file=out)
