@@ -92,7 +92,7 @@ def test_the_printed_commands_get_a_200_and_a_digest_on_every_channel(serve: Ser
     assert "new users" in email
     assert email.endswith("to 2 recipient(s)")
     assert all(": Ada Lovelace, Grace Hopper" in text for text in texts)
-    assert posted.split(" -> ")[1].startswith("200: 'Mixpanel project 4242: ")
+    assert posted.split(" -> ")[1].startswith("200: 'Acme iOS: ")
     log_text = (tmp_path / "function.log").read_text()
     assert '"outcome": "sent"' in log_text
     # The README shows the same line, for the default ports.
