@@ -19,9 +19,9 @@ SERVICES = Services()
 def notify(cloud_event: CloudEvent) -> None:
     """Handle one Pub/Sub message; raising asks Pub/Sub to redeliver it."""
     data = cloud_event.get_data()
-    message = data.get("message", {}) if isinstance(data, dict) else {}
+    message = data.get("message") if isinstance(data, dict) else None
     handle_message(
-        message if isinstance(message, dict) else {},
+        message,  # not a dict (no Pub/Sub message at all) is a bad message, acked
         event_time=cloud_event.get("time"),
         environ=os.environ,
         services=SERVICES,

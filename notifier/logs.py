@@ -1,10 +1,16 @@
-"""Structured logging: one JSON object per line with a `severity`, as Cloud Logging reads it."""
+"""Structured logging: one JSON object per line with a `severity`, as Cloud Logging reads it.
+
+Every line is valid UTF-8, under MAX_LINE_CHARS, and has every known secret value blanked: the
+secrets module registers each value it hands out (`hide`), so a provider that echoes a key back in
+an error body cannot carry it into a log.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -12,6 +18,16 @@ LOGGER_NAME = "notifier"
 MAX_LINE_CHARS = 32_000
 MAX_FIELD_CHARS = 2_000
 _QUIET = ("twilio.http_client", "urllib3", "google", "sendgrid", "python_http_client")
+HIDDEN = "[secret]"
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+
+
+def hide(value: str) -> None:
+    """Never let `value` (a secret) appear in a log line from now on."""
+    if len(value) >= 6:  # shorter values would blank ordinary words; secrets are longer
+        with _secrets_lock:
+            _secrets.add(value)
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,7 +47,21 @@ class JsonFormatter(logging.Formatter):
         if len(line) > MAX_LINE_CHARS:
             # Cloud Logging refuses entries past 256 KB; no text we log needs more than a few KB.
             line = json.dumps(_shortened(entry), default=str, ensure_ascii=False)
-        return line
+        # A lone surrogate (half an emoji from a provider or a message) cannot be written as UTF-8.
+        line = line.encode("utf-8", "replace").decode("utf-8")
+        return _blank_secrets(line)
+
+
+def _blank_secrets(line: str) -> str:
+    with _secrets_lock:
+        secrets = sorted(_secrets, key=len, reverse=True)
+    for secret in secrets:
+        if secret in line:
+            line = line.replace(secret, HIDDEN)
+        escaped = json.dumps(secret)[1:-1]  # as it reads inside a JSON string
+        if escaped != secret and escaped in line:
+            line = line.replace(escaped, HIDDEN)
+    return line
 
 
 def _shortened(value: Any) -> Any:

@@ -58,6 +58,7 @@ from notifier.trigger import Trigger, Window, decode_data, parse_timestamp, pars
 LOG = logging.getLogger(__name__)
 # A publishTime this far ahead of the clock is not Pub/Sub's: claiming future time would silence it.
 MAX_CLOCK_SKEW = timedelta(minutes=5)
+MAX_ERRORS_SHOWN = 3  # distinct provider errors a channel's summary quotes
 
 
 @dataclass
@@ -215,7 +216,7 @@ class Delivered:
 
 
 def handle_message(
-    message: Mapping[str, Any],
+    message: Mapping[str, Any] | None,
     *,
     event_time: str | None,
     environ: Mapping[str, str],
@@ -224,6 +225,8 @@ def handle_message(
     """Run for one Pub/Sub message (`data` base64, `publishTime`, `messageId`); see the module docstring."""
     started = services.clock()
     try:
+        if not isinstance(message, Mapping):
+            raise BadMessage("the event carries no Pub/Sub message", field="message")
         publish_time = _publish_time(message, event_time)
         data = decode_data(message.get("data"))
     except BadMessage as error:
@@ -666,7 +669,9 @@ def _channel_summaries(
             state = "partial"
         else:
             state = "failed"
-        errors = [d.detail for d in mine if d.detail]
+        errors = list(dict.fromkeys(d.detail for d in mine if d.detail))
+        if len(errors) > MAX_ERRORS_SHOWN:  # one per phone could make a line of megabytes
+            errors = [*errors[:MAX_ERRORS_SHOWN], f"and {len(errors) - MAX_ERRORS_SHOWN} more"]
         summaries.append(
             ChannelSummary(
                 channel=channel,
@@ -677,7 +682,7 @@ def _channel_summaries(
                 rejected=counts[DeliveryStatus.REJECTED],
                 left=counts[DeliveryStatus.UNAVAILABLE],
                 earlier=earlier,
-                error="; ".join(dict.fromkeys(errors)) or None,
+                error="; ".join(errors) or None,
             )
         )
     return tuple(summaries)

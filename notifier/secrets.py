@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import requests
 
+from notifier import logs
 from notifier.errors import ConfigError, SourceUnavailable
 from notifier.retry import DeadlinePassed, Retrier, parse_retry_after
 from notifier.settings import SecretRef
@@ -136,6 +137,7 @@ def checked(variable: str, value: str) -> str:
     client library with the value in its message.
     """
     value = value.strip()
+    logs.hide(value)  # even a value refused below must never reach a log
     if not value:
         raise ConfigError("the secret's value is empty", variable=variable)
     if value.startswith("\ufeff"):

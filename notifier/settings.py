@@ -46,6 +46,7 @@ _PROPERTY_NAME = re.compile(r"^[^\x00-\x1f\x7f,]{1,255}$")
 VARIABLES = NAMES
 SECRET_VARIABLES = SECRET_NAMES
 MAX_EMAIL_RECIPIENTS = 1000
+MAX_SMS_RECIPIENTS = 100
 MAX_LABEL_CHARS = 60
 SECRET_VERSION_NAME = re.compile(r"^projects/[^/\s]+/secrets/[^/\s]+/versions/[^/\s]+$")
 STATE_STORES = ("memory", "firestore")
@@ -190,7 +191,7 @@ class Settings:
         return cls(
             mixpanel_project_id=project_id,
             mixpanel_region=region,
-            mixpanel_service_account=env.optional("MIXPANEL_SERVICE_ACCOUNT"),
+            mixpanel_service_account=env.header_text("MIXPANEL_SERVICE_ACCOUNT"),
             mixpanel_secret=env.secret("MIXPANEL_SECRET"),
             email=_email_settings(env),
             sms=_sms_settings(env),
@@ -243,6 +244,9 @@ def _sms_settings(env: _Env) -> SmsSettings | None:
     if env.optional("SMS_TO") is None:
         return None
     to = env.listed("SMS_TO", _E164.match, "an E.164 number like +14155550100")
+    if len(to) > MAX_SMS_RECIPIENTS:
+        # One message per number, one after another, inside one run's budget.
+        raise ConfigError(f"has {len(to)} numbers; at most {MAX_SMS_RECIPIENTS}", variable="SMS_TO")
     sender = env.required("SMS_FROM")
     if not (_E164.match(sender) or _MESSAGING_SERVICE_SID.match(sender)):
         raise ConfigError(
@@ -324,6 +328,15 @@ class _Env:
 
     def _or_default(self, name: str) -> str:
         return self.optional(name) or default(name)
+
+    def header_text(self, name: str) -> str | None:
+        """A value that travels in an HTTP header (Basic auth): printable ASCII, no spaces."""
+        value = self.optional(name)
+        if value is not None and not (value.isascii() and value.isprintable() and " " not in value):
+            raise ConfigError(
+                "must be printable ASCII without spaces (it travels in a header)", variable=name
+            )
+        return value
 
     def required(self, name: str) -> str:
         value = self.optional(name)

@@ -250,3 +250,58 @@ def test_a_huge_bad_message_makes_a_small_log_line(world: World, log_lines: LogL
 def test_a_log_line_is_capped_whatever_it_carries(log_lines: LogLines) -> None:
     logging.getLogger("notifier.test").error("x", extra={"fields": {"blob": "y" * 1_000_000}})
     assert len(log_lines.lines[-1]) < 40_000
+
+
+# The second attack (a fresh-eyes review of the hardened function) ------------------------------
+
+
+def test_a_provider_echoing_the_key_back_cannot_carry_it_into_a_log(
+    world: World, log_lines: LogLines
+) -> None:
+    echo = {"errors": [{"message": f"bad key {world.environ['SENDGRID_API_KEY']} for this account"}]}
+    world.sendgrid.script(Fault(reply=Reply.json(400, echo)))
+    world.deliver()
+    assert any("[secret]" in line for line in log_lines.lines)  # and the conftest finds no marker
+
+
+def test_half_an_emoji_in_a_providers_error_still_leaves_a_summary(world: World, log_lines: LogLines) -> None:
+    world.sendgrid.script(Fault(reply=Reply(400, b'{"errors": [{"message": "bad \\ud800 thing"}]}')))
+    world.deliver()
+    assert len(summaries(log_lines)) == 1
+
+
+def test_a_service_account_that_cannot_travel_in_a_header_is_bad_config(world: World) -> None:
+    world.environ["MIXPANEL_SERVICE_ACCOUNT"] = "notifier.sa-ü"
+    summary = world.deliver()
+    assert summary.outcome is Outcome.BAD_CONFIG
+    assert summary.error_fields == {"variable": "MIXPANEL_SERVICE_ACCOUNT"}
+
+
+@pytest.mark.parametrize("data", [{"not": "a pubsub push"}, {"message": "text"}, [1, 2]])
+def test_an_event_without_a_pubsub_message_is_a_bad_message_and_sends_nothing(
+    function: FlaskClient, world: World, data: object
+) -> None:
+    headers = {
+        "ce-id": "1",
+        "ce-specversion": "1.0",
+        "ce-source": "//pubsub.googleapis.com/projects/p/topics/t",
+        "ce-type": "google.cloud.pubsub.topic.v1.messagePublished",
+        "ce-time": "2026-11-28T09:00:42Z",
+    }
+    assert function.post("/", json=data, headers=headers).status_code == 200
+    assert world.mixpanel.requests == []
+
+
+def test_many_refused_phones_make_a_short_summary(world: World, log_lines: LogLines) -> None:
+    world.environ["SMS_TO"] = ",".join(f"+1415555{n:04d}" for n in range(100))
+    world.environ["EMAIL_TO"] = ""
+    world.twilio.script(
+        *[Fault(reply=Reply.json(400, {"code": 21211, "message": f"bad number {n}"})) for n in range(100)]
+    )
+    world.deliver()
+    assert max(len(line) for line in log_lines.lines) < 5_000
+
+
+def test_more_phones_than_a_run_can_text_is_bad_config(world: World) -> None:
+    world.environ["SMS_TO"] = ",".join(f"+1415555{n:04d}" for n in range(101))
+    assert world.deliver().outcome is Outcome.BAD_CONFIG

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -127,3 +129,10 @@ def _text_objects(block: dict[str, object]) -> list[dict[str, object]]:
     if isinstance(accessory, dict):
         objects.append(accessory["text"])
     return objects
+
+
+def test_the_size_limit_holds_for_the_bytes_slack_sdk_sends_not_the_characters() -> None:
+    # slack-sdk sends json.dumps's ASCII escapes: an emoji is 12 bytes, a CJK character 6.
+    payload = render_slack(report([user(n, "李雷🎉" * 60, "é" * 40) for n in range(2000)]), email_on=True)
+    assert len(json.dumps(payload)) <= 40_000
+    assert payload_problem(payload) is None

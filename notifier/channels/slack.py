@@ -74,6 +74,14 @@ class SlackChannel:
             status = int(response.status_code)
             if not 200 <= status < 300:
                 raise _from_status(status, response.body, dict(response.headers or {}))
+            if str(response.body).strip() != "ok":
+                # Slack answers exactly "ok". Anything else came from elsewhere: urllib follows a
+                # 301/302 as a bodiless GET, so a 2xx here need not mean Slack took the message.
+                raise OutcomeUnknown(
+                    f"the webhook answered {status} without Slack's 'ok': it may not have been posted",
+                    channel=CHANNEL,
+                    status=status,
+                )
 
 
 @contextmanager
@@ -93,8 +101,10 @@ def _translate() -> Iterator[None]:
         if answer is not None:
             # The SDK failed reading an error answer's body (cut short, not UTF-8): the status stands.
             raise _from_status(answer.code, b"", dict(answer.headers or {})) from None
-        if isinstance(error, http.client.IncompleteRead | UnicodeDecodeError):
-            return  # a success status came back and only its body broke: Slack took the message
+        if isinstance(error, http.client.IncompleteRead | UnicodeError | LookupError):
+            # A success status came back (urllib raises for any other) and only reading or decoding
+            # its body broke (cut short, not UTF-8, a charset Python does not know).
+            return
         translated = transport_failure("Slack", CHANNEL, error, sent=urllib_request_was_sent(error))
         if translated is None:
             raise  # not the transport: a bug, for the run's edge to report

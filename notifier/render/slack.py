@@ -109,4 +109,5 @@ def _cut(text: str, limit: int) -> str:
 
 
 def _size(value: object) -> int:
-    return len(json.dumps(value, ensure_ascii=False).encode())
+    # As slack-sdk sends it: json.dumps escapes every non-ASCII character (up to 12 bytes an emoji).
+    return len(json.dumps(value))
