@@ -20,7 +20,7 @@ from typing import Any
 
 import requests
 
-from notifier.channels import Channel, Delivery, DeliveryStatus
+from notifier.channels import Channel, Delivery, DeliveryStatus, Journal
 from notifier.channels.email import EmailChannel
 from notifier.channels.slack import SlackChannel, webhook_recipient
 from notifier.channels.sms import SmsChannel
@@ -32,6 +32,7 @@ from notifier.errors import (
     StaleMessage,
     TransientError,
 )
+from notifier.journal import StoreJournal
 from notifier.mixpanel import FetchStats, MixpanelAuth, MixpanelClient, NewUser
 from notifier.outcome import Outcome
 from notifier.render.email import EmailDigest, render_email
@@ -50,6 +51,7 @@ from notifier.state import (
     Start,
     StateStore,
     recipient_key,
+    split_keys,
     user_key,
 )
 from notifier.state.memory import MemoryStore
@@ -195,7 +197,7 @@ class Fetched:
     in_window: int  # the message window's own users (for the next run's trend)
     late: int
     excluded: int
-    reported: ReportedUsers
+    reported: ReportedUsers | None  # to record with the first send; None: nothing to record
 
 
 @dataclass(frozen=True)
@@ -209,10 +211,9 @@ class Rendered:
 
 @dataclass(frozen=True)
 class Delivered:
-    """Every recipient's outcome, and whether any settled one could not be recorded."""
+    """Every recipient's outcome in this delivery."""
 
     deliveries: tuple[Delivery, ...]
-    unrecorded: int
 
 
 def handle_message(
@@ -254,8 +255,9 @@ def run(
     retries = RetryCounter()
     plan: Plan | None = None
     client: MixpanelClient | None = None
+    fetched: Fetched | None = None
+    delivered: Delivered | None = None
     store: StateStore = services.memory
-    unsafe_to_redeliver = False  # a settled recipient could not be recorded: a redelivery might repeat it
 
     def log(summary: RunSummary) -> RunSummary:
         return _log(replace(summary, state_round_trips=store.round_trips), started, services)
@@ -274,7 +276,7 @@ def run(
         early = _early_outcome(plan)
         if early is not None:
             if early is Outcome.ALREADY_SENT:
-                store.finish(plan.request, Ending())
+                store.finish(plan.request, Ending(covered=plan.state.coverage))
             return log(_summary(early, plan, None, None, retries.count))
         client = MixpanelClient(
             base_url=settings.endpoints.mixpanel,
@@ -287,23 +289,27 @@ def run(
         fetched = _fetch(plan, client, store, settings)
         if not fetched.users and not settings.notify_when_empty:
             if not plan.trigger.dry_run:
-                store.finish(plan.request, Ending(users_in_window=fetched.in_window))
+                store.finish(
+                    plan.request, Ending(users_in_window=fetched.in_window, covered=plan.state.coverage)
+                )
             return log(_summary(Outcome.NOTHING_TO_SEND, plan, fetched, client, retries.count))
         rendered = _render(plan, fetched, settings)
         fetched = replace(fetched, users=())  # what is rendered holds what it needs; free the rest
         if plan.trigger.dry_run:
             summary = _summary(Outcome.DRY_RUN, plan, fetched, client, retries.count, rendered=rendered)
             return log(summary)
-        delivered = _deliver(plan, _channels_for(plan, rendered, settings, retrier), store, fetched.reported)
-        unsafe_to_redeliver = delivered.unrecorded > 0
+        journal = StoreJournal(store, plan.request, fetched.reported)
+        delivered = _deliver(plan, _channels_for(plan, rendered, settings, retrier), journal)
         outcome = _outcome(plan, delivered)
-        ending = Ending(
-            users_in_window=None if outcome is Outcome.WILL_RETRY else fetched.in_window,
-            # Nobody could be told for a reason a person must fix: give the time back, so the next
-            # scheduled run after the fix catches it up instead of it being lost.
-            release=outcome is Outcome.FAILED and _nobody_told(plan, delivered),
+        journal.close(
+            Ending(
+                users_in_window=None if outcome is Outcome.WILL_RETRY else fetched.in_window,
+                # Nobody could be told for a reason a person must fix: give the time back, so the
+                # next scheduled run after the fix catches it up instead of it being lost.
+                release=outcome is Outcome.FAILED and _nobody_told(plan, delivered),
+                covered=() if outcome is Outcome.WILL_RETRY else plan.state.coverage,
+            )
         )
-        store.finish(plan.request, ending)
         summary = _summary(
             outcome, plan, fetched, client, retries.count, delivered=delivered, rendered=rendered
         )
@@ -317,21 +323,19 @@ def run(
     except _ChannelsLeft:
         raise
     except NotifierError as error:
-        log(_failure_summary(error, plan, client, retries.count))
+        # Redelivering is always safe: every request was noted before it went out.
+        summary = log(_failure_summary(error, plan, client, retries.count, delivered, fetched))
         if plan is not None:
             _let_go(store, plan, release=isinstance(error, SourceRejected) and not any(plan.earlier.values()))
-        if isinstance(error, TransientError) and not unsafe_to_redeliver:
+        if isinstance(error, TransientError):
             raise
-        return _failure_summary(error, plan, client, retries.count)
+        return summary
     except Exception as error:
         # A bug, or a library raising what it does not document: still one summary line, no text
-        # that could hold a secret; redelivered only while the history keeps that from telling
-        # anyone twice.
-        summary = log(_failure_summary(error, plan, client, retries.count))
+        # that could hold a secret; redelivered, which the history keeps from telling anyone twice.
+        log(_failure_summary(error, plan, client, retries.count, delivered, fetched))
         if plan is not None:
             _let_go(store, plan, release=False)
-        if unsafe_to_redeliver:
-            return summary
         raise
 
 
@@ -356,8 +360,8 @@ def _plan(
         raise StaleMessage(
             f"message published {publish_time.isoformat()} is {_duration(age)} old, past "
             f"MAX_MESSAGE_AGE_MINUTES={settings.max_message_age_minutes}; acked without running"
-            + _given_up(store, key, settings, now)
-            + ". The next scheduled run covers its time; to re-run a window, publish start/end."
+            + _give_up(store, key, settings, now)
+            + "; to re-run a window, publish start/end."
         )
     if publish_time - now > MAX_CLOCK_SKEW:
         raise BadMessage(
@@ -389,6 +393,15 @@ def _plan(
         settled = state.settled.get(channel, {})
         left[channel] = tuple(r for r in recipients if recipient_key(channel, r) not in settled)
         earlier[channel] = len(recipients) - len(left[channel])
+        interrupted = sum(1 for status in settled.values() if status is DeliveryStatus.SENDING)
+        if interrupted and not request.peek:
+            LOG.error(
+                "%s: an earlier delivery of this message stopped while sending to %d recipient(s); they "
+                "may have it, so it is not sent again (README, Operations: re-sending)",
+                channel,
+                interrupted,
+                extra={"fields": {"event": "unconfirmed", "channel": channel}},
+            )
     return Plan(trigger, request, state, secrets, left, earlier)
 
 
@@ -401,11 +414,12 @@ def _early_outcome(plan: Plan) -> Outcome | None:
     return None
 
 
-def _given_up(store: StateStore, key: str, settings: Settings, now: datetime) -> str:
-    """For a stale redelivery: which recipients it gives up on (read without writing)."""
+def _give_up(store: StateStore, key: str, settings: Settings, now: datetime) -> str:
+    """For a stale message: give its claimed time back when nobody heard of it (so the next scheduled
+    run covers it), or give up on the recipients left; say which."""
     request = RunRequest(
         message=key,
-        owner="stale-check",
+        owner="stale",
         window=Span(0, 1),
         scheduled=False,
         now=int(now.timestamp()),
@@ -417,17 +431,32 @@ def _given_up(store: StateStore, key: str, settings: Settings, now: datetime) ->
     )
     try:
         state = store.begin(request)
-    except NotifierError:
-        return ""
-    if state.start is not Start.RESUMED:
-        return ""
+        if state.start is not Start.RESUMED:
+            return ". Nothing of it was claimed: the next scheduled run covers its time"
+        heard = (DeliveryStatus.DELIVERED, DeliveryStatus.UNCONFIRMED, DeliveryStatus.SENDING)
+        if not any(status in heard for keys in state.settled.values() for status in keys.values()):
+            store.finish(request, Ending(release=True))
+            return ". Nobody had heard of it: its time is given back and the next scheduled run covers it"
+        store.finish(request, Ending(covered=state.coverage))
+    except NotifierError as error:
+        return f". The run history could not be read ({type(error).__name__})"
     untold = []
+    for channel, count in _untold(settings, state).items():
+        untold.append(f"{channel} ({count} recipient{'s' if count != 1 else ''})")
+    return f"; gave up on {', '.join(untold)} left untold by earlier deliveries" if untold else ""
+
+
+def _untold(settings: Settings, state: RunState) -> dict[str, int]:
+    """Per channel, how many configured recipients the message never settled."""
+    untold: dict[str, int] = {}
     for channel, recipients in _configured_recipients(settings).items():
         settled = state.settled.get(channel, {})
         missing = sum(1 for r in recipients if recipient_key(channel, r) not in settled)
         if missing:
-            untold.append(f"{channel} ({missing} recipient{'s' if missing != 1 else ''})")
-    return f"; gave up on {', '.join(untold)} left untold by earlier deliveries" if untold else ""
+            untold[channel] = missing
+    if settings.slack and not state.settled.get("slack"):
+        untold["slack"] = 1  # its one recipient, the webhook
+    return untold
 
 
 def _chosen_channels(trigger: Trigger, settings: Settings) -> frozenset[str]:
@@ -489,18 +518,26 @@ def _recipients(settings: Settings, channels: frozenset[str], secrets: Secrets) 
 
 # -- fetch --------------------------------------------------------------------------------------
 def _fetch(plan: Plan, client: MixpanelClient, store: StateStore, settings: Settings) -> Fetched:
-    """The users to report: the coverage's, and the late spans' that no other message reported."""
+    """The users to report: the coverage's, and the late spans' that no other message reported.
+
+    A resumed message reports exactly the users it first reported, so every recipient of one
+    message hears about the same users; any that reached Mixpanel since are the next run's.
+    """
     state = plan.state
     ranges = [_window(span) for span in _merge([*state.coverage, *state.late])]
     late_spans = state.late
     reported_elsewhere: frozenset[bytes] = frozenset()
     if late_spans:
         reported_elsewhere = store.reported(late_spans[0].start, excluding=plan.request.message)
+    own = split_keys(state.reported) if state.reported else None
     excluded_domains = settings.digest.exclude_email_domains
     users: list[NewUser] = []
     excluded = late = 0
     for user in client.new_users(ranges):
-        if reported_elsewhere and user_key(user.distinct_id) in reported_elsewhere:
+        key = user_key(user.distinct_id) if own is not None or reported_elsewhere else b""
+        if own is not None and key not in own:
+            continue
+        if key in reported_elsewhere:
             continue
         if excluded_domains and _excluded(user.email, excluded_domains):
             excluded += 1
@@ -515,7 +552,11 @@ def _fetch(plan: Plan, client: MixpanelClient, store: StateStore, settings: Sett
     users.sort(key=BY_CREATED_THEN_ID)  # in place: no second list of 100,000
     first = int(users[0].created.timestamp()) if users else plan.request.window.start
     last = int(users[-1].created.timestamp()) if users else plan.request.window.start
-    reported = ReportedUsers.of((user_key(u.distinct_id) for u in users), first, last)
+    # Only a scheduled message's users count as reported (a backfill changes nothing), and only the
+    # first time: a resumed delivery keeps what its message first reported.
+    reported = None
+    if plan.trigger.scheduled and state.reported is None:
+        reported = ReportedUsers.of((user_key(u.distinct_id) for u in users), first, last)
     return Fetched(users, len(users), in_window, late, excluded, reported)
 
 
@@ -577,30 +618,11 @@ def _channels_for(plan: Plan, rendered: Rendered, settings: Settings, retrier: R
     return channels
 
 
-def _deliver(plan: Plan, channels: list[Channel], store: StateStore, reported: ReportedUsers) -> Delivered:
-    """Every channel is attempted; each settled recipient is recorded the moment it settles."""
+def _deliver(plan: Plan, channels: list[Channel], journal: Journal) -> Delivered:
+    """Every channel is attempted, each request noted in the journal before it goes out."""
     deliveries: list[Delivery] = []
-    unrecorded = 0
-    first = True
-
-    def record(delivery: Delivery) -> None:
-        nonlocal first, unrecorded
-        if not delivery.status.settled:
-            return
-        key = recipient_key(delivery.channel, delivery.recipient)
-        try:
-            store.record(plan.request, delivery.channel, key, delivery.status, reported if first else None)
-            first = False
-        except NotifierError as error:
-            unrecorded += 1
-            LOG.error(
-                "could not record a settled %s recipient (%s): no redelivery is asked for, it could repeat",
-                delivery.channel,
-                type(error).__name__,
-            )
-
     for channel in channels:
-        deliveries.extend(channel.send(plan.left.get(channel.name, ()), record))
+        deliveries.extend(channel.send(plan.left.get(channel.name, ()), journal))
     for delivery in deliveries:
         if delivery.status is DeliveryStatus.UNCONFIRMED:
             LOG.error(
@@ -609,15 +631,15 @@ def _deliver(plan: Plan, channels: list[Channel], store: StateStore, reported: R
                 delivery.detail,
                 extra={"fields": {"event": "unconfirmed", "channel": delivery.channel}},
             )
-    return Delivered(tuple(deliveries), unrecorded)
+    return Delivered(tuple(deliveries))
 
 
 def _outcome(plan: Plan, delivered: Delivered) -> Outcome:
     statuses = [d.status for d in delivered.deliveries]
-    if any(not status.settled for status in statuses) and not delivered.unrecorded:
+    if any(not status.settled for status in statuses):
         return Outcome.WILL_RETRY
     told = sum(1 for s in statuses if s is DeliveryStatus.DELIVERED) + sum(plan.earlier.values())
-    if all(s is DeliveryStatus.DELIVERED for s in statuses) and not delivered.unrecorded:
+    if all(s is DeliveryStatus.DELIVERED for s in statuses):
         return Outcome.SENT
     return Outcome.PARTIAL if told else Outcome.FAILED
 
@@ -689,7 +711,12 @@ def _channel_summaries(
 
 
 def _failure_summary(
-    error: BaseException, plan: Plan | None, client: MixpanelClient | None, retries: int
+    error: BaseException,
+    plan: Plan | None,
+    client: MixpanelClient | None,
+    retries: int,
+    delivered: Delivered | None = None,
+    fetched: Fetched | None = None,
 ) -> RunSummary:
     if isinstance(error, NotifierError):
         outcome, text, fields = error.outcome, str(error), error.log_fields()
@@ -700,8 +727,11 @@ def _failure_summary(
         outcome=outcome,
         window=plan.trigger.window if plan else None,
         coverage=plan.state.coverage if plan else (),
+        users=fetched.count if fetched else 0,
+        late_users=fetched.late if fetched else 0,
+        excluded=fetched.excluded if fetched else 0,
         stats=client.stats if client else FetchStats(),
-        channels=_channel_summaries(plan, outcome, None) if plan else (),
+        channels=_channel_summaries(plan, outcome, delivered) if plan else (),
         retries=retries,
         error=text,
         error_type=type(error).__name__,

@@ -16,6 +16,7 @@ from notifier.channels import Channel, Delivery
 from notifier.channels.email import EmailChannel
 from notifier.channels.slack import SlackChannel, webhook_recipient
 from notifier.channels.sms import SmsChannel
+from notifier.journal import Unrecorded
 from notifier.mixpanel import NewUser
 from notifier.render.email import EmailDigest, render_email
 from notifier.render.report import Report
@@ -93,9 +94,5 @@ def _marked_slack(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def send(channel: Channel, recipients: tuple[str, ...]) -> tuple[Delivery, ...]:
-    """Send the test message; each recipient's outcome, recorded nowhere (it is not a digest)."""
-    return channel.send(recipients, _record_nothing)
-
-
-def _record_nothing(_delivery: Delivery) -> None:
-    return None
+    """Send the test message; each recipient's outcome, noted nowhere (it is not a digest)."""
+    return channel.send(recipients, Unrecorded())

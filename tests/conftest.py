@@ -310,3 +310,19 @@ def firestore(firestore_emulator: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     for name, value in firestore_emulator.environ.items():
         monkeypatch.setenv(name, value)
     return firestore_emulator
+
+
+class NoteBook:
+    """A Journal for channel tests: keeps what a channel notes; `allow` False refuses every send."""
+
+    def __init__(self, *, allow: bool = True) -> None:
+        self.allow = allow
+        self.requests: list[tuple[str, tuple[str, ...]]] = []  # noted before going out
+        self.outcomes: list[Any] = []  # each recipient's Delivery, as noted
+
+    def sending(self, channel: str, recipients: tuple[str, ...]) -> bool:
+        self.requests.append((channel, recipients))
+        return self.allow
+
+    def settled(self, delivery: Any) -> None:
+        self.outcomes.append(delivery)

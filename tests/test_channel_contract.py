@@ -2,7 +2,8 @@
 
 Once a request has gone out, only an explicit 429/5xx answer is retried; a 2xx counts as delivered
 whatever its body; a lost answer is `unconfirmed` and never retried; a refusal is not retried; a
-redirect is never followed; each recipient is recorded the moment its outcome settles.
+redirect is never followed; every request is noted in the journal before it goes out, and each
+recipient's outcome after.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sandbox.sendgrid import SendGridStandIn
 from sandbox.server import Fault, Reply, StandIn
 from sandbox.slack import SlackStandIn
 from sandbox.twilio import ACCOUNT_SID, TwilioStandIn
-from tests.conftest import EMAILS, MARKER, PHONES, SENDGRID_KEY, TWILIO_TOKEN, Sleeps
+from tests.conftest import EMAILS, MARKER, PHONES, SENDGRID_KEY, TWILIO_TOKEN, NoteBook, Sleeps
 
 DIGEST = EmailDigest(subject="2 new users", html="<p>hi</p>", text="hi", attachment=None)
 PAYLOAD = {
@@ -103,15 +104,28 @@ def retrier(sleeps: Sleeps | None = None, seconds: float = 30) -> Retrier:
 def send(
     case: Case, *, sleeps: Sleeps | None = None, url: str | None = None
 ) -> tuple[tuple[Delivery, ...], list[Delivery]]:
-    """Send once; return the deliveries and what was recorded, in order."""
-    recorded: list[Delivery] = []
+    """Send once; return the deliveries and the outcomes noted in the journal, in order."""
+    notes = NoteBook()
     url = url or case.server.url
     channel = case.build(retrier(sleeps), url)
-    return channel.send(case.recipients_for(url), recorded.append), recorded
+    return channel.send(case.recipients_for(url), notes), notes.outcomes
 
 
 def statuses(deliveries: tuple[Delivery, ...]) -> set[DeliveryStatus]:
     return {d.status for d in deliveries}
+
+
+def test_a_request_goes_out_only_after_the_journal_noted_it(case: Case) -> None:
+    notes = NoteBook()
+    case.build(retrier(), case.server.url).send(case.recipients_for(case.server.url), notes)
+    assert len(notes.requests) == case.requests_per_send == len(case.server.requests)
+    assert sorted(r for _channel, recipients in notes.requests for r in recipients) == sorted(case.recipients)
+
+
+def test_nothing_goes_out_when_the_journal_cannot_note_it(case: Case) -> None:
+    deliveries = case.build(retrier(), case.server.url).send(case.recipients, NoteBook(allow=False))
+    assert case.server.requests == []
+    assert statuses(deliveries) == {DeliveryStatus.UNAVAILABLE}
 
 
 def test_every_recipient_is_delivered_and_recorded_once(case: Case) -> None:
@@ -122,7 +136,7 @@ def test_every_recipient_is_delivered_and_recorded_once(case: Case) -> None:
 
 
 def test_no_recipients_sends_nothing(case: Case) -> None:
-    deliveries = case.build(retrier(), case.server.url).send((), lambda _d: None)
+    deliveries = case.build(retrier(), case.server.url).send((), NoteBook())
     assert deliveries == ()
     assert case.server.requests == []
 
@@ -247,7 +261,7 @@ def test_a_redirect_never_carries_the_credential_or_the_message_to_another_host(
 def test_a_server_trickling_its_answer_cannot_hold_the_channel_past_the_budget(case: Case) -> None:
     case.server.script(*[Fault.trickle(0.2)] * len(case.recipients))
     channel = case.build(retrier(seconds=1.0), case.server.url)
-    deliveries = channel.send(case.recipients[:1], lambda _d: None)
+    deliveries = channel.send(case.recipients[:1], NoteBook())
     assert statuses(deliveries) <= {DeliveryStatus.UNCONFIRMED, DeliveryStatus.DELIVERED}
 
 

@@ -11,7 +11,7 @@ from notifier.render.email import EmailDigest
 from notifier.retry import Deadline, Retrier, RetryPolicy
 from notifier.settings import EmailSettings, SecretRef, Sender
 from sandbox.sendgrid import SendGridStandIn
-from tests.conftest import SENDGRID_KEY
+from tests.conftest import SENDGRID_KEY, NoteBook
 
 DIGEST = EmailDigest(subject="2 new Mixpanel users", html="<p>hi</p>", text="hi", attachment=None)
 SETTINGS = EmailSettings(
@@ -27,7 +27,7 @@ def retrier() -> Retrier:
 
 def send(sendgrid: SendGridStandIn, api_key: str = SENDGRID_KEY) -> tuple[Delivery, ...]:
     channel = EmailChannel(DIGEST, SETTINGS, api_key, sendgrid.url, retrier())
-    return channel.send(SETTINGS.to, lambda _delivery: None)
+    return channel.send(SETTINGS.to, NoteBook())
 
 
 def test_one_call_carries_every_recipient_in_its_own_personalization(sendgrid: SendGridStandIn) -> None:
@@ -78,6 +78,6 @@ def test_a_rejected_key_is_a_permanent_failure_naming_what_to_check(sendgrid: Se
 
 
 def test_only_the_recipients_given_are_sent_to(sendgrid: SendGridStandIn) -> None:
-    EmailChannel(DIGEST, SETTINGS, SENDGRID_KEY, sendgrid.url, retrier()).send(("b@example.com",), print)
+    EmailChannel(DIGEST, SETTINGS, SENDGRID_KEY, sendgrid.url, retrier()).send(("b@example.com",), NoteBook())
     (mail,) = sendgrid.mails()
     assert [p["to"] for p in mail["personalizations"]] == [[{"email": "b@example.com"}]]

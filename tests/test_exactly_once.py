@@ -6,13 +6,14 @@ the emulator; `world.restart()` is a fresh instance (the history is all that sur
 
 from __future__ import annotations
 
+import json
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from notifier.errors import TransientError
+from notifier.errors import SourceUnavailable, TransientError
 from notifier.outcome import Outcome
 from notifier.run import RunSummary
 from sandbox.server import Fault
@@ -117,11 +118,109 @@ def test_records_of_a_delivery_hold_across_restarts_for_every_channel(durable: W
     assert sorted(durable.texts()) == sorted(PHONES)
 
 
-def test_state_costs_four_round_trips_plus_one_per_recipient(durable: World) -> None:
+def test_state_costs_four_round_trips_plus_one_per_request_never_more_than_one_per_recipient(
+    durable: World,
+) -> None:
     durable.with_slack()
     assert durable.deliver().outcome is Outcome.SENT  # 08:00-09:00: no earlier digest to look back at
     durable.clock.advance(hours=1)
     durable.users("2026-11-28T09:30:00")
     summary = durable.deliver(message_id="msg-10", published=TEN)
-    recipients = len(EMAILS) + len(PHONES) + 1
-    assert summary.state_round_trips == 4 + recipients  # begin (read, commit), reported, finish
+    requests = 1 + len(PHONES) + 1  # one email for every address, one text per phone, one Slack post
+    # begin (a read and a commit), the users others reported, a note before each request, the ending
+    assert summary.state_round_trips == 4 + requests <= 4 + len(EMAILS) + len(PHONES) + 1
+
+
+class DiesAtTheEnd:
+    """A run history whose process dies (SystemExit) as the run writes its ending, after every send:
+    what kill -9 does between the providers' answers and the last commit."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.round_trips = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.store, name)
+
+    def write(self, request: Any, marks: Any, *, reported: Any = None, ending: Any = None) -> None:
+        if ending is not None:
+            raise SystemExit("killed")
+        self.store.write(request, marks, reported=reported, ending=ending)
+
+
+def test_an_instance_killed_after_sending_never_sends_again_on_the_redelivery(
+    durable: World, monkeypatch: pytest.MonkeyPatch, log_lines: Any
+) -> None:
+    durable.with_slack()
+    real = durable.services.store
+    monkeypatch.setattr(durable.services, "store", lambda *args: DiesAtTheEnd(real(*args)))
+    with pytest.raises(SystemExit):
+        durable.deliver()
+    durable.restart()  # a fresh instance, once the dead one's lease has run out
+    durable.clock.advance(minutes=10)
+    assert durable.deliver().outcome is Outcome.ALREADY_SENT
+    assert sorted(durable.inboxes()) == sorted(EMAILS)
+    assert durable.texts() == list(PHONES)
+    assert len(durable.slack.messages()) == 1
+    assert any("stopped while sending" in line for line in log_lines.lines)
+
+
+def test_a_profile_appearing_between_deliveries_of_one_message_waits_for_the_next_run(durable: World) -> None:
+    durable.with_slack().twilio.script(*[Fault.status(503)] * (2 * durable.services.policy.attempts))
+    with pytest.raises(TransientError):
+        durable.deliver()  # email and Slack hear of Ada; the texts fail
+    durable.users("2026-11-28T08:50:00")  # reaches Mixpanel now
+    assert durable.deliver().outcome is Outcome.SENT
+    assert {m["Body"].split(":")[1].strip()[:10] for m in durable.twilio.messages()} == {"1 new user"}
+    durable.clock.advance(hours=1)
+    summary = durable.deliver(message_id="msg-10", published=TEN)
+    assert (summary.users, summary.late_users) == (1, 1)  # the newcomer, to everyone, once
+    assert len(durable.emails()) == 2
+    assert len(durable.slack.messages()) == 2
+    assert len(durable.texts()) == 2 * len(PHONES)
+
+
+def test_a_backfill_on_one_channel_changes_nothing_for_late_arrivals(durable: World) -> None:
+    assert durable.deliver().outcome is Outcome.SENT
+    late = durable.users("2026-11-28T08:45:00")
+    backfill = b'{"start": "2026-11-28T08:00:00Z", "end": "2026-11-28T09:00:00Z", "channels": ["email"]}'
+    durable.deliver(backfill, message_id="backfill")
+    durable.clock.advance(hours=1)
+    summary = durable.deliver(message_id="msg-10", published=TEN)
+    assert (summary.users, summary.late_users) == (1, 1)
+    assert all(f"User {late[0]}" in message["Body"] for message in durable.twilio.messages()[-2:])
+
+
+def test_a_message_gone_stale_after_an_outage_gives_its_time_back(durable: World) -> None:
+    durable.environ["MAX_MESSAGE_AGE_MINUTES"] = "90"
+    durable.mixpanel.script(*[Fault.status(503)] * durable.services.policy.attempts)
+    with pytest.raises(TransientError):
+        durable.deliver()  # claims 08:00-09:00, tells nobody
+    durable.clock.advance(minutes=91)
+    assert durable.deliver().outcome is Outcome.STALE_MESSAGE  # Pub/Sub's last try, too late
+    summary = durable.deliver(message_id="msg-11", published=ELEVEN - timedelta(hours=0.5))
+    assert summary.outcome is Outcome.SENT
+    assert summary.users == 1  # Ada, from the hour the stale message had claimed
+
+
+def test_the_summary_tells_who_was_told_even_when_the_history_fails_at_the_end(
+    durable: World, monkeypatch: pytest.MonkeyPatch, log_lines: Any
+) -> None:
+    real = durable.services.store
+
+    class FailsAtTheEnd(DiesAtTheEnd):
+        def write(self, request: Any, marks: Any, *, reported: Any = None, ending: Any = None) -> None:
+            if ending is not None:
+                raise SourceUnavailable("Firestore answered 503", service="Firestore")
+            self.store.write(request, marks, reported=reported, ending=ending)
+
+    monkeypatch.setattr(durable.services, "store", lambda *args: FailsAtTheEnd(real(*args)))
+    with pytest.raises(TransientError):
+        durable.deliver()
+    (line,) = [json.loads(line) for line in log_lines.lines if '"event": "run_summary"' in line]
+    assert line["outcome"] == "will_retry"
+    assert line["users"] == 1
+    assert line["channels"]["email"]["delivered"] == len(EMAILS)
+    assert line["channels"]["sms"]["delivered"] == len(PHONES)
+    monkeypatch.undo()
+    assert [c.outcome for c in durable.deliver().channels] == ["already_sent", "already_sent"]

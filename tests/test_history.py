@@ -12,17 +12,18 @@ from hypothesis import strategies as st
 
 from notifier.channels import DeliveryStatus
 from notifier.errors import InProgress
-from notifier.state import RunRequest, RunState, Span, Start
+from notifier.state import Mark, RunRequest, RunState, Span, Start
 from notifier.state.history import (
     Coverage,
     RunRecord,
     claim,
+    closed,
     count_key,
     counted,
     finished,
     intersect,
+    marked,
     merge,
-    recorded,
     released,
     subtract,
 )
@@ -72,6 +73,7 @@ class History:
             del self.records[request.message]
             return
         self.records[request.message] = finished(record)
+        self.coverage = closed(self.coverage, record.coverage)
         if users is not None:
             self.coverage = counted(self.coverage, record.window, users)
 
@@ -92,9 +94,17 @@ def test_the_first_digest_covers_its_own_window_not_a_week_of_history() -> None:
 def test_consecutive_ticks_tile_time_and_look_back_at_the_previous_hour_for_late_arrivals() -> None:
     history = History()
     history.begin(tick(0))
+    history.finish(tick(0))
     state = history.begin(tick(1))
     assert state.coverage == (Span(T0 + HOUR, T0 + 2 * HOUR),)
     assert state.late == (Span(T0, T0 + HOUR),)
+
+
+def test_time_a_digest_is_still_working_on_is_not_searched_for_late_arrivals() -> None:
+    # Its own redelivery will report those users; looking there too would tell people twice.
+    history = History()
+    history.begin(tick(0))  # still running (Mixpanel is down, say)
+    assert history.begin(tick(1)).late == ()
 
 
 def test_a_lost_tick_is_covered_by_the_next_and_arriving_late_it_covers_nothing() -> None:
@@ -133,8 +143,8 @@ def test_a_redelivery_resumes_with_the_same_coverage_and_what_it_already_settled
     first = tick(1)
     history.begin(tick(0))
     state = history.begin(first)
-    history.records[first.message] = recorded(
-        history.records[first.message], "sms", "r1", DeliveryStatus.DELIVERED
+    history.records[first.message] = marked(
+        history.records[first.message], [Mark("sms", "r1", DeliveryStatus.DELIVERED)]
     )
     history.finish(first)
     again = history.begin(tick(1, owner="b"))

@@ -8,7 +8,7 @@ from notifier.retry import Deadline, Retrier, RetryPolicy
 from notifier.settings import SecretRef, SmsSettings
 from sandbox.server import Fault, Reply
 from sandbox.twilio import ACCOUNT_SID, TwilioStandIn
-from tests.conftest import TWILIO_TOKEN
+from tests.conftest import TWILIO_TOKEN, NoteBook
 
 NUMBERS = ("+14155550100", "+447700900123", "+4915112345678")
 
@@ -27,7 +27,7 @@ def send(
     twilio: TwilioStandIn, body: str = "hi", sms: SmsSettings | None = None, token: str = TWILIO_TOKEN
 ) -> tuple[Delivery, ...]:
     sms = sms or settings()
-    return SmsChannel(body, sms, token, twilio.url, retrier()).send(sms.to, lambda _delivery: None)
+    return SmsChannel(body, sms, token, twilio.url, retrier()).send(sms.to, NoteBook())
 
 
 def test_one_message_per_number_with_the_same_body(twilio: TwilioStandIn) -> None:

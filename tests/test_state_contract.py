@@ -15,7 +15,18 @@ import pytest
 from notifier.channels import DeliveryStatus
 from notifier.errors import InProgress
 from notifier.retry import Deadline, Retrier, RetryPolicy
-from notifier.state import Ending, ReportedUsers, RunRequest, Span, Start, StateStore, recipient_key, user_key
+from notifier.state import (
+    Ending,
+    Mark,
+    ReportedUsers,
+    RunRequest,
+    Span,
+    Start,
+    StateStore,
+    recipient_key,
+    split_keys,
+    user_key,
+)
 from notifier.state.firestore import open_firestore
 from notifier.state.memory import MemoryStore
 
@@ -70,8 +81,13 @@ def test_a_redelivery_on_another_instance_resumes_with_what_was_settled(
     first = tick(0, owner="a")
     store = stores()
     store.begin(first)
-    store.record(first, "sms", recipient_key("sms", "+14155550100"), DeliveryStatus.DELIVERED, None)
-    store.record(first, "email", recipient_key("email", "a@example.com"), DeliveryStatus.UNCONFIRMED, None)
+    store.write(
+        first,
+        [
+            Mark("sms", recipient_key("sms", "+14155550100"), DeliveryStatus.DELIVERED),
+            Mark("email", recipient_key("email", "a@example.com"), DeliveryStatus.UNCONFIRMED),
+        ],
+    )
     store.finish(first, Ending())
     again = stores().begin(tick(0, owner="b"))
     assert again.start is Start.RESUMED
@@ -98,11 +114,48 @@ def test_a_window_already_claimed_is_already_covered(stores: Callable[[], StateS
 
 def test_a_lost_tick_is_caught_up_by_the_next(stores: Callable[[], StateStore]) -> None:
     store = stores()
-    store.begin(tick(0))
-    store.finish(tick(0), Ending())
+    first = store.begin(tick(0))
+    store.finish(tick(0), Ending(covered=first.coverage))
     state = stores().begin(tick(2))
     assert state.coverage == (Span(T0 + HOUR, T0 + 3 * HOUR),)
     assert state.late == (Span(T0, T0 + HOUR),)
+
+
+def test_time_a_running_message_claimed_is_not_searched_until_it_finishes(
+    stores: Callable[[], StateStore],
+) -> None:
+    store = stores()
+    first = store.begin(tick(0))
+    assert stores().begin(tick(1, peek=True)).late == ()
+    store.write(tick(0), [], ending=Ending(covered=first.coverage))  # finished: its time is closed
+    assert stores().begin(tick(1, peek=True)).late == (Span(T0, T0 + HOUR),)
+
+
+def test_a_message_resumed_reports_what_it_first_reported(stores: Callable[[], StateStore]) -> None:
+    ids = [user_key("ada"), user_key("grace")]
+    store = stores()
+    store.begin(tick(0, owner="a"))
+    store.write(
+        tick(0), [Mark("sms", "r1", DeliveryStatus.SENDING)], reported=ReportedUsers.of(ids, T0, T0 + 9)
+    )
+    store.finish(tick(0), Ending())
+    again = stores().begin(tick(0, owner="b"))
+    assert again.reported is not None
+    assert split_keys(again.reported) == frozenset(ids)
+    assert again.settled == {"sms": {"r1": DeliveryStatus.SENDING}}
+
+
+def test_a_cleared_sending_mark_leaves_the_recipient_to_the_redelivery(
+    stores: Callable[[], StateStore],
+) -> None:
+    store = stores()
+    store.begin(tick(0, owner="a"))
+    store.write(
+        tick(0), [Mark("sms", "r1", DeliveryStatus.SENDING), Mark("sms", "r2", DeliveryStatus.SENDING)]
+    )
+    store.write(tick(0), [Mark("sms", "r1", None), Mark("sms", "r2", DeliveryStatus.DELIVERED)])
+    store.finish(tick(0), Ending())
+    assert stores().begin(tick(0, owner="b")).settled == {"sms": {"r2": DeliveryStatus.DELIVERED}}
 
 
 def test_a_dry_run_writes_nothing(stores: Callable[[], StateStore]) -> None:
@@ -139,7 +192,9 @@ def test_users_reported_by_other_messages_are_known_and_a_messages_own_are_not(
     store = stores()
     ids = frozenset(user_key(f"user-{n}") for n in range(3))
     store.begin(tick(0))
-    store.record(tick(0), "sms", "r1", DeliveryStatus.DELIVERED, ReportedUsers.of(ids, T0 + 10, T0 + 20))
+    store.write(
+        tick(0), [Mark("sms", "r1", DeliveryStatus.SENDING)], reported=ReportedUsers.of(ids, T0 + 10, T0 + 20)
+    )
     reader = stores()
     assert reader.reported(T0, excluding="msg-1") == ids
     assert reader.reported(T0, excluding="msg-0") == frozenset()
@@ -150,7 +205,11 @@ def test_many_reported_users_fit(stores: Callable[[], StateStore]) -> None:
     store = stores()
     ids = frozenset(user_key(f"user-{n}") for n in range(100_000))
     store.begin(tick(0))
-    store.record(tick(0), "sms", "r1", DeliveryStatus.DELIVERED, ReportedUsers.of(ids, T0, T0 + HOUR - 1))
+    store.write(
+        tick(0),
+        [Mark("sms", "r1", DeliveryStatus.SENDING)],
+        reported=ReportedUsers.of(ids, T0, T0 + HOUR - 1),
+    )
     assert stores().reported(T0, excluding="msg-1") == ids
 
 
@@ -179,10 +238,9 @@ def test_firestore_holds_no_address_no_number_no_id_and_every_record_expires(fir
     request = tick(0)
     store.begin(request)
     reported = ReportedUsers.of([user_key("distinct-ada")], T0 + 1, T0 + 2)
-    store.record(
-        request, "email", recipient_key("email", "ada@example.com"), DeliveryStatus.DELIVERED, reported
-    )
-    store.record(request, "sms", recipient_key("sms", "+14155550100"), DeliveryStatus.DELIVERED, None)
+    email = Mark("email", recipient_key("email", "ada@example.com"), DeliveryStatus.SENDING)
+    store.write(request, [email], reported=reported)
+    store.write(request, [Mark("sms", recipient_key("sms", "+14155550100"), DeliveryStatus.DELIVERED)])
     store.finish(request, Ending(users_in_window=1))
     documents = {c: firestore.documents(c) for c in ("runs", "reported", "coverage")}
     dump = json.dumps(documents)

@@ -1,15 +1,15 @@
 """Delivery channels: email (SendGrid), SMS (Twilio), Slack (incoming webhook).
 
-A channel is built with its rendered message and sends it to the recipients it is given, calling
-`record` for each recipient the moment the provider's answer settles it (so a crash a moment later
-cannot make a redelivery tell them twice), and returns every recipient's Delivery. It never raises
+A channel is built with its rendered message and sends it to the recipients it is given, noting in
+a Journal each request before it goes out and each recipient's outcome after (so that a crash at
+any moment cannot make a redelivery tell them twice), and returns every recipient's Delivery. It never raises
 for what a provider answered; what its client library raises is translated in one place per
 channel (`_translate` in each module). A new channel implements `Channel` and joins `notifier.run`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -25,6 +25,7 @@ class DeliveryStatus(StrEnum):
     UNCONFIRMED = "unconfirmed"  # the request went out and the answer was lost: never retried
     REJECTED = "rejected"  # the provider refused (4xx): not retried
     UNAVAILABLE = "unavailable"  # not delivered, transient: left for Pub/Sub's redelivery
+    SENDING = "sending"  # (the history only) about to go out; found on resume, it counts as unconfirmed
 
     @property
     def settled(self) -> bool:
@@ -52,7 +53,26 @@ class Delivery:
         return cls(channel, recipient, status, str(error))
 
 
-Record = Callable[[Delivery], None]
+class Journal(Protocol):
+    """Where a channel notes what it does, so that nobody is ever told twice.
+
+    `sending` comes before each request (False: the note could not be kept, so do not send);
+    `settled` after each recipient's answer.
+    """
+
+    def sending(self, channel: str, recipients: tuple[str, ...]) -> bool:
+        """Note that a request to `recipients` is about to go out; False when it must not."""
+        ...
+
+    def settled(self, delivery: Delivery) -> None:
+        """Note a recipient's outcome."""
+        ...
+
+
+def not_sent(channel: str, recipients: tuple[str, ...]) -> tuple[Delivery, ...]:
+    """The deliveries of a request the journal would not let go out: left for the redelivery."""
+    reason = "not sent: the run history could not note it first"
+    return tuple(Delivery(channel, r, DeliveryStatus.UNAVAILABLE, reason) for r in recipients)
 
 
 def transport_failure(
@@ -117,6 +137,6 @@ class Channel(Protocol):
         """The channel's name: email, sms, slack."""
         ...
 
-    def send(self, recipients: tuple[str, ...], record: Record) -> tuple[Delivery, ...]:
-        """Send to `recipients`, calling `record` per recipient as soon as its outcome is settled."""
+    def send(self, recipients: tuple[str, ...], journal: Journal) -> tuple[Delivery, ...]:
+        """Send to `recipients`, noting each request and each recipient's outcome in `journal`."""
         ...

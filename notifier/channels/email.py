@@ -12,7 +12,7 @@ from functools import cache
 from typing import Any
 
 from notifier.answers import error_detail, urllib_request_was_sent
-from notifier.channels import Delivery, DeliveryStatus, Record, refusal, transport_failure
+from notifier.channels import Delivery, DeliveryStatus, Journal, not_sent, refusal, transport_failure
 from notifier.errors import ChannelError, OutcomeUnknown
 from notifier.render.email import EmailDigest
 from notifier.retry import DeadlinePassed, Retrier
@@ -71,18 +71,20 @@ class EmailChannel:
     retrier: Retrier
     name: str = CHANNEL
 
-    def send(self, recipients: tuple[str, ...], record: Record) -> tuple[Delivery, ...]:
-        """One request for every recipient; each is recorded as soon as SendGrid's answer settles it."""
+    def send(self, recipients: tuple[str, ...], journal: Journal) -> tuple[Delivery, ...]:
+        """One request for every recipient, noted in the journal before it goes out and after."""
         if not recipients:
             return ()
         mail = build_mail(self.digest, self.settings, recipients)
+        if not journal.sending(CHANNEL, recipients):
+            return not_sent(CHANNEL, recipients)
         try:
             self.retrier.call(lambda: self._post(mail), name="SendGrid mail/send")
             outcome = [Delivery(CHANNEL, address, DeliveryStatus.DELIVERED) for address in recipients]
         except ChannelError as error:
             outcome = [Delivery.failed(CHANNEL, address, error) for address in recipients]
         for delivery in outcome:
-            record(delivery)
+            journal.settled(delivery)
         return tuple(outcome)
 
     def _post(self, mail: dict[str, Any]) -> None:

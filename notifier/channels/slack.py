@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from notifier.answers import error_detail, urllib_request_was_sent
-from notifier.channels import Delivery, DeliveryStatus, Record, refusal, transport_failure
+from notifier.channels import Delivery, DeliveryStatus, Journal, not_sent, refusal, transport_failure
 from notifier.errors import ChannelError, OutcomeUnknown
 from notifier.retry import DeadlinePassed, Retrier
 
@@ -48,16 +48,18 @@ class SlackChannel:
         """The one recipient of this channel."""
         return webhook_recipient(self.webhook_url)
 
-    def send(self, recipients: tuple[str, ...], record: Record) -> tuple[Delivery, ...]:
-        """One POST when the webhook is among `recipients`; recorded as soon as Slack answers."""
+    def send(self, recipients: tuple[str, ...], journal: Journal) -> tuple[Delivery, ...]:
+        """One POST when the webhook is among `recipients`, noted before it goes out and after."""
         if self.recipient not in recipients:
             return ()
+        if not journal.sending(CHANNEL, (self.recipient,)):
+            return not_sent(CHANNEL, (self.recipient,))
         try:
             self.retrier.call(self._post, name="Slack webhook")
             delivery = Delivery(CHANNEL, self.recipient, DeliveryStatus.DELIVERED)
         except ChannelError as error:
             delivery = Delivery.failed(CHANNEL, self.recipient, error)
-        record(delivery)
+        journal.settled(delivery)
         return (delivery,)
 
     def _post(self) -> None:

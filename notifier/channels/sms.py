@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from notifier.answers import error_detail, mask_phone, requests_request_was_sent
-from notifier.channels import Delivery, DeliveryStatus, Record, refusal, transport_failure
+from notifier.channels import Delivery, DeliveryStatus, Journal, not_sent, refusal, transport_failure
 from notifier.errors import ChannelError, ChannelUnavailable, OutcomeUnknown
 from notifier.retry import DeadlinePassed, Retrier
 from notifier.settings import SmsSettings
@@ -37,8 +37,8 @@ class SmsChannel:
     retrier: Retrier
     name: str = CHANNEL
 
-    def send(self, recipients: tuple[str, ...], record: Record) -> tuple[Delivery, ...]:
-        """Each number in turn, recorded as soon as Twilio settles it; one failing stops no other."""
+    def send(self, recipients: tuple[str, ...], journal: Journal) -> tuple[Delivery, ...]:
+        """Each number in turn, noted before and after; one failing stops no other."""
         if not recipients:
             return ()
         from twilio.http.http_client import TwilioHttpClient
@@ -71,12 +71,15 @@ class SmsChannel:
                 with _translate(seen, number):
                     self.retrier.bounded(lambda: client.messages.create(to=number, body=self.body, **sender))
 
+            if not journal.sending(CHANNEL, (number,)):
+                outcome.extend(not_sent(CHANNEL, (number,)))
+                continue
             try:
                 self.retrier.call(attempt, name="Twilio message")
                 delivery = Delivery(CHANNEL, number, DeliveryStatus.DELIVERED)
             except ChannelError as error:
                 delivery = Delivery.failed(CHANNEL, number, error)
-            record(delivery)
+            journal.settled(delivery)
             outcome.append(delivery)
         return tuple(outcome)
 

@@ -9,7 +9,7 @@ hashes (`recipient_key`, `user_key`); counts and times are kept as they are.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
@@ -63,6 +63,7 @@ class RunState:
     late: tuple[Span, ...] = ()  # claimed earlier, searched again for users that arrived late
     settled: Mapping[str, Mapping[str, DeliveryStatus]] = field(default_factory=dict)
     previous_users: int | None = None  # users of the previous window of the same length (the trend)
+    reported: bytes | None = None  # a resumed message's own users (user keys), as it first reported them
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,16 @@ class Ending:
 
     users_in_window: int | None = None  # the window's own users, for the next run's trend
     release: bool = False  # nobody could be told and retrying cannot help: give the time back
+    covered: tuple[Span, ...] = ()  # the time the message claimed: settled now, open to late search
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One recipient's entry in a message's record; `status` None clears a SENDING mark (not sent)."""
+
+    channel: str
+    recipient: str  # recipient_key(...)
+    status: DeliveryStatus | None
 
 
 class StateStore(Protocol):
@@ -116,19 +127,23 @@ class StateStore(Protocol):
         """Hashed ids of users created at or after `since` that other messages reported."""
         ...
 
-    def record(
+    def write(
         self,
         request: RunRequest,
-        channel: str,
-        recipient: str,
-        status: DeliveryStatus,
-        reported: ReportedUsers | None,
+        marks: Sequence[Mark],
+        *,
+        reported: ReportedUsers | None = None,
+        ending: Ending | None = None,
     ) -> None:
-        """Remember a settled recipient (and, with the first, the users this message reports)."""
+        """One commit: recipients' marks, the users the message reports (once), and how it ended.
+
+        A SENDING mark is written before a request goes out: a delivery resumed after a crash sees it
+        and never sends to that recipient again (it counts as unconfirmed).
+        """
         ...
 
     def finish(self, request: RunRequest, ending: Ending) -> None:
-        """Let go of the message's lease; store its count, or give its time back."""
+        """Let go of the message's lease and store its count (as `write`), or give its time back."""
         ...
 
     def check(self) -> None:

@@ -17,8 +17,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -28,7 +29,7 @@ from notifier.answers import error_detail
 from notifier.channels import DeliveryStatus
 from notifier.errors import ConfigError, InProgress, SourceRejected, SourceUnavailable
 from notifier.retry import DeadlinePassed, Retrier, is_transient_status
-from notifier.state import Ending, ReportedUsers, RunRequest, RunState, Span, split_keys
+from notifier.state import Ending, Mark, ReportedUsers, RunRequest, RunState, Span, split_keys
 from notifier.state.history import Coverage, RunRecord, claim, count_key, released
 
 SERVICE = "Firestore"
@@ -63,8 +64,12 @@ class FirestoreStore:
             )
             return state
 
+        chunks = 0
+
         def decide(found: Found) -> tuple[RunState, list[dict[str, Any]]]:
+            nonlocal chunks
             before_record, before_coverage = _record_from(found[names[0]]), _coverage_from(found[names[1]])
+            chunks = before_record.reported_chunks if before_record else 0
             state, record, coverage = claim(before_record, before_coverage, request)
             writes = []
             if record is not None and record != before_record:
@@ -73,7 +78,10 @@ class FirestoreStore:
                 writes.append({"update": {"name": names[1], "fields": _coverage_fields(coverage)}})
             return state, writes
 
-        return self._transaction(names, decide)
+        state = self._transaction(names, decide)
+        if state.reported is not None and chunks:
+            state = replace(state, reported=self._own_reported(_message_id(request.message), chunks))
+        return state
 
     def reported(self, since: int, *, excluding: str) -> frozenset[bytes]:
         """Hashed ids other messages reported, created at or after `since` (one query)."""
@@ -99,69 +107,90 @@ class FirestoreStore:
             ids |= split_keys(base64.b64decode(_bytes(fields.get("ids"))))
         return frozenset(ids)
 
-    def record(
+    def write(
         self,
         request: RunRequest,
-        channel: str,
-        recipient: str,
-        status: DeliveryStatus,
-        reported: ReportedUsers | None,
+        marks: Sequence[Mark],
+        *,
+        reported: ReportedUsers | None = None,
+        ending: Ending | None = None,
     ) -> None:
-        """One commit: the settled recipient and, with the first, the users this message reported."""
+        """One commit (retried: every write in it is idempotent); see StateStore."""
         message = _message_id(request.message)
-        writes: list[dict[str, Any]] = [
-            {
-                "update": {
-                    "name": self._name("runs", message),
-                    "fields": {"settled": _map({channel: _map({recipient: _str(status.value)})})},
-                },
-                "updateMask": {"fieldPaths": [f"settled.{channel}.{recipient}"]},
-            }
-        ]
+        run = self._name("runs", message)
+        fields: dict[str, Any] = {}
+        paths: list[str] = []
+        settled: dict[str, dict[str, Any]] = {}
+        for mark in marks:
+            # A path with no value in `fields` deletes the field: how a SENDING mark is cleared.
+            paths.append(f"settled.{mark.channel}.{mark.recipient}")
+            if mark.status is not None:
+                settled.setdefault(mark.channel, {})[mark.recipient] = _str(mark.status.value)
+        if settled:
+            fields["settled"] = _map({channel: _map(keys) for channel, keys in settled.items()})
+        writes: list[dict[str, Any]] = []
         if reported is not None:
-            expire_at = reported.max_created + request.max_catch_up + request.late_arrival + 86400
-            chunk_bytes = IDS_PER_DOCUMENT * 8
-            for index in range(0, max(len(reported.keys), 1), chunk_bytes):
-                chunk = reported.keys[index : index + chunk_bytes]
-                fields = {
-                    "message": _str(message),
-                    "min_created": _int(reported.min_created),
-                    "max_created": _int(reported.max_created),
-                    "ids": {"bytesValue": base64.b64encode(chunk).decode()},
-                    "expire_at": _timestamp(expire_at),
-                }
-                name = self._name("reported", f"{message}-{index // chunk_bytes}")
-                writes.append({"update": {"name": name, "fields": fields}})
-        self._commit(writes)
+            chunks = self._reported_writes(request, message, reported)
+            writes.extend(chunks)
+            fields["reported_chunks"] = _int(len(chunks))
+            paths.append("reported_chunks")
+        if ending is not None:
+            fields.update({"finished": {"booleanValue": True}, "lease_until": _int(0)})
+            paths += ["finished", "lease_until"]
+            writes.append(self._coverage_ending(request, ending))
+        if paths:
+            writes.insert(0, {"update": {"name": run, "fields": fields}, "updateMask": {"fieldPaths": paths}})
+        if writes:
+            self._commit(writes)
 
     def finish(self, request: RunRequest, ending: Ending) -> None:
         """Let go of the lease and store the window's count (one commit), or give the time back."""
-        run = self._name("runs", _message_id(request.message))
         if ending.release:
-            self._release(run)
+            self._release(self._name("runs", _message_id(request.message)))
             return
-        writes: list[dict[str, Any]] = [
-            {
-                "update": {
-                    "name": run,
-                    "fields": {"finished": {"booleanValue": True}, "lease_until": _int(0)},
-                },
-                "updateMask": {"fieldPaths": ["finished", "lease_until"]},
-                "currentDocument": {"exists": True},
+        self.write(request, (), ending=ending)
+
+    def _reported_writes(
+        self, request: RunRequest, message: str, reported: ReportedUsers
+    ) -> list[dict[str, Any]]:
+        expire_at = reported.max_created + request.max_catch_up + request.late_arrival + 86400
+        chunk_bytes = IDS_PER_DOCUMENT * 8
+        writes = []
+        for index in range(0, max(len(reported.keys), 1), chunk_bytes):
+            fields = {
+                "message": _str(message),
+                "min_created": _int(reported.min_created),
+                "max_created": _int(reported.max_created),
+                "ids": {"bytesValue": base64.b64encode(reported.keys[index : index + chunk_bytes]).decode()},
+                "expire_at": _timestamp(expire_at),
             }
-        ]
+            name = self._name("reported", f"{message}-{index // chunk_bytes}")
+            writes.append({"update": {"name": name, "fields": fields}})
+        return writes
+
+    def _coverage_ending(self, request: RunRequest, ending: Ending) -> dict[str, Any]:
+        """The coverage document's part of an ending: the window's count, its time no longer open."""
+        fields: dict[str, Any] = {}
+        paths: list[str] = []
         if ending.users_in_window is not None:
             key = count_key(request.window)
-            writes.append(
-                {
-                    "update": {
-                        "name": self._name("coverage", "history"),
-                        "fields": {"counts": _map({key: _int(ending.users_in_window)})},
-                    },
-                    "updateMask": {"fieldPaths": [f"counts.{key}"]},
-                }
-            )
-        self._commit(writes)
+            fields["counts"] = _map({key: _int(ending.users_in_window)})
+            paths.append(f"counts.{key}")
+        write: dict[str, Any] = {
+            "update": {"name": self._name("coverage", "history"), "fields": fields},
+            "updateMask": {"fieldPaths": paths},
+        }
+        if ending.covered:
+            # Removing by value needs no read: the open spans are stored exactly as they were claimed.
+            spans = [_span(span) for span in ending.covered]
+            write["updateTransforms"] = [{"fieldPath": "open", "removeAllFromArray": {"values": spans}}]
+        return write
+
+    def _own_reported(self, message: str, chunks: int) -> bytes:
+        """The users a message reported, from its reported documents (a resumed delivery's one extra read)."""
+        names = [self._name("reported", f"{message}-{n}") for n in range(chunks)]
+        found, _ = self._batch_get(names, transaction=False)
+        return b"".join(base64.b64decode(_bytes((found[name] or {}).get("ids"))) for name in names)
 
     def check(self) -> None:
         """Read the coverage document and write a check document (which expires in a day)."""
@@ -377,6 +406,7 @@ def _record_fields(record: RunRecord) -> dict[str, Any]:
             }
         ),
         "expire_at": _timestamp(record.expire_at),
+        "reported_chunks": _int(record.reported_chunks),
     }
 
 
@@ -401,6 +431,7 @@ def _record_from(fields: Mapping[str, Any] | None) -> RunRecord | None:
         late=_spans_from(fields.get("late")),
         settled=settled,
         expire_at=_unix(fields.get("expire_at")),
+        reported_chunks=_integer(fields.get("reported_chunks")),
     )
 
 
@@ -408,6 +439,7 @@ def _coverage_fields(coverage: Coverage) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "spans": _spans(coverage.spans),
         "counts": _map({key: _int(value) for key, value in coverage.counts.items()}),
+        "open": {"arrayValue": {"values": [_span(span) for span in coverage.open]}},
     }
     if coverage.genesis is not None:
         fields["genesis"] = _int(coverage.genesis)
@@ -423,6 +455,7 @@ def _coverage_from(fields: Mapping[str, Any] | None) -> Coverage:
         spans=_spans_from(fields.get("spans")),
         genesis=_integer(genesis) if genesis else None,
         counts=counts,
+        open=_spans_from(fields.get("open")),
     )
 
 

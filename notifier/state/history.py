@@ -1,8 +1,10 @@
 """The history's rules, with no I/O: both backends read their documents, call these, and write back.
 
-`claim` decides what a delivery covers; `claimed`, `released` and `recorded` are the documents after
-it. The coverage document holds the union of claimed time (coalesced spans), the earliest time ever
-claimed (`genesis`: time before the first digest was never owed to anyone) and recent window counts.
+`claim` decides what a delivery covers; `released`, `closed`, `counted` and `marked` are the documents
+after the other steps. The coverage document holds the union of claimed time (coalesced spans), the
+time claimed by messages still running (`open`: no late search there, their users are not final
+yet), the earliest time ever claimed (`genesis`: time before the first digest was never owed to
+anyone) and recent window counts.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from notifier.channels import DeliveryStatus
 from notifier.errors import InProgress
-from notifier.state import RunRequest, RunState, Span, Start
+from notifier.state import Mark, RunRequest, RunState, Span, Start
 
 MAX_COUNTS = 400  # window counts kept for the trend: weeks of hourly runs
 FORGET_AFTER_SECONDS = 70 * 24 * 3600
@@ -25,6 +27,7 @@ class Coverage:
     spans: tuple[Span, ...] = ()
     genesis: int | None = None
     counts: Mapping[str, int] = field(default_factory=dict)
+    open: tuple[Span, ...] = ()  # claimed by messages not finished yet, as each claimed them
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,7 @@ class RunRecord:
     late: tuple[Span, ...]
     settled: Mapping[str, Mapping[str, DeliveryStatus]]
     expire_at: int
+    reported_chunks: int = 0  # documents holding the users this message reported (0: none yet)
 
 
 def count_key(window: Span) -> str:
@@ -103,17 +107,19 @@ def claim(
         reach_back = min(window.start, max(coverage.genesis, window.end - request.max_catch_up))
     covered = subtract([Span(reach_back, window.end)], coverage.spans)
     first = covered[0].start
-    # Late arrivals are looked for only in time an earlier digest covered; unclaimed time gets its own.
-    late = (
-        intersect([Span(first - request.late_arrival, first)], coverage.spans) if request.late_arrival else ()
-    )
+    # Late arrivals are looked for only in time an earlier digest covered and finished: unclaimed
+    # time gets its own digest, and a digest still running will report its own users.
+    settled_time = subtract(coverage.spans, coverage.open)
+    lookback = [Span(first - request.late_arrival, first)] if request.late_arrival else []
+    late = intersect(lookback, settled_time)
     state = RunState(Start.FRESH, coverage=covered, late=late, previous_users=previous)
     genesis = window.start if coverage.genesis is None else min(coverage.genesis, window.start)
     # Spans too old for any message to reach (catch-up, lateness, the longest window and the oldest
     # message, with room to spare) are dropped, so the document stays small.
     horizon = request.now - request.max_catch_up - request.late_arrival - FORGET_AFTER_SECONDS
     kept = tuple(span for span in merge([*coverage.spans, *covered]) if span.end > horizon)
-    after = replace(coverage, spans=kept, genesis=genesis)
+    still_open = tuple(span for span in (*coverage.open, *covered) if span.end > horizon)
+    after = replace(coverage, spans=kept, genesis=genesis, open=still_open)
     return state, _new_record(request, state), after
 
 
@@ -132,6 +138,7 @@ def _resume(
         late=record.late,
         settled=record.settled,
         previous_users=previous,
+        reported=b"" if record.reported_chunks else None,  # the store fills in what was reported
     )
     taken = replace(
         record, owner=request.owner, lease_until=request.now + request.lease_seconds, finished=False
@@ -154,7 +161,12 @@ def _new_record(request: RunRequest, state: RunState) -> RunRecord:
 
 def released(coverage: Coverage, record: RunRecord) -> Coverage:
     """The coverage with a message's claim given back, so the next run catches its time up."""
-    return replace(coverage, spans=subtract(coverage.spans, record.coverage))
+    return closed(replace(coverage, spans=subtract(coverage.spans, record.coverage)), record.coverage)
+
+
+def closed(coverage: Coverage, covered: tuple[Span, ...]) -> Coverage:
+    """The coverage with a finished message's time no longer open (late search may look there)."""
+    return replace(coverage, open=tuple(span for span in coverage.open if span not in covered))
 
 
 def counted(coverage: Coverage, window: Span, users: int) -> Coverage:
@@ -166,10 +178,14 @@ def counted(coverage: Coverage, window: Span, users: int) -> Coverage:
     return replace(coverage, counts=counts)
 
 
-def recorded(record: RunRecord, channel: str, recipient: str, status: DeliveryStatus) -> RunRecord:
-    """The record with one recipient settled."""
+def marked(record: RunRecord, marks: Iterable[Mark]) -> RunRecord:
+    """The record with recipients marked (a None status clears a mark)."""
     settled = {name: dict(keys) for name, keys in record.settled.items()}
-    settled.setdefault(channel, {})[recipient] = status
+    for mark in marks:
+        if mark.status is None:
+            settled.get(mark.channel, {}).pop(mark.recipient, None)
+        else:
+            settled.setdefault(mark.channel, {})[mark.recipient] = mark.status
     return replace(record, settled=settled)
 
 

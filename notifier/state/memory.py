@@ -7,21 +7,22 @@ long as the instance lives: a redelivery that lands on a fresh instance starts f
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
+from dataclasses import replace
 
-from notifier.channels import DeliveryStatus
-from notifier.state import Ending, ReportedUsers, RunRequest, RunState
-from notifier.state.history import Coverage, RunRecord, claim, counted, finished, recorded, released
+from notifier.state import Ending, Mark, ReportedUsers, RunRequest, RunState, Start, split_keys
+from notifier.state.history import Coverage, RunRecord, claim, closed, counted, finished, marked, released
 
 
 class MemoryStore:
-    """The history in a dict, one lock making each method atomic, as a Firestore transaction is."""
+    """The history in dicts, one lock making each method atomic, as a Firestore transaction is."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.round_trips = 0  # nothing leaves the process
         self._coverage = Coverage()
         self._records: dict[str, RunRecord] = {}
-        self._reported: list[tuple[str, ReportedUsers, int]] = []  # message, users, expire_at
+        self._reported: dict[str, tuple[ReportedUsers, int]] = {}  # message -> users, expire_at
 
     def begin(self, request: RunRequest) -> RunState:
         """Claim or resume the message; see StateStore."""
@@ -32,52 +33,63 @@ class MemoryStore:
                 if record is not None:
                     self._records[request.message] = record
                 self._coverage = coverage
+            if state.start is Start.RESUMED and request.message in self._reported:
+                state = replace(state, reported=self._reported[request.message][0].keys)
             return state
 
     def reported(self, since: int, *, excluding: str) -> frozenset[bytes]:
         """Hashed ids other messages reported, created at or after `since`."""
         with self._lock:
             found: set[bytes] = set()
-            for message, users, _expire in self._reported:
+            for message, (users, _expire) in self._reported.items():
                 if message != excluding and users.max_created >= since:
-                    found |= users.ids()
+                    found |= split_keys(users.keys)
             return frozenset(found)
 
-    def record(
+    def write(
         self,
         request: RunRequest,
-        channel: str,
-        recipient: str,
-        status: DeliveryStatus,
-        reported: ReportedUsers | None,
+        marks: Sequence[Mark],
+        *,
+        reported: ReportedUsers | None = None,
+        ending: Ending | None = None,
     ) -> None:
-        """Remember a settled recipient; see StateStore."""
+        """Marks, reported users and the ending at once; see StateStore."""
         with self._lock:
             record = self._records.get(request.message)
             if record is not None:
-                self._records[request.message] = recorded(record, channel, recipient, status)
+                record = marked(record, marks)
+                if reported is not None:
+                    record = replace(record, reported_chunks=1)
+                self._records[request.message] = record
             if reported is not None:
                 expire_at = reported.max_created + request.max_catch_up + request.late_arrival + 86400
-                self._reported.append((request.message, reported, expire_at))
+                self._reported[request.message] = (reported, expire_at)
+            if ending is not None:
+                self._end(request, ending)
 
     def finish(self, request: RunRequest, ending: Ending) -> None:
         """Let go of the lease; store the count or give the time back; see StateStore."""
         with self._lock:
-            record = self._records.get(request.message)
-            if record is None:
-                return
-            if ending.release:
-                self._coverage = released(self._coverage, record)
-                del self._records[request.message]
-                return
-            self._records[request.message] = finished(record)
-            if ending.users_in_window is not None:
-                self._coverage = counted(self._coverage, record.window, ending.users_in_window)
+            self._end(request, ending)
 
     def check(self) -> None:
         """Memory always answers."""
 
+    def _end(self, request: RunRequest, ending: Ending) -> None:
+        record = self._records.get(request.message)
+        if record is None:
+            return
+        if ending.release:
+            self._coverage = released(self._coverage, record)
+            del self._records[request.message]
+            return
+        self._records[request.message] = finished(record)
+        self._coverage = closed(self._coverage, ending.covered)
+        if ending.users_in_window is not None:
+            self._coverage = counted(self._coverage, record.window, ending.users_in_window)
+
     def _expire(self, now: int) -> None:
         # What Firestore's TTL policy does for the other backend.
         self._records = {key: r for key, r in self._records.items() if r.expire_at > now}
-        self._reported = [entry for entry in self._reported if entry[2] > now]
+        self._reported = {key: entry for key, entry in self._reported.items() if entry[1] > now}
