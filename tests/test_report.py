@@ -32,7 +32,9 @@ def test_a_window_within_a_day_names_the_date_once() -> None:
 
 def test_a_window_ending_at_midnight_is_one_day() -> None:
     window = Window(datetime(2026, 11, 28, 23, 0, tzinfo=UTC), datetime(2026, 11, 29, 0, 0, tzinfo=UTC))
-    assert describe_window(window, UTC_ZONE) == "28 Nov 2026, 23:00–00:00 UTC"
+    assert describe_window(window, UTC_ZONE) == "28 Nov 2026, 23:00–24:00 UTC"
+    whole_day = Window(datetime(2026, 11, 27, tzinfo=UTC), datetime(2026, 11, 28, tzinfo=UTC))
+    assert describe_window(whole_day, UTC_ZONE) == "27 Nov 2026, 00:00–24:00 UTC"
 
 
 def test_a_window_across_midnight_names_both_days() -> None:

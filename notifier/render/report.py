@@ -80,7 +80,9 @@ def describe_window(window: Window, zone: ZoneInfo, *, short: bool = False) -> s
     start_zone, end_zone = start.strftime("%Z"), end.strftime("%Z")
     start_tail = f" {start_zone}" if start_zone != end_zone else ""
     if same_day(window, zone):
-        return f"{start:{day} %H:%M}{start_tail}{dash}{end:%H:%M} {end_zone}"
+        # A window ending at midnight ends at 24:00 of its day, not 00:00 (which reads as empty).
+        until = "24:00" if (end.hour, end.minute) == (0, 0) else f"{end:%H:%M}"
+        return f"{start:{day} %H:%M}{start_tail}{dash}{until} {end_zone}"
     between = dash if short else f" {dash} "
     return f"{start:{day} %H:%M}{start_tail}{between}{end:{day} %H:%M} {end_zone}"
 
