@@ -8,6 +8,7 @@ import functions_framework
 from cloudevents.http import CloudEvent
 
 from notifier import logs
+from notifier.errors import RedeliveryRequested
 from notifier.run import Services, handle_message
 
 logs.configure()
@@ -20,9 +21,15 @@ def notify(cloud_event: CloudEvent) -> None:
     """Handle one Pub/Sub message; raising asks Pub/Sub to redeliver it."""
     data = cloud_event.get_data()
     message = data.get("message") if isinstance(data, dict) else None
-    handle_message(
-        message,  # not a dict (no Pub/Sub message at all) is a bad message, acked
-        event_time=cloud_event.get("time"),
-        environ=os.environ,
-        services=SERVICES,
-    )
+    try:
+        handle_message(
+            message,  # not a dict (no Pub/Sub message at all) is a bad message, acked
+            event_time=cloud_event.get("time"),
+            environ=os.environ,
+            services=SERVICES,
+        )
+    except Exception as error:  # noqa: BLE001 - the run has logged its summary; only the type goes on
+        # functions-framework prints what it gets: never the original text, which could quote a key.
+        raise RedeliveryRequested(
+            f"redelivery requested ({type(error).__name__}): see the run summary"
+        ) from None

@@ -11,6 +11,7 @@ import re
 import socket
 import ssl
 import urllib.error
+import urllib.request
 from typing import Any
 
 MAX_DETAIL_CHARS = 200
@@ -127,3 +128,11 @@ def _failed_to_connect(error: BaseException) -> bool:
         if isinstance(item, BaseException):
             pending.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
     return False
+
+
+class RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """For urllib clients: a redirect becomes an HTTPError, since following it would send the
+    credential (SendGrid's key) or the message (a Slack 301/302 turns into a bodiless GET elsewhere)."""
+
+    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
+        return None

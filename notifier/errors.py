@@ -8,7 +8,8 @@
     │   └── SourceRejected         Mixpanel refused the query (4xx)                   source_rejected
     ├── TransientError             retrying may help: retried in the run, then redelivered   will_retry
     │   ├── SourceUnavailable      Mixpanel, Secret Manager or the state store did not answer usefully
-    │   └── InProgress             another delivery of this message is running now    in_progress
+    │   ├── InProgress             another delivery of this message is running now    in_progress
+    │   └── RedeliveryRequested    what main.notify raises to Pub/Sub, words-free
     └── ChannelError               one send went wrong; channels turn these into per-recipient outcomes
         ├── ChannelRejected        the provider refused (4xx other than 429): not retried
         ├── ChannelUnavailable     the request did not get through, or 429/5xx: retried
@@ -107,6 +108,14 @@ class SourceUnavailable(TransientError):
 
     def log_fields(self) -> dict[str, object]:
         return {"service": self.service, **({"status": self.status} if self.status else {})}
+
+
+class RedeliveryRequested(TransientError):
+    """What the function raises to make Pub/Sub deliver the message again.
+
+    functions-framework prints what a function raises; this text never carries a provider's or a
+    library's words (which could echo a key), only a pointer to the run summary that says why.
+    """
 
 
 class InProgress(TransientError):

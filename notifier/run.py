@@ -12,10 +12,12 @@ import hashlib
 import logging
 import random
 import time
+import traceback
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -721,8 +723,12 @@ def _failure_summary(
     if isinstance(error, NotifierError):
         outcome, text, fields = error.outcome, str(error), error.log_fields()
     else:
-        # Only the type: an unexpected exception's text could quote a header, a key or a body.
-        outcome, text, fields = Outcome.FAILED, f"unexpected {type(error).__name__}", {}
+        # Only the type and where: an unexpected exception's text could quote a header, a key or a body.
+        outcome, text, fields = (
+            Outcome.FAILED,
+            f"unexpected {type(error).__name__}",
+            {"error_where": _where(error)},
+        )
     return RunSummary(
         outcome=outcome,
         window=plan.trigger.window if plan else None,
@@ -737,6 +743,12 @@ def _failure_summary(
         error_type=type(error).__name__,
         error_fields=fields,
     )
+
+
+def _where(error: BaseException) -> str:
+    """The last frames of a traceback, as file:line in function: enough to find a bug, no text."""
+    frames = traceback.extract_tb(error.__traceback__)[-4:]
+    return " < ".join(f"{Path(f.filename).name}:{f.lineno} in {f.name}" for f in reversed(frames))
 
 
 def _nobody_told(plan: Plan, delivered: Delivered) -> bool:

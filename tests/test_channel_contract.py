@@ -247,15 +247,8 @@ def test_a_redirect_never_carries_the_credential_or_the_message_to_another_host(
     with Elsewhere() as elsewhere:
         case.server.script(*[Fault.redirect(elsewhere.url + "/stolen", status)] * len(case.recipients))
         deliveries, _ = send(case, sleeps=sleeps)
-    for request in elsewhere.requests:
-        assert "authorization" not in request.headers
-        assert request.body == b""
-        assert MARKER not in request.path
-    if case.name != "slack":
-        # SendGrid and Twilio never follow; urllib follows a Slack 30x as a bodiless GET, and the
-        # webhook host is checked to be Slack's own before anything is sent (settings).
-        assert elsewhere.requests == []
-        assert statuses(deliveries) == {DeliveryStatus.REJECTED}
+    assert elsewhere.requests == []
+    assert statuses(deliveries) == {DeliveryStatus.REJECTED}
 
 
 def test_a_server_trickling_its_answer_cannot_hold_the_channel_past_the_budget(case: Case) -> None:

@@ -224,3 +224,20 @@ def test_the_summary_tells_who_was_told_even_when_the_history_fails_at_the_end(
     assert line["channels"]["sms"]["delivered"] == len(PHONES)
     monkeypatch.undo()
     assert [c.outcome for c in durable.deliver().channels] == ["already_sent", "already_sent"]
+
+
+def test_a_late_profile_in_time_still_being_retried_is_reported_once_it_is_done(durable: World) -> None:
+    durable.with_slack().twilio.script(*[Fault.status(503)] * (2 * durable.services.policy.attempts))
+    with pytest.raises(TransientError):
+        durable.deliver()  # 08:00-09:00: email and Slack hear of Ada, the texts fail
+    late = durable.users("2026-11-28T08:40:00")
+    durable.clock.advance(hours=1)
+    # The 10:00 tick: 08:00-09:00 is still being retried, so it is not searched for late arrivals.
+    assert durable.deliver(message_id="msg-10", published=TEN).outcome is Outcome.NOTHING_TO_SEND
+    assert durable.deliver().outcome is Outcome.SENT  # the 09:00 message's redelivery: Ada by text
+    durable.clock.advance(hours=1)
+    summary = durable.deliver(message_id="msg-11", published=ELEVEN)
+    assert (summary.users, summary.late_users) == (1, 1)  # the newcomer, now, to everyone
+    assert all(f"User {late[0]}" in m["Body"] for m in durable.twilio.messages()[-2:])
+    assert len(durable.emails()) == 2
+    assert len(durable.slack.messages()) == 2

@@ -204,3 +204,15 @@ def test_every_instant_goes_to_exactly_one_digest_whatever_the_order(
     union = merge(covered)
     assert total == sum(span.seconds for span in union), "an instant went to two digests"
     assert len(union) == 1, "an instant between the first and the last digest went to none"
+
+
+def test_time_still_running_when_a_run_wanted_to_search_it_is_searched_by_the_next() -> None:
+    history = History()
+    history.begin(tick(0))  # hour 0 still running when hour 1 comes
+    assert history.begin(tick(1)).late == ()
+    history.finish(tick(0))  # hour 0 done at last: a profile may have reached it meanwhile
+    history.finish(tick(1))
+    state = history.begin(tick(2))
+    assert state.late == (Span(T0, T0 + 2 * HOUR),)  # hour 1 as usual, and hour 0 it had to skip
+    history.finish(tick(2))
+    assert history.begin(tick(3)).late == (Span(T0 + 2 * HOUR, T0 + 3 * HOUR),)  # searched once only

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from notifier.answers import error_detail, urllib_request_was_sent
+from notifier.answers import RefuseRedirects, error_detail, urllib_request_was_sent
 from notifier.channels import Delivery, DeliveryStatus, Journal, not_sent, refusal, transport_failure
 from notifier.errors import ChannelError, OutcomeUnknown
 from notifier.render.email import EmailDigest
@@ -146,13 +146,6 @@ class _Seen:
     headers: dict[str, str] | None = None
 
 
-class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
-    """A redirect becomes an HTTPError: following it would send the key to another host."""
-
-    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
-        return None
-
-
 @cache
 def _sendgrid_client_class() -> type:
     # Built on first use: sendgrid is imported only when an email is actually sent.
@@ -172,7 +165,7 @@ def _sendgrid_client_class() -> type:
             del opener  # the default one follows redirects
             self.seen = _Seen()
             try:
-                response = urllib.request.build_opener(_RefuseRedirects()).open(request, timeout=timeout)
+                response = urllib.request.build_opener(RefuseRedirects()).open(request, timeout=timeout)
             except urllib.error.HTTPError as error:
                 self.seen = _Seen(error.code, dict(error.headers or {}))
                 from python_http_client.exceptions import handle_error

@@ -11,12 +11,14 @@ import hashlib
 import http.client
 import logging
 import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
-from notifier.answers import error_detail, urllib_request_was_sent
+from notifier.answers import RefuseRedirects, error_detail, urllib_request_was_sent
 from notifier.channels import Delivery, DeliveryStatus, Journal, not_sent, refusal, transport_failure
 from notifier.errors import ChannelError, OutcomeUnknown
 from notifier.retry import DeadlinePassed, Retrier
@@ -65,6 +67,7 @@ class SlackChannel:
     def _post(self) -> None:
         from slack_sdk.webhook import WebhookClient
 
+        _refuse_redirects_in_urlopen()
         client = WebhookClient(
             self.webhook_url,
             timeout=max(1, round(self.retrier.timeout())),
@@ -116,3 +119,12 @@ def _translate() -> Iterator[None]:
 def _from_status(status: int, body: object, headers: dict[str, str]) -> ChannelError:
     """429 and 5xx are retried; 400/403/404/410 (invalid_payload, channel_not_found...) are refusals."""
     return refusal("Slack", CHANNEL, status, error_detail(body), headers=headers, hint=_HINT)
+
+
+@cache
+def _refuse_redirects_in_urlopen() -> None:
+    """slack-sdk posts with urllib's `urlopen`, which follows a 301/302 as a bodiless GET to wherever
+    it points, and takes no opener of ours. Without an SSL context, urlopen uses the process-wide
+    opener (`install_opener`, urllib's documented hook), which nothing else here uses: make it refuse
+    redirects, so a redirected webhook is an answer, not a false delivery."""
+    urllib.request.install_opener(urllib.request.build_opener(RefuseRedirects()))

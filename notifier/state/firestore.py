@@ -440,6 +440,7 @@ def _coverage_fields(coverage: Coverage) -> dict[str, Any]:
         "spans": _spans(coverage.spans),
         "counts": _map({key: _int(value) for key, value in coverage.counts.items()}),
         "open": {"arrayValue": {"values": [_span(span) for span in coverage.open]}},
+        "deferred": _spans(coverage.deferred),
     }
     if coverage.genesis is not None:
         fields["genesis"] = _int(coverage.genesis)
@@ -456,6 +457,7 @@ def _coverage_from(fields: Mapping[str, Any] | None) -> Coverage:
         genesis=_integer(genesis) if genesis else None,
         counts=counts,
         open=_spans_from(fields.get("open")),
+        deferred=_spans_from(fields.get("deferred")),
     )
 
 

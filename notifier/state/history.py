@@ -28,6 +28,7 @@ class Coverage:
     genesis: int | None = None
     counts: Mapping[str, int] = field(default_factory=dict)
     open: tuple[Span, ...] = ()  # claimed by messages not finished yet, as each claimed them
+    deferred: tuple[Span, ...] = ()  # time a run wanted to search for late arrivals while it was open
 
 
 @dataclass(frozen=True)
@@ -108,10 +109,13 @@ def claim(
     covered = subtract([Span(reach_back, window.end)], coverage.spans)
     first = covered[0].start
     # Late arrivals are looked for only in time an earlier digest covered and finished: unclaimed
-    # time gets its own digest, and a digest still running will report its own users.
+    # time gets its own digest, and a digest still running reports its own users. Time that was
+    # still running when an earlier run wanted to search it waits (deferred) for the next run.
     settled_time = subtract(coverage.spans, coverage.open)
     lookback = [Span(first - request.late_arrival, first)] if request.late_arrival else []
-    late = intersect(lookback, settled_time)
+    wanted = merge([*lookback, *coverage.deferred])
+    late = intersect(wanted, settled_time)
+    deferred = intersect(wanted, coverage.open)
     state = RunState(Start.FRESH, coverage=covered, late=late, previous_users=previous)
     genesis = window.start if coverage.genesis is None else min(coverage.genesis, window.start)
     # Spans too old for any message to reach (catch-up, lateness, the longest window and the oldest
@@ -119,7 +123,8 @@ def claim(
     horizon = request.now - request.max_catch_up - request.late_arrival - FORGET_AFTER_SECONDS
     kept = tuple(span for span in merge([*coverage.spans, *covered]) if span.end > horizon)
     still_open = tuple(span for span in (*coverage.open, *covered) if span.end > horizon)
-    after = replace(coverage, spans=kept, genesis=genesis, open=still_open)
+    deferred = tuple(span for span in deferred if span.end > horizon)
+    after = replace(coverage, spans=kept, genesis=genesis, open=still_open, deferred=deferred)
     return state, _new_record(request, state), after
 
 
