@@ -9,7 +9,8 @@ from cloudevents.http import CloudEvent
 
 from notifier import logs
 from notifier.errors import RedeliveryRequested
-from notifier.run import Services, handle_message
+from notifier.run import handle_message
+from notifier.services import Services
 
 logs.configure()
 # Built once per instance: the HTTP session's connection pool and the secret cache outlive a run.

@@ -20,7 +20,8 @@ def run(config: dict[str, Any]) -> dict[str, Any]:
     """The function's core, once, as Cloud Functions would call it."""
     from notifier import logs
     from notifier.errors import TransientError
-    from notifier.run import Services, run
+    from notifier.run import run
+    from notifier.services import Services
 
     logs.configure(stream=sys.stderr)
     services = Services()

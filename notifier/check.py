@@ -28,7 +28,7 @@ from notifier.envfile import OPTION, tool_environ
 from notifier.errors import ConfigError, NotifierError, SourceUnavailable, TransientError
 from notifier.mixpanel import MixpanelAuth, MixpanelClient, where_created_in
 from notifier.retry import Deadline, DeadlinePassed, Retrier, is_transient_status
-from notifier.run import Services
+from notifier.services import Services
 from notifier.settings import SecretRef, Settings, SmsSettings, check_slack_webhook_url
 from notifier.state.firestore import open_firestore
 from notifier.trigger import Window

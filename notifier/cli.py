@@ -12,7 +12,7 @@ from typing import IO, Any
 from notifier import check, dry_run, publish
 from notifier.logs import LOGGER_NAME
 from notifier.retry import RetryPolicy
-from notifier.run import Services
+from notifier.services import Services
 
 # A person is waiting at the terminal: fewer, shorter attempts than a scheduled run makes.
 TOOL_POLICY = RetryPolicy(attempts=3, max_delay=10.0)

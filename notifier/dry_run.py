@@ -16,7 +16,9 @@ from notifier.envfile import OPTION, tool_environ
 from notifier.errors import BadMessage, ConfigError, NotifierError
 from notifier.outcome import Outcome
 from notifier.publish import add_window_arguments, build_message
-from notifier.run import RunSummary, Services, run
+from notifier.run import run
+from notifier.services import Services
+from notifier.summary import RunSummary
 
 
 def add_parser(commands: Any) -> None:

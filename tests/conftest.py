@@ -22,7 +22,9 @@ from hypothesis import HealthCheck, settings
 from notifier import logs
 from notifier.logs import JsonFormatter
 from notifier.retry import RetryPolicy
-from notifier.run import RunSummary, Services, handle_message, run
+from notifier.run import handle_message, run
+from notifier.services import Services
+from notifier.summary import RunSummary
 from notifier.variables import NAMES
 from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.secretmanager import SecretManagerStandIn

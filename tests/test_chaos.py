@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from notifier.errors import TransientError
 from notifier.retry import RetryPolicy
-from notifier.run import Services
+from notifier.services import Services
 from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.sendgrid import SendGridStandIn
 from sandbox.server import Fault, Reply

@@ -15,7 +15,7 @@ import pytest
 
 from notifier.errors import SourceUnavailable, TransientError
 from notifier.outcome import Outcome
-from notifier.run import RunSummary
+from notifier.summary import RunSummary
 from sandbox.server import Fault
 from tests.conftest import EMAILS, PHONES, World
 

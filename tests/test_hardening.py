@@ -19,7 +19,8 @@ from flask.testing import FlaskClient
 from notifier.errors import TransientError
 from notifier.outcome import Outcome
 from notifier.retry import RetryPolicy
-from notifier.run import RunSummary, handle_message
+from notifier.run import handle_message
+from notifier.summary import RunSummary
 from notifier.trigger import parse_timestamp
 from sandbox.function import push_envelope
 from sandbox.mixpanel import profile

@@ -10,7 +10,8 @@ from datetime import timedelta
 import pytest
 
 from notifier.logs import JsonFormatter
-from notifier.run import Services, handle_message
+from notifier.run import handle_message
+from notifier.services import Services
 from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.sendgrid import SendGridStandIn
 from sandbox.twilio import TwilioStandIn

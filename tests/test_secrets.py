@@ -9,8 +9,9 @@ import pytest
 
 from notifier.errors import ConfigError
 from notifier.retry import Deadline, Retrier, RetryPolicy
-from notifier.run import Services, run
+from notifier.run import run
 from notifier.secrets import SecretResolver
+from notifier.services import Services
 from notifier.settings import SecretRef
 from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.secretmanager import SecretManagerStandIn

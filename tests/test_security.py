@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from notifier.errors import NotifierError
-from notifier.run import Services
+from notifier.services import Services
 from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.sendgrid import SendGridStandIn
 from sandbox.server import Fault

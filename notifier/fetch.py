@@ -1,0 +1,81 @@
+"""Step two of a run: the users to report, from Mixpanel, checked against the run history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from notifier.mixpanel import MixpanelClient, NewUser
+from notifier.plan import Plan
+from notifier.render.report import BY_CREATED_THEN_ID
+from notifier.settings import Settings
+from notifier.state import ReportedUsers, Span, StateStore, split_keys, user_key
+from notifier.state.history import merge
+from notifier.trigger import Window
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """The users to report, sorted, and what fetching them took."""
+
+    users: Sequence[NewUser]  # emptied once rendered: at 100,000 users the run's peak is the sending
+    count: int
+    in_window: int  # the message window's own users (for the next run's trend)
+    late: int
+    excluded: int
+    reported: ReportedUsers | None  # to record with the first send; None: nothing to record
+
+
+def fetch(plan: Plan, client: MixpanelClient, store: StateStore, settings: Settings) -> Fetched:
+    """The users to report: the coverage's, and the late spans' that no other message reported.
+
+    A resumed message reports exactly the users it first reported, so every recipient of one
+    message hears about the same users; any that reached Mixpanel since are the next run's.
+    """
+    state = plan.state
+    ranges = [window_of(span) for span in merge([*state.coverage, *state.late])]
+    late_spans = state.late
+    reported_elsewhere: frozenset[bytes] = frozenset()
+    if late_spans:
+        reported_elsewhere = store.reported(late_spans[0].start, excluding=plan.request.message)
+    own = split_keys(state.reported) if state.reported else None
+    excluded_domains = settings.digest.exclude_email_domains
+    users: list[NewUser] = []
+    excluded = late = 0
+    for user in client.new_users(ranges):
+        key = user_key(user.distinct_id) if own is not None or reported_elsewhere else b""
+        if own is not None and key not in own:
+            continue
+        if key in reported_elsewhere:
+            continue
+        if excluded_domains and _excluded(user.email, excluded_domains):
+            excluded += 1
+            continue
+        created = int(user.created.timestamp())
+        if any(span.start <= created < span.end for span in late_spans):
+            user = user._replace(late=True)
+            late += 1
+        users.append(user)
+    window = plan.trigger.window
+    in_window = sum(1 for u in users if not u.late and window.start <= u.created < window.end)
+    users.sort(key=BY_CREATED_THEN_ID)  # in place: no second list of 100,000
+    first = int(users[0].created.timestamp()) if users else plan.request.window.start
+    last = int(users[-1].created.timestamp()) if users else plan.request.window.start
+    # Only a scheduled message's users count as reported (a backfill changes nothing), and only the
+    # first time: a resumed delivery keeps what its message first reported.
+    reported = None
+    if plan.trigger.scheduled and state.reported is None:
+        reported = ReportedUsers.of((user_key(u.distinct_id) for u in users), first, last)
+    return Fetched(users, len(users), in_window, late, excluded, reported)
+
+
+def _excluded(email: str, domains: tuple[str, ...]) -> bool:
+    """True when `email` is at one of `domains` or a subdomain of one (case-insensitive)."""
+    domain = email.rpartition("@")[2].lower().rstrip(".")
+    return bool(domain) and any(domain == d or domain.endswith("." + d) for d in domains)
+
+
+def window_of(span: Span) -> Window:
+    """A history span as a window."""
+    return Window(datetime.fromtimestamp(span.start, UTC), datetime.fromtimestamp(span.end, UTC))
