@@ -53,6 +53,9 @@ unit: $(STAMP) browser
 # Headless Chromium for the email's layout tests (tests/test_email_browser.py) and the demo's
 # screenshots. Installed with apt only where it can be (root, apt-get present); elsewhere those tests
 # skip, saying so.
+# CJK and emoji fonts: the demo's screenshots show names in every script, not boxes.
+BROWSER_PACKAGES := chromium fonts-wqy-microhei fonts-noto-color-emoji
+
 browser:
 	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null || [ -n "$$CHROMIUM" ]; then \
 	  exit 0; \
@@ -61,10 +64,10 @@ browser:
 	elif ! command -v apt-get >/dev/null; then \
 	  echo "chromium is missing and there is no apt-get: the email's browser tests will skip"; \
 	else \
-	  echo "installing chromium with apt-get, for the email's browser tests"; \
+	  echo "installing chromium with apt-get, for the email's browser tests (and fonts for its names)"; \
 	  export DEBIAN_FRONTEND=noninteractive; \
-	  { apt-get install -y -qq --no-install-recommends chromium >/dev/null 2>&1 || \
-	    { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends chromium >/dev/null; }; } || \
+	  { apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES) >/dev/null 2>&1 || \
+	    { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES) >/dev/null; }; } || \
 	  echo "could not install chromium: the email's browser tests will skip"; \
 	fi
 
