@@ -18,7 +18,8 @@ MAX_DETAIL_CHARS = 200
 # Keys under which the providers put a human-readable reason, most specific first:
 # SendGrid errors[].message, Twilio message / RFC 9457 detail+title, Google error.message, Mixpanel error.
 _REASON_KEYS = ("message", "detail", "title", "error", "error_description", "reason", "code")
-_PHONE = re.compile(r"\+?\d[\d ().-]{6,18}\d")
+# "+" and any digits (E.164 allows 2 to 15: +6834002 is a number), or 8 digits and more without it.
+_PHONE = re.compile(r"\+\d[\d ().-]{0,20}\d|\d[\d ().-]{6,18}\d")
 _EMAIL = re.compile(r"[^\s@<>()\"',;:]+@([^\s@<>()\"',;:]+\.[^\s@<>()\"',;:]+)")
 
 
@@ -78,7 +79,8 @@ def mask_contacts(text: str) -> str:
 def mask_phone(number: str) -> str:
     """A phone number with all but its last 4 digits hidden, for logs."""
     digits = number.lstrip("+")
-    return "+" + "•" * max(len(digits) - 4, 0) + digits[-4:]
+    shown = min(4, len(digits) // 2)  # never most of a short number (E.164 allows 2 to 15 digits)
+    return "+" + "•" * (len(digits) - shown) + digits[len(digits) - shown :]
 
 
 def urllib_request_was_sent(error: BaseException) -> bool:

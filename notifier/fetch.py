@@ -47,13 +47,16 @@ def fetch(plan: Plan, client: MixpanelClient, store: StateStore, settings: Setti
         key = user_key(user.distinct_id) if own is not None or reported_elsewhere else b""
         if own is not None and key not in own:
             continue
-        if key in reported_elsewhere:
+        created = int(user.created.timestamp())
+        is_late = any(span.start <= created < span.end for span in late_spans)
+        # Only the late spans were covered by other digests: users of this run's own coverage are
+        # its own, whatever another message once meant to report.
+        if is_late and key in reported_elsewhere:
             continue
         if excluded_domains and _excluded(user.email, excluded_domains):
             excluded += 1
             continue
-        created = int(user.created.timestamp())
-        if any(span.start <= created < span.end for span in late_spans):
+        if is_late:
             user = user._replace(late=True)
             late += 1
         users.append(user)

@@ -43,16 +43,34 @@ class StoreJournal:
                 channel,
                 type(error).__name__,
             )
+            # The commit may have landed though its answer was lost: what is known not sent is cleared
+            # with the next commit that gets through, so a redelivery still sends it.
+            self.pending += [Mark(channel, recipient_key(channel, r), None) for r in recipients]
             return False
         self.pending, self.reported = [], None
         return True
 
     def settled(self, delivery: Delivery) -> None:
-        """Note an outcome, written with the next commit (its SENDING mark already guards it)."""
+        """Note an outcome: written with the next commit (its SENDING mark already guards it), except
+        that a recipient not sent after all is cleared at once, so no later failure can strand it."""
         status = delivery.status if delivery.status.settled else None  # None: not sent after all
-        self.pending.append(
-            Mark(delivery.channel, recipient_key(delivery.channel, delivery.recipient), status)
-        )
+        key = recipient_key(delivery.channel, delivery.recipient)
+        self.pending.append(Mark(delivery.channel, key, status))
+        if status is None:
+            self.flush()
+
+    def flush(self) -> None:
+        """Commit what is pending now; kept pending when the history does not answer."""
+        if not self.pending:
+            return
+        try:
+            self.store.write(self.request, self.pending)
+        except NotifierError as error:
+            LOG.warning(
+                "the run history could not take %d note(s) yet (%s)", len(self.pending), type(error).__name__
+            )
+            return
+        self.pending = []
 
     def close(self, ending: Ending) -> None:
         """Commit the outcomes left and the run's ending; raises what the store raises."""
@@ -61,6 +79,14 @@ class StoreJournal:
             return
         self.store.write(self.request, self.pending, reported=self.reported, ending=ending)
         self.pending, self.reported = [], None
+
+    def abandon(self) -> None:
+        """After a failure: let go of the message with what is pending (best effort; logged if not)."""
+        try:
+            self.store.write(self.request, self.pending, ending=Ending())
+            self.pending = []
+        except NotifierError as error:
+            LOG.warning("could not update the run history after a failure (%s)", type(error).__name__)
 
 
 class Unrecorded:

@@ -74,6 +74,7 @@ def run(
     client: MixpanelClient | None = None
     fetched: Fetched | None = None
     delivered: Delivered | None = None
+    journal: StoreJournal | None = None
     store: StateStore = services.memory
 
     def log(summary: RunSummary) -> RunSummary:
@@ -143,7 +144,8 @@ def run(
         # Redelivering is always safe: every request was noted before it went out.
         summary = log(failure_summary(error, plan, client, retries.count, delivered, fetched))
         if plan is not None:
-            _let_go(store, plan, release=isinstance(error, SourceRejected) and not any(plan.earlier.values()))
+            release = isinstance(error, SourceRejected) and not any(plan.earlier.values())
+            _let_go(store, plan, journal, release=release)
         if isinstance(error, TransientError):
             raise
         return summary
@@ -152,7 +154,7 @@ def run(
         # that could hold a secret; redelivered, which the history keeps from telling anyone twice.
         log(failure_summary(error, plan, client, retries.count, delivered, fetched))
         if plan is not None:
-            _let_go(store, plan, release=False)
+            _let_go(store, plan, journal, release=False)
         raise
 
 
@@ -160,9 +162,13 @@ class _ChannelsLeft(TransientError):
     """Recipients are left after a transient failure: Pub/Sub redelivers, the history skips the told."""
 
 
-def _let_go(store: StateStore, plan: Plan, *, release: bool) -> None:
-    """After a failure: free the message's lease (so a redelivery resumes at once), or give its time back."""
+def _let_go(store: StateStore, plan: Plan, journal: StoreJournal | None, *, release: bool) -> None:
+    """After a failure: free the message's lease (so a redelivery resumes at once), with the notes
+    the journal still holds, or give its time back."""
     if plan.trigger.dry_run:
+        return
+    if journal is not None and not release:
+        journal.abandon()
         return
     try:
         store.finish(plan.request, Ending(release=release))

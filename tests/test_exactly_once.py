@@ -223,6 +223,7 @@ def test_the_summary_tells_who_was_told_even_when_the_history_fails_at_the_end(
     assert line["channels"]["email"]["delivered"] == len(EMAILS)
     assert line["channels"]["sms"]["delivered"] == len(PHONES)
     monkeypatch.undo()
+    durable.clock.advance(minutes=10)  # the history never heard the run end: its lease runs out first
     assert [c.outcome for c in durable.deliver().channels] == ["already_sent", "already_sent"]
 
 
@@ -241,3 +242,67 @@ def test_a_late_profile_in_time_still_being_retried_is_reported_once_it_is_done(
     assert all(f"User {late[0]}" in m["Body"] for m in durable.twilio.messages()[-2:])
     assert len(durable.emails()) == 2
     assert len(durable.slack.messages()) == 2
+
+
+def test_time_given_back_is_caught_up_with_its_users(durable: World) -> None:
+    assert durable.deliver().outcome is Outcome.SENT  # 08:00-09:00, finished: searched later
+    durable.users("2026-11-28T09:30:00")
+    durable.sendgrid.script(Fault.status(401))
+    durable.twilio.script(Fault.status(400), Fault.status(400))
+    durable.clock.advance(hours=1)
+    assert durable.deliver(message_id="msg-10", published=TEN).outcome is Outcome.FAILED  # nobody told
+    durable.clock.advance(hours=1)
+    summary = durable.deliver(message_id="msg-11", published=ELEVEN)
+    assert summary.users == 1  # the 09:30 sign-up, whose time was given back
+    assert summary.coverage[0].start == int(datetime(2026, 11, 28, 9, 0, tzinfo=UTC).timestamp())
+
+
+class LosesAnswers(DiesAtTheEnd):
+    """A history that loses commits' answers: the first one's (it landed), or every ending's."""
+
+    def __init__(self, store: Any, *, endings_only: bool = False) -> None:
+        super().__init__(store)
+        self.writes, self.endings_only = 0, endings_only
+
+    def write(self, request: Any, marks: Any, *, reported: Any = None, ending: Any = None) -> None:
+        self.writes += 1
+        if self.endings_only and ending is not None:
+            raise SourceUnavailable("Firestore answered 503", service="Firestore")
+        self.store.write(request, marks, reported=reported, ending=ending)
+        if self.writes == 1 and not self.endings_only:
+            raise SourceUnavailable("Firestore's answer was lost", service="Firestore")
+
+    def finish(self, request: Any, ending: Any) -> None:
+        raise SourceUnavailable("Firestore answered 503", service="Firestore")
+
+
+def test_a_sending_note_that_landed_though_its_answer_was_lost_is_cleared_and_sent_later(
+    durable: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = durable.services.store
+    monkeypatch.setattr(durable.services, "store", lambda *args: LosesAnswers(real(*args)))
+    with pytest.raises(TransientError):
+        durable.deliver()  # the email's note landed and its answer was lost: the email is not sent
+    assert durable.inboxes() == []
+    assert durable.texts() == list(PHONES)  # the texts' notes went through, clearing the email's
+    monkeypatch.undo()
+    durable.restart()
+    durable.clock.advance(minutes=10)
+    assert durable.deliver().outcome is Outcome.SENT
+    assert sorted(durable.inboxes()) == sorted(EMAILS)
+
+
+def test_a_channel_left_untold_stays_left_even_when_the_ending_cannot_be_written(
+    durable: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    durable.with_slack().slack.script(*[Fault.status(503)] * durable.services.policy.attempts)
+    real = durable.services.store
+    monkeypatch.setattr(durable.services, "store", lambda *args: LosesAnswers(real(*args), endings_only=True))
+    with pytest.raises(TransientError):
+        durable.deliver()
+    monkeypatch.undo()
+    durable.restart()
+    durable.clock.advance(minutes=10)
+    assert durable.deliver().outcome is Outcome.SENT
+    assert len(durable.slack.messages()) == 1
+    assert len(durable.emails()) == 1

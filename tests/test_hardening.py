@@ -10,12 +10,15 @@ import base64
 import contextlib
 import json
 import logging
+import re
 import threading
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
 
+from notifier.answers import error_detail
 from notifier.errors import TransientError
 from notifier.outcome import Outcome
 from notifier.retry import RetryPolicy
@@ -25,7 +28,7 @@ from notifier.trigger import parse_timestamp
 from sandbox.function import push_envelope
 from sandbox.mixpanel import profile
 from sandbox.secretmanager import SecretManagerStandIn
-from sandbox.server import Fault, Reply
+from sandbox.server import Fault, Reply, StandIn
 from tests.conftest import EMAILS, MARKER, PHONES, LogLines, World
 
 VERSION = "projects/t/secrets/{}/versions/1"
@@ -306,3 +309,40 @@ def test_many_refused_phones_make_a_short_summary(world: World, log_lines: LogLi
 def test_more_phones_than_a_run_can_text_is_bad_config(world: World) -> None:
     world.environ["SMS_TO"] = ",".join(f"+1415555{n:04d}" for n in range(101))
     assert world.deliver().outcome is Outcome.BAD_CONFIG
+
+
+# The third look (the history's journal, Slack behind a proxy, short numbers) ------------------
+
+
+class RedirectingProxy(StandIn):
+    """A forward proxy whose upstream answers a redirect the first time, then "ok" to anything."""
+
+    name = "proxy"
+
+    def respond(self, request: Any) -> Reply:
+        if len(self.requests) == 1:
+            return Reply(302, b"", {"Location": "http://127.0.0.1:9/elsewhere"})
+        return Reply(200, b"ok")
+
+
+def test_a_slack_redirect_is_refused_behind_a_proxy_too(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with RedirectingProxy() as proxy:
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("http_proxy", proxy.url)
+        # Only Slack goes through the proxy: the other stand-ins are reached as 127.0.0.1, Slack as localhost.
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        monkeypatch.setenv("no_proxy", "127.0.0.1")
+        world.environ["SLACK_WEBHOOK_URL"] = world.slack.webhook_url.replace("127.0.0.1", "localhost")
+        summary = world.deliver(b'{"channels": ["slack"]}')
+    assert len(proxy.requests) == 1  # the post went through the proxy, and the redirect was not followed
+    assert summary.channels[0].rejected == 1
+
+
+@pytest.mark.parametrize("number", ["+6834002", "+12", "+44 7700 900123", "0044-7700-900123"])
+def test_phone_numbers_of_any_e164_length_are_masked_in_provider_text(number: str) -> None:
+    detail = error_detail(f"The 'To' number {number} is not a valid phone number.")
+    assert number not in detail
+    assert re.sub(r"\D", "", number) not in re.sub(r"\D", "", detail)
+    assert "•" in detail

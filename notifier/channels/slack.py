@@ -15,7 +15,6 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 from notifier.answers import RefuseRedirects, error_detail, urllib_request_was_sent
@@ -74,6 +73,10 @@ class SlackChannel:
             logger=_SDK_LOG,
             retry_handlers=[],
         )
+        # slack-sdk opens a proxy from HTTPS_PROXY with an opener of its own, which follows redirects;
+        # without one it calls urlopen, so the opener above, whose ProxyHandler reads the same
+        # variables: a proxy is still used, and redirects are still refused.
+        client.proxy = None
         with _translate():
             response = self.retrier.bounded(lambda: client.send_dict(self.payload))
             status = int(response.status_code)
@@ -121,10 +124,10 @@ def _from_status(status: int, body: object, headers: dict[str, str]) -> ChannelE
     return refusal("Slack", CHANNEL, status, error_detail(body), headers=headers, hint=_HINT)
 
 
-@cache
 def _refuse_redirects_in_urlopen() -> None:
     """slack-sdk posts with urllib's `urlopen`, which follows a 301/302 as a bodiless GET to wherever
     it points, and takes no opener of ours. Without an SSL context, urlopen uses the process-wide
     opener (`install_opener`, urllib's documented hook), which nothing else here uses: make it refuse
-    redirects, so a redirected webhook is an answer, not a false delivery."""
+    redirects, so a redirected webhook is an answer, not a false delivery. Built for each post: its
+    ProxyHandler reads the proxy variables when it is made."""
     urllib.request.install_opener(urllib.request.build_opener(RefuseRedirects()))

@@ -208,9 +208,15 @@ class FirestoreStore:
             if record is None:
                 return None, []
             coverage = released(_coverage_from(found[names[1]]), record)
+            # Nobody heard of its users: they must not count as reported when its time is caught up.
+            message = run.rsplit("/", 1)[1]
+            reported = [
+                {"delete": self._name("reported", f"{message}-{n}")} for n in range(record.reported_chunks)
+            ]
             return None, [
                 {"update": {"name": names[1], "fields": _coverage_fields(coverage)}},
                 {"delete": run},
+                *reported,
             ]
 
         self._transaction(names, decide)

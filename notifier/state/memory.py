@@ -83,6 +83,7 @@ class MemoryStore:
         if ending.release:
             self._coverage = released(self._coverage, record)
             del self._records[request.message]
+            self._reported.pop(request.message, None)  # nobody heard of them: not reported after all
             return
         self._records[request.message] = finished(record)
         self._coverage = closed(self._coverage, ending.covered)
