@@ -14,6 +14,7 @@ from notifier.channels import DeliveryStatus
 from notifier.errors import InProgress
 from notifier.state import Mark, RunRequest, RunState, Span, Start
 from notifier.state.history import (
+    MAX_COUNTS,
     Coverage,
     RunRecord,
     claim,
@@ -216,3 +217,14 @@ def test_time_still_running_when_a_run_wanted_to_search_it_is_searched_by_the_ne
     assert state.late == (Span(T0, T0 + 2 * HOUR),)  # hour 1 as usual, and hour 0 it had to skip
     history.finish(tick(2))
     assert history.begin(tick(3)).late == (Span(T0 + 2 * HOUR, T0 + 3 * HOUR),)  # searched once only
+
+
+def test_a_claim_keeps_the_window_counts_to_the_most_recent() -> None:
+    # Firestore's ending adds a count without a read: without the claim's pruning the one coverage
+    # document would grow by a count an hour until it passed Firestore's 1 MiB.
+    many = {count_key(Span(T0 - (n + 1) * HOUR, T0 - n * HOUR)): n for n in range(MAX_COUNTS + 50)}
+    history = History()
+    history.coverage = Coverage(spans=(Span(T0 - HOUR, T0),), genesis=T0 - HOUR, counts=many)
+    history.begin(tick(0))
+    assert len(history.coverage.counts) == MAX_COUNTS
+    assert count_key(Span(T0 - HOUR, T0)) in history.coverage.counts  # the newest are kept

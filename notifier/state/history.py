@@ -124,7 +124,16 @@ def claim(
     kept = tuple(span for span in merge([*coverage.spans, *covered]) if span.end > horizon)
     still_open = tuple(span for span in (*coverage.open, *covered) if span.end > horizon)
     deferred = tuple(span for span in deferred if span.end > horizon)
-    after = replace(coverage, spans=kept, genesis=genesis, open=still_open, deferred=deferred)
+    # Firestore's ending adds a window's count without reading the document: the claim, which reads
+    # and rewrites it anyway, is where the counts are kept to the most recent MAX_COUNTS.
+    after = replace(
+        coverage,
+        spans=kept,
+        genesis=genesis,
+        open=still_open,
+        deferred=deferred,
+        counts=_recent(coverage.counts),
+    )
     return state, _new_record(request, state), after
 
 
@@ -176,11 +185,15 @@ def closed(coverage: Coverage, covered: tuple[Span, ...]) -> Coverage:
 
 def counted(coverage: Coverage, window: Span, users: int) -> Coverage:
     """The coverage with a window's user count stored (the most recent MAX_COUNTS kept)."""
-    counts = {**coverage.counts, count_key(window): users}
-    if len(counts) > MAX_COUNTS:
-        by_end = sorted(counts, key=lambda key: int(key.rsplit("_", 1)[1]))
-        counts = {key: counts[key] for key in by_end[-MAX_COUNTS:]}
-    return replace(coverage, counts=counts)
+    return replace(coverage, counts=_recent({**coverage.counts, count_key(window): users}))
+
+
+def _recent(counts: Mapping[str, int]) -> Mapping[str, int]:
+    """The most recent MAX_COUNTS window counts (by the window's end)."""
+    if len(counts) <= MAX_COUNTS:
+        return counts
+    by_end = sorted(counts, key=lambda key: int(key.rsplit("_", 1)[1]))
+    return {key: counts[key] for key in by_end[-MAX_COUNTS:]}
 
 
 def marked(record: RunRecord, marks: Iterable[Mark]) -> RunRecord:
