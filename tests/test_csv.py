@@ -67,6 +67,9 @@ def test_past_the_zip_threshold_the_csv_travels_zipped_with_everyone() -> None:
     digest = render_email(report(users), row_limit=5, zip_above_rows=20)
     assert digest.attachment is not None
     assert digest.attachment.mime_type == "application/zip"
+    assert digest.attachment.filename == "new-users-20261128T0800Z-20261128T0900Z.csv.zip"
+    assert digest.attachment.filename in digest.html  # the note names the file that is attached
+    assert digest.attachment.filename in digest.text
     with zipfile.ZipFile(io.BytesIO(digest.attachment.content)) as archive:
         (member,) = archive.infolist()
         assert member.filename == "new-users-20261128T0800Z-20261128T0900Z.csv"

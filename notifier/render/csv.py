@@ -32,13 +32,19 @@ class Attachment:
     mime_type: str
 
 
-def attachment(report: Report, *, zip_above_rows: int = ZIP_ABOVE_ROWS) -> Attachment:
-    """Every user as a CSV attachment, zipped past `zip_above_rows`."""
+def attachment_name(report: Report, *, zip_above_rows: int = ZIP_ABOVE_ROWS) -> str:
+    """The attachment's file name: the CSV's, with .zip past `zip_above_rows` users."""
     window = report.window
     name = f"new-users-{window.start:%Y%m%dT%H%MZ}-{window.end:%Y%m%dT%H%MZ}.csv"
-    if len(report.users) <= zip_above_rows:
+    return f"{name}.zip" if report.count > zip_above_rows else name
+
+
+def attachment(report: Report, *, zip_above_rows: int = ZIP_ABOVE_ROWS) -> Attachment:
+    """Every user as a CSV attachment, zipped past `zip_above_rows`."""
+    name = attachment_name(report, zip_above_rows=zip_above_rows)
+    if not name.endswith(".zip"):
         return Attachment(name, render_csv(report), "text/csv")
-    return Attachment(f"{name}.zip", render_csv_zip(report, member=name), "application/zip")
+    return Attachment(name, render_csv_zip(report, member=name.removesuffix(".zip")), "application/zip")
 
 
 def render_csv(report: Report) -> bytes:

@@ -17,7 +17,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
-from notifier.render.csv import ZIP_ABOVE_ROWS, Attachment, attachment
+from notifier.render.csv import ZIP_ABOVE_ROWS, Attachment, attachment, attachment_name
 from notifier.render.report import (
     Report,
     describe_window,
@@ -69,7 +69,7 @@ def render_email(
     count = report.count
     candidates = min(count, row_limit, html_budget // _MIN_ROW_BYTES)
     rows = [_user_row(report, n) for n in range(candidates)]
-    filename = attachment_name(report)
+    filename = attachment_name(report, zip_above_rows=zip_above_rows)
     # One inline pass over the page with every candidate row, each marked: the inlined size of each
     # row is then known, and the rows past the budget are cut from the inlined page as they are.
     users = "".join(_USER_MARK + _row_html(row) for row in rows)
@@ -96,13 +96,6 @@ def render_email(
         attachment=attachment(report, zip_above_rows=zip_above_rows) if listed < count else None,
         listed=listed,
     )
-
-
-def attachment_name(report: Report) -> str:
-    """The attachment's file name, as the note names it."""
-    window = report.window
-    name = f"new-users-{window.start:%Y%m%dT%H%MZ}-{window.end:%Y%m%dT%H%MZ}.csv"
-    return f"{name}.zip" if report.count > ZIP_ABOVE_ROWS else name
 
 
 def _context(report: Report) -> dict[str, Any]:
