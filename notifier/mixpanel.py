@@ -264,16 +264,14 @@ class MixpanelClient:
 
 def _refusal(status: int, body: bytes, headers: Any) -> Exception:
     detail = error_detail(body)
-    if status == 429:
-        return SourceUnavailable(
-            f"{SERVICE} rate limit reached (60 queries per hour, 5 at once per project): {detail}",
-            service=SERVICE,
-            status=status,
-            retry_after=parse_retry_after(headers),
+    if status == 429 or is_transient_status(status):
+        said = (
+            "rate limit reached (60 queries per hour, 5 at once per project)"
+            if status == 429
+            else f"answered {status}"
         )
-    if is_transient_status(status):
         return SourceUnavailable(
-            f"{SERVICE} answered {status}: {detail}",
+            f"{SERVICE} {said}: {detail}",
             service=SERVICE,
             status=status,
             retry_after=parse_retry_after(headers),

@@ -75,7 +75,8 @@ def test_no_value_from_mixpanel_can_add_a_tag_or_a_link(
 
 
 def test_each_user_shows_name_email_time_and_extras_in_both_parts_in_the_same_order() -> None:
-    users = sort_users([user(2, "Bob", extra=("pro",)), user(1, "Ada", extra=("free",))])
+    users = [user(2, "Bob", extra=("pro",)), user(1, "Ada", extra=("free",))]
+    sort_users(users)
     digest = render_email(report(users, BERLIN, extra_properties=("plan",)), row_limit=500)
     for part in (digest.html, digest.text):
         assert part.index("Ada") < part.index("Bob")

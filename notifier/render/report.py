@@ -52,9 +52,9 @@ class Report:
         return sum(1 for user in self.users if user.late)
 
 
-def sort_users(users: Sequence[NewUser]) -> list[NewUser]:
-    """Users by created time, then distinct id, so every run orders them the same way."""
-    return sorted(users, key=BY_CREATED_THEN_ID)
+def sort_users(users: list[NewUser]) -> None:
+    """Users by created time, then distinct id, so every run orders them the same way (in place)."""
+    users.sort(key=BY_CREATED_THEN_ID)  # in place: no second list of 100,000
 
 
 def new_users(count: int) -> str:

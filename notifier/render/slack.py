@@ -62,7 +62,8 @@ def _user_blocks(report: Report, *, room: int, used: int) -> list[tuple[dict[str
     blocks: list[tuple[dict[str, Any], int]] = []
     linked = report.profile_url_template is not None
     fields: list[dict[str, Any]] = []
-    for user in report.users:
+    last = len(report.users) - 1
+    for index, user in enumerate(report.users):
         text = _cut(_describe(report, user), MAX_FIELD_CHARS)
         if linked:
             block: dict[str, Any] = {"type": "section", "text": _plain(text)}
@@ -72,7 +73,7 @@ def _user_blocks(report: Report, *, room: int, used: int) -> list[tuple[dict[str
             candidate = (block, 1)
         else:
             fields.append(_plain(text))
-            if len(fields) < FIELDS_PER_SECTION and user is not report.users[-1]:
+            if len(fields) < FIELDS_PER_SECTION and index < last:
                 continue
             candidate = ({"type": "section", "fields": fields}, len(fields))
             fields = []

@@ -86,10 +86,6 @@ class ReportedUsers:
             blob += key
         return cls(bytes(blob), min_created, max_created)
 
-    def ids(self) -> frozenset[bytes]:
-        """The user keys as a set."""
-        return split_keys(self.keys)
-
 
 def split_keys(blob: bytes) -> frozenset[bytes]:
     """8-byte user keys, joined, back as a set."""

@@ -287,7 +287,7 @@ class FirestoreStore:
     def _call(self, method: str, url: str, body: Mapping[str, Any], *, name: str, retry: bool = True) -> Any:
         def attempt() -> Any:
             self.round_trips += 1
-            with _translate(self._database):
+            with _translate():
                 response = self._retrier.bounded(
                     lambda: self._session.request(
                         method, url, json=body, timeout=self._retrier.timeouts(), allow_redirects=False
@@ -350,7 +350,7 @@ def _authorised_session() -> tuple[requests.Session, str | None]:
 
 
 @contextmanager
-def _translate(database: str) -> Iterator[None]:
+def _translate() -> Iterator[None]:
     """The one place that turns what requests and google-auth can raise into the error tree."""
     from google.auth import exceptions as auth_exc
 
