@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import http.server
+import ipaddress
 import re
+import ssl
+import threading
+import urllib.error
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from notifier.answers import refusing_opener, tls_context
 from notifier.errors import NotifierError
 from notifier.services import Services
 from sandbox.mixpanel import MixpanelStandIn, profile
@@ -16,6 +24,7 @@ from sandbox.twilio import TwilioStandIn
 from tests.conftest import MARKER, run_once
 
 ROOT = Path(__file__).resolve().parent.parent
+LOOPBACK = ipaddress.ip_address("127.0.0.1")
 SHIPPED = [ROOT / "main.py", *sorted((ROOT / "notifier").rglob("*.py"))]
 
 
@@ -89,3 +98,94 @@ def test_an_sms_cannot_be_split_or_restyled_by_a_name(
     assert "\r" not in body
     assert "{" not in body
     assert len(body) <= 160
+
+
+class _Answer(http.server.BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        if self.path == "/moved":
+            self.send_response(302)
+            self.send_header("Location", "/elsewhere")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *_args: object) -> None:
+        return None
+
+
+@pytest.fixture
+def https_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A local HTTPS server whose self-signed certificate names 127.0.0.1; yields its URL and the cert."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "notifierator test")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(LOOPBACK)]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Answer)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}", cert_file
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def fresh_tls_context() -> Iterator[None]:
+    tls_context.cache_clear()
+    yield
+    tls_context.cache_clear()
+
+
+def test_the_urllib_clients_refuse_a_certificate_nobody_trusts(
+    https_server: tuple[str, Path], fresh_tls_context: None
+) -> None:
+    url, _cert = https_server
+    with pytest.raises(urllib.error.URLError) as caught:
+        refusing_opener().open(url + "/", timeout=5)
+    assert isinstance(caught.value.reason, ssl.SSLCertVerificationError)
+
+
+def test_the_urllib_clients_share_one_tls_context_and_still_refuse_redirects(
+    https_server: tuple[str, Path], fresh_tls_context: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, cert = https_server
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the one CA this test trusts, as OpenSSL documents
+    assert refusing_opener().open(url + "/", timeout=5).status == 200
+    assert refusing_opener().open(url + "/", timeout=5).status == 200
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        refusing_opener().open(url + "/moved", timeout=5)
+    assert caught.value.code == 302
+    assert tls_context.cache_info().misses == 1  # the CA store was loaded once, at the first request
+
+
+def test_a_plain_http_run_loads_no_tls_context(fresh_tls_context: None) -> None:
+    refusing_opener()
+    assert tls_context.cache_info().misses == 0

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from notifier.answers import RefuseRedirects, error_detail, urllib_request_was_sent
+from notifier.answers import error_detail, refusing_opener, urllib_request_was_sent
 from notifier.channels import Delivery, DeliveryStatus, Journal, not_sent, refusal, transport_failure
 from notifier.errors import ChannelError, OutcomeUnknown
 from notifier.render.email import EmailDigest
@@ -165,7 +165,7 @@ def _sendgrid_client_class() -> type:
             del opener  # the default one follows redirects
             self.seen = _Seen()
             try:
-                response = urllib.request.build_opener(RefuseRedirects()).open(request, timeout=timeout)
+                response = refusing_opener().open(request, timeout=timeout)
             except urllib.error.HTTPError as error:
                 self.seen = _Seen(error.code, dict(error.headers or {}))
                 from python_http_client.exceptions import handle_error

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from notifier.answers import RefuseRedirects, error_detail, urllib_request_was_sent
+from notifier.answers import error_detail, refusing_opener, urllib_request_was_sent
 from notifier.channels import Delivery, DeliveryStatus, Journal, not_sent, refusal, transport_failure
 from notifier.errors import ChannelError, OutcomeUnknown
 from notifier.retry import DeadlinePassed, Retrier
@@ -130,4 +130,4 @@ def _refuse_redirects_in_urlopen() -> None:
     opener (`install_opener`, urllib's documented hook), which nothing else here uses: make it refuse
     redirects, so a redirected webhook is an answer, not a false delivery. Built for each post: its
     ProxyHandler reads the proxy variables when it is made."""
-    urllib.request.install_opener(urllib.request.build_opener(RefuseRedirects()))
+    urllib.request.install_opener(refusing_opener())
