@@ -18,7 +18,12 @@ def csv_rows(data: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
 
 
-@pytest.mark.parametrize("value", ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"])
+FORMULAS = ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"]
+# Spreadsheets that trim leading blanks would still run these.
+BEHIND_BLANKS = [" =1+1", "  @SUM(A1)", "\u00a0=1", "\n=1", " \t=1"]
+
+
+@pytest.mark.parametrize("value", FORMULAS + BEHIND_BLANKS)
 def test_formula_like_cells_are_neutralised(value: str) -> None:
     assert neutralise_cell(value) == "'" + value
     rows = csv_rows(
@@ -31,6 +36,7 @@ def test_formula_like_cells_are_neutralised(value: str) -> None:
 def test_plain_cells_are_left_alone() -> None:
     assert neutralise_cell("Ada") == "Ada"
     assert neutralise_cell("a-b") == "a-b"
+    assert neutralise_cell(" Ada = Lovelace") == " Ada = Lovelace"
 
 
 def test_columns_are_named_after_the_extra_properties_and_late_users_are_marked() -> None:

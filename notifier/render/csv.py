@@ -104,5 +104,7 @@ def _rows(users: Sequence[NewUser], report: Report) -> Iterator[list[str]]:
 
 
 def neutralise_cell(value: str) -> str:
-    """Prefix a quote to cells a spreadsheet would run as a formula."""
-    return "'" + value if value.startswith(CSV_FORMULA_STARTS) else value
+    """Prefix a quote to cells a spreadsheet would run as a formula.
+
+    Leading whitespace is looked past too: some spreadsheets trim it before reading a formula."""
+    return "'" + value if value.lstrip(" \u00a0\u3000\n").startswith(CSV_FORMULA_STARTS) else value
