@@ -78,7 +78,8 @@ def run(
     store: StateStore = services.memory
 
     def log(summary: RunSummary) -> RunSummary:
-        return log_summary(replace(summary, state_round_trips=store.round_trips), started, services)
+        trips, waited = store.round_trips, store.waited
+        return log_summary(replace(summary, state_round_trips=trips, state_seconds=waited), started, services)
 
     try:
         settings = Settings.from_environ(environ)

@@ -59,6 +59,7 @@ class RunSummary:
     channels: tuple[ChannelSummary, ...] = ()
     retries: int = 0
     state_round_trips: int = 0
+    state_seconds: float = 0.0  # time spent waiting on the run history's answers
     duration_s: float = 0.0
     error: str | None = None
     error_type: str | None = None
@@ -93,6 +94,7 @@ class RunSummary:
             "channels": {summary.channel: summary.log_fields() for summary in self.channels},
             "retries": self.retries,
             **({"state_round_trips": self.state_round_trips} if self.state_round_trips else {}),
+            **({"state_ms": round(self.state_seconds * 1000)} if self.state_round_trips else {}),
             "duration_ms": round(self.duration_s * 1000),
             **({"error": self.error} if self.error else {}),
             **({"error_type": self.error_type} if self.error_type else {}),

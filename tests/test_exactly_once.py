@@ -129,6 +129,9 @@ def test_state_costs_four_round_trips_plus_one_per_request_never_more_than_one_p
     requests = 1 + len(PHONES) + 1  # one email for every address, one text per phone, one Slack post
     # begin (a read and a commit), the users others reported, a note before each request, the ending
     assert summary.state_round_trips == 4 + requests <= 4 + len(EMAILS) + len(PHONES) + 1
+    # Their waiting is reported beside them (a few ms a round trip to the emulator at the least).
+    state_ms = summary.log_fields()["state_ms"]
+    assert state_ms == round(summary.state_seconds * 1000) >= summary.state_round_trips
 
 
 class DiesAtTheEnd:
@@ -138,6 +141,7 @@ class DiesAtTheEnd:
     def __init__(self, store: Any) -> None:
         self.store = store
         self.round_trips = 0
+        self.waited = 0.0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)

@@ -114,6 +114,7 @@ class StateStore(Protocol):
     """The run history; every method is one round trip or one transaction."""
 
     round_trips: int  # requests made to the store so far (0 for memory)
+    waited: float  # seconds spent waiting on those requests' answers
 
     def begin(self, request: RunRequest) -> RunState:
         """Claim the message (and, when scheduled, its time) or resume it; InProgress if another holds it."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
@@ -52,6 +53,7 @@ class FirestoreStore:
         self._session = session
         self._retrier = retrier
         self.round_trips = 0  # requests made, for the run summary and the benchmark
+        self.waited = 0.0  # seconds those requests took, likewise
 
     # -- the StateStore interface ---------------------------------------------------------------
     def begin(self, request: RunRequest) -> RunState:
@@ -287,13 +289,18 @@ class FirestoreStore:
     def _call(self, method: str, url: str, body: Mapping[str, Any], *, name: str, retry: bool = True) -> Any:
         def attempt() -> Any:
             self.round_trips += 1
-            with _translate():
-                response = self._retrier.bounded(
-                    lambda: self._session.request(
-                        method, url, json=body, timeout=self._retrier.timeouts(), allow_redirects=False
+            started = time.perf_counter()
+            try:
+                with _translate():
+                    response = self._retrier.bounded(
+                        lambda: self._session.request(
+                            method, url, json=body, timeout=self._retrier.timeouts(), allow_redirects=False
+                        )
                     )
-                )
-                return _answer(response, self._database)
+                    return _answer(response, self._database)
+            finally:
+                # Observed, not decided on: the real clock, for the summary's state_ms.
+                self.waited += time.perf_counter() - started
 
         if not retry:
             return attempt()

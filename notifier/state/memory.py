@@ -20,6 +20,7 @@ class MemoryStore:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.round_trips = 0  # nothing leaves the process
+        self.waited = 0.0
         self._coverage = Coverage()
         self._records: dict[str, RunRecord] = {}
         self._reported: dict[str, tuple[ReportedUsers, int]] = {}  # message -> users, expire_at
