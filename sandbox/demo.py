@@ -26,7 +26,7 @@ import requests
 from sandbox.browser import DESKTOP, INSTALL_HINT, PHONE, BrowserError, Chromium, chromium_path
 from sandbox.emulator import Emulator
 from sandbox.firestore import FirestoreEmulator, emulator_available
-from sandbox.function import ROOT, FunctionProcess, push_envelope
+from sandbox.function import ROOT, FunctionProcess, push_envelope, run_summaries
 from sandbox.pubsub import PubSubEmulator, emulator_binary
 from sandbox.samples import ODD_NAMES, PAYLOAD, function_environ, sample_stand_ins, secret_name
 from sandbox.sendgrid import SendGridStandIn
@@ -246,15 +246,7 @@ def _screenshots(html: str, output: Path) -> list[Path]:
 
 # -- small helpers ----------------------------------------------------------------------------------
 def _summaries(log_path: Path) -> list[dict[str, Any]]:
-    found = []
-    for line in log_path.read_text(encoding="utf-8").splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and entry.get("event") == "run_summary":
-            found.append(entry)
-    return found
+    return run_summaries(log_path.read_text(encoding="utf-8"))
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:

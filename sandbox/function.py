@@ -57,12 +57,14 @@ class FunctionProcess:
         port: int | None = None,
         target: str = "notify",
         source: Path = ROOT / "main.py",
+        cwd: Path = ROOT,
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._environ = dict(environ)
         self._target = target
         self._source = source
+        self._cwd = cwd  # another checkout's root, for the benchmark's before-and-after
         self._log = log
         self._process: subprocess.Popen[str] | None = None
 
@@ -82,7 +84,7 @@ class FunctionProcess:
                 "--host=127.0.0.1",
                 f"--port={self.port}",
             ],
-            cwd=ROOT,
+            cwd=self._cwd,
             env=env,
             stdout=self._log or subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
@@ -126,3 +128,16 @@ def _base_environment() -> dict[str, str]:
     # Only what a process needs to run; none of the caller's notifier settings leak in.
     keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT", "PYENV_ROOT")
     return {k: v for k, v in os.environ.items() if k in keep}
+
+
+def run_summaries(log: str) -> list[dict[str, Any]]:
+    """The run summaries in a function's log output, oldest first (other lines are skipped)."""
+    found = []
+    for line in log.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("event") == "run_summary":
+            found.append(entry)
+    return found

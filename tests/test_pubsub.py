@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from notifier.cli import main as publish_main
-from sandbox.function import FunctionProcess
+from sandbox.function import FunctionProcess, run_summaries
 from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.pubsub import PubSubEmulator, emulator_binary
 from sandbox.sendgrid import SendGridStandIn
@@ -72,15 +72,7 @@ def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> bool:
 
 
 def summaries(log_path: Path) -> list[dict[str, Any]]:
-    lines = []
-    for line in log_path.read_text().splitlines():
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(entry, dict) and entry.get("event") == "run_summary":
-            lines.append(entry)
-    return lines
+    return run_summaries(log_path.read_text(encoding="utf-8"))
 
 
 def test_the_scheduler_payload_reaches_the_function_and_everyone_is_told(
