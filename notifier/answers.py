@@ -5,12 +5,12 @@ Slack), so an odd answer from any of them is read the same careful way.
 
 from __future__ import annotations
 
-import functools
 import http.client
 import json
 import re
 import socket
 import ssl
+import threading
 import urllib.error
 import urllib.request
 from typing import Any
@@ -159,9 +159,30 @@ class _SharedTLS(urllib.request.HTTPSHandler):
         return self.do_open(http.client.HTTPSConnection, req, context=tls_context())
 
 
-@functools.cache
-def tls_context() -> ssl.SSLContext:
-    """The verifying TLS context urllib would make (certificates and hostnames checked, HTTP/1.1)."""
-    context = ssl.create_default_context()
-    context.set_alpn_protocols(["http/1.1"])
-    return context
+class _OneTLSContext:
+    """The verifying TLS context urllib would make (certificates and hostnames checked, HTTP/1.1),
+    made once under a lock: functools.cache does not lock, so racing first calls would each load it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._context: ssl.SSLContext | None = None
+        self.made = 0  # contexts made so far: 1 after any number of https requests
+
+    def __call__(self) -> ssl.SSLContext:
+        with self._lock:
+            if self._context is None:
+                context = ssl.create_default_context()
+                context.set_alpn_protocols(["http/1.1"])
+                context.post_handshake_auth = True  # as urllib's own context
+                self._context = context
+                self.made += 1
+            return self._context
+
+    def forget(self) -> None:
+        """Drop the context, so the next request loads the CA store again (tests that change it)."""
+        with self._lock:
+            self._context = None
+            self.made = 0
+
+
+tls_context = _OneTLSContext()

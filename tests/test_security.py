@@ -9,6 +9,7 @@ import ssl
 import threading
 import urllib.error
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -159,9 +160,9 @@ def https_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 @pytest.fixture
 def fresh_tls_context() -> Iterator[None]:
-    tls_context.cache_clear()
+    tls_context.forget()
     yield
-    tls_context.cache_clear()
+    tls_context.forget()
 
 
 def test_the_urllib_clients_refuse_a_certificate_nobody_trusts(
@@ -183,9 +184,27 @@ def test_the_urllib_clients_share_one_tls_context_and_still_refuse_redirects(
     with pytest.raises(urllib.error.HTTPError) as caught:
         refusing_opener().open(url + "/moved", timeout=5)
     assert caught.value.code == 302
-    assert tls_context.cache_info().misses == 1  # the CA store was loaded once, at the first request
+    assert tls_context.made == 1  # the CA store was loaded once, at the first request
 
 
 def test_a_plain_http_run_loads_no_tls_context(fresh_tls_context: None) -> None:
     refusing_opener()
-    assert tls_context.cache_info().misses == 0
+    assert tls_context.made == 0
+
+
+def test_racing_first_requests_still_make_one_tls_context(
+    https_server: tuple[str, Path], fresh_tls_context: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, cert = https_server
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    start = threading.Barrier(12)
+
+    def request() -> int:
+        start.wait()  # all at once, before any context exists
+        status: int = refusing_opener().open(url + "/", timeout=10).status
+        return status
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        statuses = list(pool.map(lambda _: request(), range(12)))
+    assert statuses == [200] * 12
+    assert tls_context.made == 1
