@@ -5,6 +5,9 @@ from __future__ import annotations
 import http.server
 import ipaddress
 import re
+import select
+import socket
+import socketserver
 import ssl
 import threading
 import urllib.error
@@ -208,3 +211,75 @@ def test_racing_first_requests_still_make_one_tls_context(
         statuses = list(pool.map(lambda _: request(), range(12)))
     assert statuses == [200] * 12
     assert tls_context.made == 1
+
+
+class _Tunnel(socketserver.BaseRequestHandler):
+    """An HTTP CONNECT forward proxy, as HTTPS_PROXY names: it relays bytes and notes each CONNECT."""
+
+    seen: list[str]
+
+    def handle(self) -> None:
+        head = b""
+        while b"\r\n\r\n" not in head:
+            chunk = self.request.recv(4096)
+            if not chunk:
+                return
+            head += chunk
+        line = head.split(b"\r\n", 1)[0].decode()
+        self.seen.append(line)
+        method, target, _version = line.split(" ", 2)
+        if method != "CONNECT":
+            self.request.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+            return
+        host, port = target.rsplit(":", 1)
+        with socket.create_connection((host, int(port))) as upstream:
+            self.request.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+            ends = [self.request, upstream]
+            while True:
+                ready, _, _ = select.select(ends, [], [], 10)
+                if not ready:
+                    return
+                for end in ready:
+                    data = end.recv(65536)
+                    if not data:
+                        return
+                    (upstream if end is self.request else self.request).sendall(data)
+
+
+@pytest.fixture
+def connect_proxy() -> Iterator[tuple[str, list[str]]]:
+    seen: list[str] = []
+    handler = type("Tunnel", (_Tunnel,), {"seen": seen})
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_behind_a_proxy_the_tunnel_is_verified_and_redirects_are_still_refused(
+    https_server: tuple[str, Path],
+    connect_proxy: tuple[str, list[str]],
+    fresh_tls_context: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url, cert = https_server
+    proxy, seen = connect_proxy
+    monkeypatch.setenv("HTTPS_PROXY", proxy)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with pytest.raises(urllib.error.URLError) as caught:
+        refusing_opener().open(url + "/", timeout=5)  # the certificate is not trusted yet
+    assert isinstance(caught.value.reason, ssl.SSLCertVerificationError)
+    tls_context.forget()
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+    assert refusing_opener().open(url + "/", timeout=5).status == 200
+    with pytest.raises(urllib.error.HTTPError) as redirected:
+        refusing_opener().open(url + "/moved", timeout=5)
+    assert redirected.value.code == 302
+    target = url.removeprefix("https://")
+    assert len(seen) == 3  # every request went through the tunnel
+    assert all(line.startswith(f"CONNECT {target} ") for line in seen)
