@@ -113,10 +113,10 @@ def outcome_of(plan: Plan, delivered: Delivered) -> Outcome:
     statuses = [d.status for d in delivered.deliveries]
     if any(not status.settled for status in statuses):
         return Outcome.WILL_RETRY
-    told = sum(1 for s in statuses if s is DeliveryStatus.DELIVERED) + sum(plan.earlier.values())
     if all(s is DeliveryStatus.DELIVERED for s in statuses):
         return Outcome.SENT
-    return Outcome.PARTIAL if told else Outcome.FAILED
+    # An unconfirmed send may well have been read: "failed" would say nobody was told.
+    return Outcome.FAILED if nobody_told(plan, delivered) else Outcome.PARTIAL
 
 
 def nobody_told(plan: Plan, delivered: Delivered) -> bool:

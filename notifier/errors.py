@@ -86,6 +86,19 @@ class SourceRejected(PermanentError):
         return {"service": self.service, **({"status": self.status} if self.status else {})}
 
 
+class StateRejected(PermanentError):
+    """The run history refused a request with a 4xx that is not about access: a bug, for a person."""
+
+    outcome = Outcome.FAILED
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+    def log_fields(self) -> dict[str, object]:
+        return {"service": "Firestore", "status": self.status}
+
+
 class TransientError(NotifierError):
     """A call failed in a way that may succeed later; `retry_after` is the server's hint."""
 

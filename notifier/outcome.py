@@ -15,7 +15,7 @@ class Outcome(StrEnum):
     ALREADY_SENT = "already_sent"  # a redelivery of a message whose recipients were all told
     ALREADY_COVERED = "already_covered"  # every instant of the window went to an earlier digest
     IN_PROGRESS = "in_progress"  # another delivery of this message is running: redelivered later
-    PARTIAL = "partial"  # some recipients told; the rest refused or unconfirmed (acked)
+    PARTIAL = "partial"  # some recipients told or maybe told (unconfirmed); the rest refused (acked)
     FAILED = "failed"  # nobody could be told, or something unexpected broke
     WILL_RETRY = "will_retry"  # a transient failure left recipients untold: redelivered
     BAD_MESSAGE = "bad_message"

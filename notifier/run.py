@@ -145,7 +145,9 @@ def run(
         # Redelivering is always safe: every request was noted before it went out.
         summary = log(failure_summary(error, plan, client, retries.count, delivered, fetched))
         if plan is not None:
-            release = isinstance(error, SourceRejected) and not any(plan.earlier.values())
+            # Mixpanel refused before anything went out: give the time back for the run after the
+            # fix. Never once delivery began (journal): its time was reported to someone.
+            release = isinstance(error, SourceRejected) and journal is None and not any(plan.earlier.values())
             _let_go(store, plan, journal, release=release)
         if isinstance(error, TransientError):
             raise

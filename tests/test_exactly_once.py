@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from notifier.errors import SourceUnavailable, TransientError
+from notifier.errors import NotifierError, SourceRejected, SourceUnavailable, StateRejected, TransientError
 from notifier.outcome import Outcome
 from notifier.summary import RunSummary
 from sandbox.server import Fault
@@ -134,12 +134,13 @@ def test_state_costs_four_round_trips_plus_one_per_request_never_more_than_one_p
     assert state_ms == round(summary.state_seconds * 1000) >= summary.state_round_trips
 
 
-class DiesAtTheEnd:
-    """A run history whose process dies (SystemExit) as the run writes its ending, after every send:
-    what kill -9 does between the providers' answers and the last commit."""
+class FailsAtTheEnd:
+    """A run history that raises `error` as the run writes its ending, after every send; SystemExit
+    is what kill -9 does between the providers' answers and the last commit."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, error: BaseException | None = None) -> None:
         self.store = store
+        self.error = error or SystemExit("killed")
         self.round_trips = 0
         self.waited = 0.0
 
@@ -148,7 +149,7 @@ class DiesAtTheEnd:
 
     def write(self, request: Any, marks: Any, *, reported: Any = None, ending: Any = None) -> None:
         if ending is not None:
-            raise SystemExit("killed")
+            raise self.error
         self.store.write(request, marks, reported=reported, ending=ending)
 
 
@@ -157,7 +158,7 @@ def test_an_instance_killed_after_sending_never_sends_again_on_the_redelivery(
 ) -> None:
     durable.with_slack()
     real = durable.services.store
-    monkeypatch.setattr(durable.services, "store", lambda *args: DiesAtTheEnd(real(*args)))
+    monkeypatch.setattr(durable.services, "store", lambda *args: FailsAtTheEnd(real(*args)))
     with pytest.raises(SystemExit):
         durable.deliver()
     durable.restart()  # a fresh instance, once the dead one's lease has run out
@@ -211,14 +212,8 @@ def test_the_summary_tells_who_was_told_even_when_the_history_fails_at_the_end(
     durable: World, monkeypatch: pytest.MonkeyPatch, log_lines: Any
 ) -> None:
     real = durable.services.store
-
-    class FailsAtTheEnd(DiesAtTheEnd):
-        def write(self, request: Any, marks: Any, *, reported: Any = None, ending: Any = None) -> None:
-            if ending is not None:
-                raise SourceUnavailable("Firestore answered 503", service="Firestore")
-            self.store.write(request, marks, reported=reported, ending=ending)
-
-    monkeypatch.setattr(durable.services, "store", lambda *args: FailsAtTheEnd(real(*args)))
+    unavailable = SourceUnavailable("Firestore answered 503", service="Firestore")
+    monkeypatch.setattr(durable.services, "store", lambda *args: FailsAtTheEnd(real(*args), unavailable))
     with pytest.raises(TransientError):
         durable.deliver()
     (line,) = [json.loads(line) for line in log_lines.lines if '"event": "run_summary"' in line]
@@ -229,6 +224,29 @@ def test_the_summary_tells_who_was_told_even_when_the_history_fails_at_the_end(
     monkeypatch.undo()
     durable.clock.advance(minutes=10)  # the history never heard the run end: its lease runs out first
     assert [c.outcome for c in durable.deliver().channels] == ["already_sent", "already_sent"]
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        StateRejected("Firestore refused the request with 400: invalid argument", status=400),
+        SourceRejected("refused with 403", service="Mixpanel", status=403),
+    ],
+    ids=["history", "source"],
+)
+def test_a_refusal_after_the_sends_never_gives_their_time_back(
+    durable: World, monkeypatch: pytest.MonkeyPatch, refusal: NotifierError
+) -> None:
+    real = durable.services.store
+    monkeypatch.setattr(durable.services, "store", lambda *args: FailsAtTheEnd(real(*args), refusal))
+    assert durable.deliver().outcome is refusal.outcome  # acked (ERROR): a person must look
+    assert sorted(durable.inboxes()) == sorted(EMAILS)
+    monkeypatch.undo()
+    durable.clock.advance(hours=1)
+    summary = durable.deliver(message_id="msg-10", published=TEN)
+    assert summary.outcome is Outcome.NOTHING_TO_SEND  # Ada's hour stays covered: nobody told twice
+    assert sorted(durable.inboxes()) == sorted(EMAILS)
+    assert durable.texts() == list(PHONES)
 
 
 def test_a_late_profile_in_time_still_being_retried_is_reported_once_it_is_done(durable: World) -> None:
@@ -261,7 +279,7 @@ def test_time_given_back_is_caught_up_with_its_users(durable: World) -> None:
     assert summary.coverage[0].start == int(datetime(2026, 11, 28, 9, 0, tzinfo=UTC).timestamp())
 
 
-class LosesAnswers(DiesAtTheEnd):
+class LosesAnswers(FailsAtTheEnd):
     """A history that loses commits' answers: the first one's (it landed), or every ending's."""
 
     def __init__(self, store: Any, *, endings_only: bool = False) -> None:

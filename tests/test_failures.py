@@ -203,6 +203,14 @@ def test_a_lost_answer_is_unconfirmed_logged_and_never_sent_again(
     assert len(world.sendgrid.requests) == 1
 
 
+def test_a_run_whose_every_send_went_unconfirmed_is_partial_not_failed(world: World) -> None:
+    del world.environ["SMS_TO"]  # email alone
+    world.sendgrid.script(Fault.dropped(after_acting=True))
+    summary = world.deliver()
+    assert summary.outcome is Outcome.PARTIAL  # they may well have it: "failed" would say nobody has
+    assert summary.channels[0].unconfirmed == 2
+
+
 # -- a message much older than the retry horizon: logged and acked ---------------------------
 
 

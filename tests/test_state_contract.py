@@ -6,14 +6,16 @@ The Firestore runs use the emulator, which the session starts (skipped, with the
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import requests
 
 from notifier.channels import DeliveryStatus
-from notifier.errors import InProgress
+from notifier.errors import ConfigError, InProgress, StateRejected
 from notifier.retry import Deadline, Retrier, RetryPolicy
 from notifier.state import (
     Ending,
@@ -27,8 +29,9 @@ from notifier.state import (
     split_keys,
     user_key,
 )
-from notifier.state.firestore import open_firestore
+from notifier.state.firestore import FirestoreStore, open_firestore
 from notifier.state.memory import MemoryStore
+from sandbox.server import Recorded, Reply, StandIn
 
 HOUR = 3600
 T0 = 1_795_852_800  # 2026-11-28T08:00:00Z
@@ -249,3 +252,39 @@ def test_firestore_holds_no_address_no_number_no_id_and_every_record_expires(fir
     for collection in ("runs", "reported"):
         assert documents[collection]
         assert all("timestampValue" in d["fields"]["expire_at"] for d in documents[collection])
+
+
+class _Refusing(StandIn):
+    """Firestore answering every request with one status, in Google's error shape."""
+
+    name = "firestore-refusing"
+
+    def __init__(self, status: int) -> None:
+        super().__init__()
+        self.status = status
+
+    def respond(self, request: Recorded) -> Reply:
+        del request
+        return Reply.json(self.status, {"error": {"code": self.status, "message": "refused", "status": "X"}})
+
+
+@pytest.mark.parametrize(
+    ("status", "raised", "says"),
+    [
+        (400, StateRejected, "refused the request with 400"),  # a bug: acked, for a person
+        (403, ConfigError, "roles/datastore.user"),
+        (404, ConfigError, "FIRESTORE_DATABASE"),
+    ],
+)
+def test_a_refusing_firestore_says_what_to_do(status: int, raised: type[Exception], says: str) -> None:
+    with _Refusing(status) as refusing:
+        store = FirestoreStore(
+            base_url=refusing.url,
+            project="p",
+            database="(default)",
+            session=requests.Session(),
+            retrier=retrier(),
+        )
+        with pytest.raises(raised, match=re.escape(says)):
+            store.begin(tick(0))
+        assert len(refusing.requests) == 1  # a refusal is not retried

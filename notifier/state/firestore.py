@@ -28,7 +28,7 @@ import requests
 
 from notifier.answers import error_detail
 from notifier.channels import DeliveryStatus
-from notifier.errors import ConfigError, InProgress, SourceRejected, SourceUnavailable
+from notifier.errors import ConfigError, InProgress, SourceUnavailable, StateRejected
 from notifier.retry import DeadlinePassed, Retrier, is_transient_status
 from notifier.state import Ending, Mark, ReportedUsers, RunRequest, RunState, Span, split_keys
 from notifier.state.history import Coverage, RunRecord, claim, count_key, released
@@ -283,7 +283,7 @@ class FirestoreStore:
                     name="Firestore rollback",
                     retry=False,
                 )
-            except (SourceUnavailable, SourceRejected, ConfigError):
+            except (SourceUnavailable, StateRejected, ConfigError):
                 return
 
     def _call(self, method: str, url: str, body: Mapping[str, Any], *, name: str, retry: bool = True) -> Any:
@@ -363,7 +363,7 @@ def _translate() -> Iterator[None]:
 
     try:
         yield
-    except (SourceUnavailable, SourceRejected, ConfigError):
+    except (SourceUnavailable, StateRejected, ConfigError):
         raise
     except DeadlinePassed:
         raise SourceUnavailable(
@@ -393,9 +393,7 @@ def _answer(response: requests.Response, database: str) -> Any:
             f"the Firestore database {database!r} was not found (create it: README, Deploy)",
             variable="FIRESTORE_DATABASE",
         )
-    raise SourceRejected(
-        f"{SERVICE} refused the request with {status}: {detail}", service=SERVICE, status=status
-    )
+    raise StateRejected(f"{SERVICE} refused the request with {status}: {detail}", status=status)
 
 
 # -- documents <-> records ----------------------------------------------------------------------
