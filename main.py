@@ -13,7 +13,7 @@ from notifier.run import handle_message
 from notifier.services import Services
 
 logs.configure()
-# Built once per instance: the HTTP session's connection pool and the secret cache outlive a run.
+# Built once per instance: the HTTP sessions' connection pools and the secret cache outlive a run.
 SERVICES = Services()
 
 

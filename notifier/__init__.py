@@ -1,6 +1,4 @@
-"""Notifierator: tells a team, by email and SMS, who signed up in their Mixpanel project.
+"""Notifierator: tells a team, by email, SMS and Slack, who signed up in their Mixpanel project.
 
-Modules, one concern each: `trigger` (message and window), `settings`, `secrets`, `mixpanel`,
-`digest` (rendering) with `sms_text` (GSM-7), `channels.email`, `channels.sms`, `retry`, `errors`,
-`logs`, and `run`, which ties them together.
+Where each behaviour lives: the README's Layout table (`run` -> `plan`, `fetch`, `deliver`).
 """

@@ -1,6 +1,6 @@
 """Reading what providers answer, defensively: error bodies of any shape, and whether a failed
-request ever left this process. Shared by every client (Mixpanel, Secret Manager, SendGrid, Twilio,
-Slack), so an odd answer from any of them is read the same careful way.
+request ever left this process. Shared by the clients (Mixpanel, Firestore, SendGrid, Twilio, Slack),
+so an odd answer from any of them is read the same careful way.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from notifier.errors import ConfigError, NotifierError, SourceUnavailable, Trans
 from notifier.mixpanel import MixpanelAuth, MixpanelClient, where_created_in
 from notifier.retry import Deadline, DeadlinePassed, Retrier, is_transient_status
 from notifier.services import Services
-from notifier.settings import SecretRef, Settings, SmsSettings, check_slack_webhook_url
+from notifier.settings import CHANNEL_VARIABLES, SecretRef, Settings, SmsSettings, check_slack_webhook_url
 from notifier.state.firestore import open_firestore
 from notifier.trigger import Window
 
@@ -107,11 +107,7 @@ def command(args: argparse.Namespace, *, environ: Mapping[str, str], services: S
 
     try:
         settings = Settings.from_environ(tool)
-        if not settings.configured_channels:
-            # Every run would be a bad configuration: there is nobody to tell.
-            raise ConfigError(
-                "no channel is configured: set EMAIL_TO, SMS_TO or SLACK_WEBHOOK_URL", variable="EMAIL_TO"
-            )
+        settings.require_a_channel()  # else every run would be a bad configuration
     except ConfigError as error:
         where = "" if args.env_file else "; it was read from the environment: --env-file reads a file"
         show(Finding(Verdict.FAIL, "configuration", f"{error} (fix it{where}; nothing else was checked)"))
@@ -169,7 +165,7 @@ def _failed(subject: str, error: NotifierError, channel: str | None = None) -> F
 
 
 def _off(subject: str, channel: str) -> Finding:
-    variable = {"email": "EMAIL_TO", "sms": "SMS_TO", "slack": "SLACK_WEBHOOK_URL"}[channel]
+    variable = CHANNEL_VARIABLES[channel]
     return Finding(Verdict.SKIP, subject, f"the {channel} channel is off ({variable} is not set)", channel)
 
 

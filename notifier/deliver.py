@@ -67,7 +67,7 @@ def render(plan: Plan, fetched: Fetched, settings: Settings) -> Rendered:
 
 def _catchup(plan: Plan) -> Catchup | None:
     window = span_of(plan.trigger.window)
-    missed = [span for span in plan.state.coverage if span.end <= window.start or span.start < window.start]
+    missed = [span for span in plan.state.coverage if span.start < window.start]
     seconds = sum(min(span.end, window.start) - span.start for span in missed)
     if seconds <= 0:
         return None

@@ -19,7 +19,7 @@ from notifier.trigger import Window
 class Fetched:
     """The users to report, sorted, and what fetching them took."""
 
-    users: Sequence[NewUser]  # emptied once rendered: at 100,000 users the run's peak is the sending
+    users: Sequence[NewUser]  # emptied once rendered: the run's peak is the end of fetching, not sending
     count: int
     in_window: int  # the message window's own users (for the next run's trend)
     late: int

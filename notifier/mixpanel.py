@@ -264,7 +264,7 @@ class MixpanelClient:
 
 def _refusal(status: int, body: bytes, headers: Any) -> Exception:
     detail = error_detail(body)
-    if status == 429 or is_transient_status(status):
+    if is_transient_status(status):
         said = (
             "rate limit reached (60 queries per hour, 5 at once per project)"
             if status == 429

@@ -17,12 +17,12 @@ from typing import Any
 
 from notifier.channels import DeliveryStatus
 from notifier.channels.slack import webhook_recipient
-from notifier.errors import BadMessage, ConfigError, NotifierError, StaleMessage
+from notifier.errors import BadMessage, NotifierError, StaleMessage
 from notifier.mixpanel import MixpanelAuth
 from notifier.outcome import Outcome
 from notifier.retry import Retrier
 from notifier.services import Services
-from notifier.settings import Settings, check_slack_webhook_url
+from notifier.settings import CHANNEL_VARIABLES, Settings, check_slack_webhook_url
 from notifier.state import Ending, RunRequest, RunState, Span, Start, StateStore, recipient_key
 from notifier.trigger import Trigger, Window, parse_trigger
 
@@ -169,19 +169,14 @@ def _untold(settings: Settings, state: RunState) -> dict[str, int]:
 
 
 def _chosen_channels(trigger: Trigger, settings: Settings) -> frozenset[str]:
-    configured = settings.configured_channels
-    if not configured:
-        raise ConfigError(
-            "no channel is configured: set EMAIL_TO, SMS_TO or SLACK_WEBHOOK_URL", variable="EMAIL_TO"
-        )
+    configured = settings.require_a_channel()
     if trigger.channels is None:
         return configured
     missing = sorted(trigger.channels - configured)
     if missing:
-        variables = {"email": "EMAIL_TO", "sms": "SMS_TO", "slack": "SLACK_WEBHOOK_URL"}
         raise BadMessage(
             f"channels asks for {', '.join(missing)}, which is not configured "
-            f"(set {', '.join(variables[name] for name in missing)})",
+            f"(set {', '.join(CHANNEL_VARIABLES[name] for name in missing)})",
             field="channels",
         )
     return trigger.channels

@@ -14,8 +14,6 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-import requests
-
 from notifier.deliver import Delivered, channels_for, deliver, nobody_told, outcome_of, render
 from notifier.errors import BadMessage, NotifierError, SourceRejected, TransientError
 from notifier.fetch import Fetched, fetch
@@ -101,7 +99,7 @@ def run(
             base_url=settings.endpoints.mixpanel,
             project_id=settings.mixpanel_project_id,
             auth=plan.secrets.mixpanel,
-            session=requests.Session(),
+            session=services.mixpanel_session,
             retrier=retrier,
             extra_properties=settings.digest.extra_properties,
         )

@@ -29,6 +29,8 @@ class Services:
     rng: random.Random = field(default_factory=random.Random)
     memory: MemoryStore = field(default_factory=MemoryStore)
     firestore_session: requests.Session | None = None
+    # Mixpanel's connections, kept between a warm instance's runs rather than left to each run.
+    mixpanel_session: requests.Session = field(default_factory=requests.Session)
 
     def store(self, settings: Settings, retrier: Retrier, environ: Mapping[str, str]) -> StateStore:
         """The run history STATE_STORE names: this instance's memory, or Firestore."""

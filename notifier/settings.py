@@ -18,8 +18,6 @@ from notifier.variables import (
     E164_PATTERN,
     MAX_EXTRA_PROPERTIES,
     MAX_LOOKBACK_MINUTES,
-    NAMES,
-    SECRET_NAMES,
     default,
 )
 
@@ -43,8 +41,8 @@ _MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
 _ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 _FIRESTORE_DATABASE = re.compile(r"^(\(default\)|[a-z][a-z0-9-]{2,61}[a-z0-9])$")
 _PROPERTY_NAME = re.compile(r"^[^\x00-\x1f\x7f,]{1,255}$")
-VARIABLES = NAMES
-SECRET_VARIABLES = SECRET_NAMES
+# The variable that turns each channel on.
+CHANNEL_VARIABLES = {"email": "EMAIL_TO", "sms": "SMS_TO", "slack": "SLACK_WEBHOOK_URL"}
 MAX_EMAIL_RECIPIENTS = 1000
 MAX_SMS_RECIPIENTS = 100
 MAX_LABEL_CHARS = 60
@@ -129,22 +127,23 @@ class Endpoints:
 class DigestSettings:
     """What the digest shows: the project's name, links, extra columns, who is left out."""
 
+    # No defaults here: notifier/variables.py holds them, and from_environ passes every field.
     project_label: str
-    profile_url_template: str | None = None  # holds {distinct_id}
-    extra_properties: tuple[str, ...] = ()
-    exclude_email_domains: tuple[str, ...] = ()
-    notify_when_empty: bool = False
-    email_row_limit: int = 500
+    profile_url_template: str | None  # holds {distinct_id}
+    extra_properties: tuple[str, ...]
+    exclude_email_domains: tuple[str, ...]
+    notify_when_empty: bool
+    email_row_limit: int
 
 
 @dataclass(frozen=True)
 class StateSettings:
     """Where the run history lives and how far it reaches back."""
 
-    store: str = "memory"  # memory | firestore
-    firestore_database: str = "(default)"
-    max_catch_up_minutes: int = 10080
-    late_arrival_minutes: int = 60
+    store: str  # memory | firestore
+    firestore_database: str
+    max_catch_up_minutes: int
+    late_arrival_minutes: int
 
 
 @dataclass(frozen=True)
@@ -165,6 +164,14 @@ class Settings:
     run_budget_seconds: float
     max_message_age_minutes: int
     endpoints: Endpoints
+
+    def require_a_channel(self) -> frozenset[str]:
+        """The configured channels; a ConfigError when there is none, since nobody could be told."""
+        if not self.configured_channels:
+            raise ConfigError(
+                "no channel is configured: set EMAIL_TO, SMS_TO or SLACK_WEBHOOK_URL", variable="EMAIL_TO"
+            )
+        return self.configured_channels
 
     @property
     def configured_channels(self) -> frozenset[str]:

@@ -30,7 +30,7 @@ class ChannelSummary:
     """How one channel fared in this delivery, and what earlier deliveries of the message did."""
 
     channel: str
-    outcome: str  # sent | partial | failed | will_retry | already_sent | dry_run
+    outcome: str  # sent | partial | failed | will_retry | not_sent | already_sent | dry_run
     recipients: int
     delivered: int = 0
     unconfirmed: int = 0

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from notifier.settings import SECRET_VARIABLES, VARIABLES, Settings
+from notifier.settings import Settings
 from notifier.trigger import parse_trigger
+from notifier.variables import NAMES, SECRET_NAMES
 from tests.deploy_script import DryRun, dry_run, example_settings, flags, refusal, run_deploy_sh
 from tests.deployment import EVERYTHING, as_tfvars
 from tests.terraform_config import (
@@ -61,7 +62,7 @@ def test_settings_read_exactly_the_listed_variables() -> None:
         }
     )
     Settings.from_environ(environ)
-    assert environ.asked == set(VARIABLES)
+    assert environ.asked == set(NAMES)
 
 
 def test_terraform_deploys_the_entry_point_on_python312_from_pubsub_with_retries() -> None:
@@ -95,7 +96,7 @@ def test_secrets_are_deployed_as_version_names_never_values(tmp_path: Path) -> N
     terraform = evaluate("local.environment", as_tfvars(EVERYTHING))
     script = dry_run(EVERYTHING, tmp_path).function_env()
     version_name = r"projects/my-growth-project/secrets/signups-eu-[a-z-]+/versions/latest"
-    for name in SECRET_VARIABLES:
+    for name in SECRET_NAMES:
         assert re.fullmatch(version_name, terraform[name]), name
         assert script[name] == terraform[name]
     text = "".join(load()["files"].values())

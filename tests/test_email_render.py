@@ -105,6 +105,8 @@ def test_users_without_a_name_or_email_are_shown_as_such() -> None:
     digest = render_email(report([NewUser("x", "", "", WINDOW.start)]), row_limit=500)
     assert "(no name)" in digest.html
     assert "no email" in digest.html
+    assert "- (no name), " in digest.text  # no "<no email>" dressed as an address
+    assert "<" not in digest.text.split("- (no name)")[1].splitlines()[0]
 
 
 def test_past_the_row_limit_the_note_comes_first_and_the_csv_has_everyone() -> None:

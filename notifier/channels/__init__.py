@@ -4,7 +4,8 @@ A channel is built with its rendered message and sends it to the recipients it i
 a Journal each request before it goes out and each recipient's outcome after (so that a crash at
 any moment cannot make a redelivery tell them twice), and returns every recipient's Delivery. It never raises
 for what a provider answered; what its client library raises is translated in one place per
-channel (`_translate` in each module). A new channel implements `Channel` and joins `notifier.run`.
+channel (`_translate` in each module). A new channel implements `Channel` and joins `channels_for`
+in `notifier.deliver`.
 """
 
 from __future__ import annotations

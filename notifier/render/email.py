@@ -118,7 +118,7 @@ def _user_row(report: Report, index: int) -> dict[str, Any]:
     user = report.users[index]
     return {
         "name": user.name or "(no name)",
-        "email": user.email or "no email",
+        "email": user.email,  # the HTML says "no email"; the text leaves the <address> out
         "time": user_time(user, report),
         "late": user.late,
         "url": profile_url(report, user),

@@ -145,7 +145,7 @@ def duration(seconds: int) -> str:
 
 
 def late_note(report: Report) -> str | None:
-    """'3 arrived late (created before this window, reported now)', or None."""
+    """'3 arrived late (created earlier, reached Mixpanel after its digest)', or None."""
     late = report.late
     if not late:
         return None

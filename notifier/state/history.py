@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 
 from notifier.channels import DeliveryStatus
 from notifier.errors import InProgress
-from notifier.state import Mark, RunRequest, RunState, Span, Start
+from notifier.state import Mark, ReportedUsers, RunRequest, RunState, Span, Start
 
 MAX_COUNTS = 400  # window counts kept for the trend: weeks of hourly runs
 FORGET_AFTER_SECONDS = 70 * 24 * 3600
@@ -44,6 +44,11 @@ class RunRecord:
     settled: Mapping[str, Mapping[str, DeliveryStatus]]
     expire_at: int
     reported_chunks: int = 0  # documents holding the users this message reported (0: none yet)
+
+
+def reported_expiry(request: RunRequest, reported: ReportedUsers) -> int:
+    """When a message's reported ids may go: once no later run's catch-up or look-back reaches them."""
+    return reported.max_created + request.max_catch_up + request.late_arrival + 86400
 
 
 def count_key(window: Span) -> str:

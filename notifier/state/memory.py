@@ -11,7 +11,17 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from notifier.state import Ending, Mark, ReportedUsers, RunRequest, RunState, Start, split_keys
-from notifier.state.history import Coverage, RunRecord, claim, closed, counted, finished, marked, released
+from notifier.state.history import (
+    Coverage,
+    RunRecord,
+    claim,
+    closed,
+    counted,
+    finished,
+    marked,
+    released,
+    reported_expiry,
+)
 
 
 class MemoryStore:
@@ -64,8 +74,7 @@ class MemoryStore:
                     record = replace(record, reported_chunks=1)
                 self._records[request.message] = record
             if reported is not None:
-                expire_at = reported.max_created + request.max_catch_up + request.late_arrival + 86400
-                self._reported[request.message] = (reported, expire_at)
+                self._reported[request.message] = (reported, reported_expiry(request, reported))
             if ending is not None:
                 self._end(request, ending)
 
