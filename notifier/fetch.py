@@ -39,7 +39,7 @@ def fetch(plan: Plan, client: MixpanelClient, store: StateStore, settings: Setti
     reported_elsewhere: frozenset[bytes] = frozenset()
     if late_spans:
         reported_elsewhere = store.reported(late_spans[0].start, excluding=plan.request.message)
-    own = split_keys(state.reported) if state.reported else None
+    own = split_keys(state.reported) if state.reported is not None else None  # b"": reported nobody
     excluded_domains = settings.digest.exclude_email_domains
     users: list[NewUser] = []
     excluded = late = 0

@@ -185,6 +185,22 @@ def test_a_profile_appearing_between_deliveries_of_one_message_waits_for_the_nex
     assert len(durable.texts()) == 2 * len(PHONES)
 
 
+def test_a_message_that_reported_nobody_reports_nobody_on_its_redelivery(durable: World) -> None:
+    durable.environ["NOTIFY_WHEN_EMPTY"] = "true"
+    durable.mixpanel.profiles.clear()
+    durable.twilio.script(*[Fault.status(503)] * durable.services.policy.attempts)  # the first phone
+    with pytest.raises(TransientError):
+        durable.deliver()  # "no new users" to everyone but the first phone
+    (late,) = durable.users("2026-11-28T08:30:00")  # reaches Mixpanel between the deliveries
+    assert durable.deliver().users == 0  # the first phone hears what everyone heard
+    durable.clock.advance(hours=1)
+    summary = durable.deliver(message_id="msg-10", published=TEN)
+    assert (summary.users, summary.late_users) == (1, 1)
+    for phone in PHONES:
+        texts = [m["Body"] for m in durable.twilio.messages() if m["To"] == phone]
+        assert sum(f"User {late}" in text for text in texts) == 1, phone
+
+
 def test_a_backfill_on_one_channel_changes_nothing_for_late_arrivals(durable: World) -> None:
     assert durable.deliver().outcome is Outcome.SENT
     late = durable.users("2026-11-28T08:45:00")
