@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import requests
 
 from sandbox.emulator import Emulator, sdk_root
+from sandbox.server import Fault, Recorded, Reply, StandIn
 
 PROJECT = "local-project"
 EMULATOR = Path("platform/cloud-firestore-emulator")
@@ -50,3 +52,38 @@ class FirestoreEmulator(Emulator):
             requests.get(url, params={"pageSize": 1000}, timeout=30).json().get("documents", [])
         )
         return found
+
+
+class FirestoreFaults(StandIn):
+    """A proxy in front of the emulator whose scripted faults hit only requests ending in `only`
+    (":commit", ":batchGet", ":runQuery"); every other request, and those after the faults, pass."""
+
+    name = "firestore-faults"
+
+    def __init__(self, emulator: FirestoreEmulator, *, only: str) -> None:
+        super().__init__()
+        self.upstream = f"http://{emulator.host}"
+        self.only = only
+        self._session = requests.Session()
+
+    def fault_for(self, path: str) -> Fault | None:
+        return super().fault_for(path) if path.endswith(self.only) else None
+
+    def respond(self, request: Recorded) -> Reply:
+        answer = self._session.request(
+            request.method,
+            self.upstream + request.path,
+            params=request.query,
+            data=request.body,
+            headers={"Content-Type": request.headers.get("content-type", "application/json")},
+            timeout=60,
+        )
+        return Reply(answer.status_code, answer.content, {"Content-Type": "application/json"})
+
+    def error_body(self, status: int) -> Any:
+        return {"error": {"code": status, "message": f"scripted {status}", "status": "UNAVAILABLE"}}
+
+    @property
+    def environ(self) -> dict[str, str]:
+        """The function's variables to reach the emulator through this proxy."""
+        return {"FIRESTORE_EMULATOR_HOST": self.url.removeprefix("http://"), "GOOGLE_CLOUD_PROJECT": PROJECT}

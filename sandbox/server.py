@@ -194,6 +194,11 @@ class StandIn:
             return Reply.json(fault.status_code, body, fault.headers)
         return self.respond(request)  # a hang alone answers normally, late
 
+    def fault_for(self, path: str) -> Fault | None:
+        """The fault a request to `path` plays, if any (every request takes the next, by default)."""
+        del path
+        return self._next_fault()
+
     def _next_fault(self) -> Fault | None:
         with self._lock:
             return self.faults.popleft() if self.faults else None
@@ -214,7 +219,7 @@ def _handler_for(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             parts = urlsplit(self.path)
-            fault = stand_in._next_fault()
+            fault = stand_in.fault_for(parts.path)
             request = Recorded(
                 method=self.command,
                 path=parts.path,

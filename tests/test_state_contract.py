@@ -31,7 +31,8 @@ from notifier.state import (
 )
 from notifier.state.firestore import FirestoreStore, open_firestore
 from notifier.state.memory import MemoryStore
-from sandbox.server import Recorded, Reply, StandIn
+from sandbox.firestore import FirestoreFaults
+from sandbox.server import Fault, Recorded, Reply, StandIn
 
 HOUR = 3600
 T0 = 1_795_852_800  # 2026-11-28T08:00:00Z
@@ -288,3 +289,23 @@ def test_a_refusing_firestore_says_what_to_do(status: int, raised: type[Exceptio
         with pytest.raises(raised, match=re.escape(says)):
             store.begin(tick(0))
         assert len(refusing.requests) == 1  # a refusal is not retried
+
+
+def test_a_failed_claim_lets_go_of_its_transaction_so_the_retry_claims_at_once(firestore: Any) -> None:
+    with FirestoreFaults(firestore, only=":commit") as faults:
+        faults.script(Fault.status(503))  # the claim's commit fails; its transaction is still open
+        store = FirestoreStore(
+            base_url=faults.url + "/v1",
+            project=firestore.project,
+            database="(default)",
+            session=requests.Session(),
+            retrier=Retrier(RetryPolicy(attempts=3, base_delay=0.01), Deadline(20), sleep=lambda _s: None),
+        )
+        assert store.begin(tick(0)).start is Start.FRESH  # not "409 Transaction lock timeout"
+        assert [r.path.rpartition(":")[2] for r in faults.requests] == [
+            "batchGet",
+            "commit",
+            "rollback",
+            "batchGet",
+            "commit",
+        ]

@@ -234,10 +234,15 @@ class FirestoreStore:
             found, transaction = self._batch_get(names, transaction=True, retry=False)
             try:
                 result, writes = decide(found)
+                self._commit(writes, transaction)
             except InProgress as error:
                 self._rollback(transaction)
                 return error  # handed out of the retrier: waiting for the other delivery is Pub/Sub's job
-            self._commit(writes, transaction)
+            except BaseException:
+                # An unfinished transaction keeps its documents locked for about a minute, which would
+                # fail this retry and every other instance's claims: let go of it now.
+                self._rollback(transaction)
+                raise
             return result
 
         outcome = self._retrier.call(attempt, name="Firestore transaction")
