@@ -121,7 +121,4 @@ def outcome_of(plan: Plan, delivered: Delivered) -> Outcome:
 
 def nobody_told(plan: Plan, delivered: Delivered) -> bool:
     """True when no recipient of the message was told, in this delivery or an earlier one."""
-    settled = any(
-        d.status in (DeliveryStatus.DELIVERED, DeliveryStatus.UNCONFIRMED) for d in delivered.deliveries
-    )
-    return not settled and not any(plan.earlier.values())
+    return not plan.heard_before and not any(d.status.heard for d in delivered.deliveries)

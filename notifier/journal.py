@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from notifier.channels import Delivery, DeliveryStatus
 from notifier.errors import NotifierError
-from notifier.state import Ending, Mark, ReportedUsers, RunRequest, StateStore, recipient_key
+from notifier.state import Ending, Mark, ReportedUsers, RunRequest, Span, StateStore, recipient_key
 
 LOG = logging.getLogger(__name__)
 
@@ -80,10 +80,11 @@ class StoreJournal:
         self.store.write(self.request, self.pending, reported=self.reported, ending=ending)
         self.pending, self.reported = [], None
 
-    def abandon(self) -> None:
-        """After a failure: let go of the message with what is pending (best effort; logged if not)."""
+    def abandon(self, covered: tuple[Span, ...] = ()) -> None:
+        """After a failure: let go of the message with what is pending, closing `covered` when no
+        redelivery will (best effort; logged if not)."""
         try:
-            self.store.write(self.request, self.pending, ending=Ending())
+            self.store.write(self.request, self.pending, ending=Ending(covered=covered))
             self.pending = []
         except NotifierError as error:
             LOG.warning("could not update the run history after a failure (%s)", type(error).__name__)

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from notifier.deliver import Delivered, channels_for, deliver, nobody_told, outcome_of, render
-from notifier.errors import BadMessage, NotifierError, SourceRejected, TransientError
+from notifier.errors import BadMessage, NotifierError, TransientError
 from notifier.fetch import Fetched, fetch
 from notifier.journal import StoreJournal
 from notifier.mixpanel import MixpanelClient
@@ -24,7 +24,7 @@ from notifier.plan import Plan, early_outcome, make_plan
 from notifier.retry import Deadline, Retrier, RetryCounter
 from notifier.services import Services
 from notifier.settings import Settings
-from notifier.state import Ending, StateStore
+from notifier.state import Ending, Span, StateStore
 from notifier.summary import RunSummary, failure_summary, log_summary, summarise
 from notifier.trigger import decode_data, parse_timestamp
 
@@ -94,6 +94,12 @@ def run(
         if early is not None:
             if early is Outcome.ALREADY_SENT:
                 store.finish(plan.request, Ending(covered=plan.state.coverage))
+            if early is Outcome.FAILED:
+                # Every recipient refused it earlier, and giving its time back had not got through.
+                store.finish(plan.request, Ending(release=True))
+                summary = summarise(early, plan, None, None, retries.count)
+                given_back = "every recipient refused it earlier: its time is given back for the next run"
+                return log(replace(summary, error=given_back))
             return log(summarise(early, plan, None, None, retries.count))
         client = MixpanelClient(
             base_url=settings.endpoints.mixpanel,
@@ -143,10 +149,12 @@ def run(
         # Redelivering is always safe: every request was noted before it went out.
         summary = log(failure_summary(error, plan, client, retries.count, delivered, fetched))
         if plan is not None:
-            # Mixpanel refused before anything went out: give the time back for the run after the
-            # fix. Never once delivery began (journal): its time was reported to someone.
-            release = isinstance(error, SourceRejected) and journal is None and not any(plan.earlier.values())
-            _let_go(store, plan, journal, release=release)
+            # Acked, so no redelivery will finish it. Refused before any send (Mixpanel or the history
+            # said no) and nobody told earlier: give the time back for the run after the fix.
+            # Otherwise its time was someone's: close it, so later runs search it for late arrivals.
+            permanent = not isinstance(error, TransientError)
+            release = permanent and journal is None and not plan.heard_before
+            _let_go(store, plan, journal, release=release, covered=plan.state.coverage if permanent else ())
         if isinstance(error, TransientError):
             raise
         return summary
@@ -155,7 +163,7 @@ def run(
         # that could hold a secret; redelivered, which the history keeps from telling anyone twice.
         log(failure_summary(error, plan, client, retries.count, delivered, fetched))
         if plan is not None:
-            _let_go(store, plan, journal, release=False)
+            _let_go(store, plan, journal, release=False, covered=())
         raise
 
 
@@ -163,16 +171,18 @@ class _ChannelsLeft(TransientError):
     """Recipients are left after a transient failure: Pub/Sub redelivers, the history skips the told."""
 
 
-def _let_go(store: StateStore, plan: Plan, journal: StoreJournal | None, *, release: bool) -> None:
+def _let_go(
+    store: StateStore, plan: Plan, journal: StoreJournal | None, *, release: bool, covered: tuple[Span, ...]
+) -> None:
     """After a failure: free the message's lease (so a redelivery resumes at once), with the notes
-    the journal still holds, or give its time back."""
+    the journal still holds and `covered` closed, or give its time back."""
     if plan.trigger.dry_run:
         return
     if journal is not None and not release:
-        journal.abandon()
+        journal.abandon(covered)
         return
     try:
-        store.finish(plan.request, Ending(release=release))
+        store.finish(plan.request, Ending(release=release, covered=() if release else covered))
     except NotifierError as error:
         LOG.warning("could not update the run history after a failure (%s)", type(error).__name__)
 

@@ -16,6 +16,7 @@ import pytest
 from notifier.errors import NotifierError, SourceRejected, SourceUnavailable, StateRejected, TransientError
 from notifier.outcome import Outcome
 from notifier.summary import RunSummary
+from sandbox.firestore import FirestoreFaults
 from sandbox.server import Fault
 from tests.conftest import EMAILS, PHONES, World
 
@@ -135,12 +136,12 @@ def test_state_costs_four_round_trips_plus_one_per_request_never_more_than_one_p
 
 
 class FailsAtTheEnd:
-    """A run history that raises `error` as the run writes its ending, after every send; SystemExit
-    is what kill -9 does between the providers' answers and the last commit."""
+    """A run history that raises `error` once, as the run writes its ending after every send;
+    SystemExit is what kill -9 does between the providers' answers and the last commit."""
 
     def __init__(self, store: Any, error: BaseException | None = None) -> None:
         self.store = store
-        self.error = error or SystemExit("killed")
+        self.error: BaseException | None = error or SystemExit("killed")
         self.round_trips = 0
         self.waited = 0.0
 
@@ -148,8 +149,9 @@ class FailsAtTheEnd:
         return getattr(self.store, name)
 
     def write(self, request: Any, marks: Any, *, reported: Any = None, ending: Any = None) -> None:
-        if ending is not None:
-            raise self.error
+        if ending is not None and self.error is not None:
+            error, self.error = self.error, None
+            raise error
         self.store.write(request, marks, reported=reported, ending=ending)
 
 
@@ -258,9 +260,79 @@ def test_a_refusal_after_the_sends_never_gives_their_time_back(
     assert durable.deliver().outcome is refusal.outcome  # acked (ERROR): a person must look
     assert sorted(durable.inboxes()) == sorted(EMAILS)
     monkeypatch.undo()
+    (late,) = durable.users("2026-11-28T08:50:00")
     durable.clock.advance(hours=1)
     summary = durable.deliver(message_id="msg-10", published=TEN)
-    assert summary.outcome is Outcome.NOTHING_TO_SEND  # Ada's hour stays covered: nobody told twice
+    # Ada's hour stays covered (nobody told twice) and closed: it is searched for late arrivals.
+    assert (summary.users, summary.late_users) == (1, 1)
+    assert sorted(durable.inboxes()) == sorted(EMAILS * 2)
+    assert all(f"User {late}" in text["Body"] for text in durable.twilio.messages()[len(PHONES) :])
+
+
+def test_a_history_refusing_before_any_send_gives_the_time_back(
+    durable: World, firestore_emulator: Any
+) -> None:
+    with FirestoreFaults(firestore_emulator, only=":runQuery") as faults:
+        durable.environ.update(faults.environ)
+        assert durable.deliver().outcome is Outcome.SENT  # 08:00-09:00, Ada
+        (cid,) = durable.users("2026-11-28T09:30:00")
+        durable.clock.advance(hours=1)
+        faults.script(Fault.status(400))  # the 10:00 run's search for late arrivals is refused
+        summary = durable.deliver(message_id="msg-10", published=TEN)
+        assert (summary.outcome, summary.error_type) == (Outcome.FAILED, "StateRejected")
+        durable.clock.advance(hours=1)
+        summary = durable.deliver(message_id="msg-11", published=ELEVEN)
+    assert (summary.users, summary.late_users) == (1, 0)  # Cid, in the hour given back, not "late"
+    assert summary.coverage[0].start == int(datetime(2026, 11, 28, 9, 0, tzinfo=UTC).timestamp())
+    assert sum(f"User {cid}" in text["Body"] for text in durable.twilio.messages()) == len(PHONES)
+
+
+class ReleaseFails(FailsAtTheEnd):
+    """A run history on which giving back a message's time fails with `errors`, one a try, across
+    instances; its writes go through."""
+
+    def __init__(self, store: Any, errors: list[BaseException]) -> None:
+        super().__init__(store)
+        self.errors = errors
+
+    def write(self, request: Any, marks: Any, *, reported: Any = None, ending: Any = None) -> None:
+        self.store.write(request, marks, reported=reported, ending=ending)
+
+    def finish(self, request: Any, ending: Any) -> None:
+        if ending.release and self.errors:
+            raise self.errors.pop(0)
+        self.store.finish(request, ending)
+
+
+def test_when_everyone_refused_the_time_is_given_back_even_if_that_first_fails(
+    durable: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = durable.services.store
+    errors: list[BaseException] = [SourceUnavailable("Firestore answered 503", service="Firestore")]
+    monkeypatch.setattr(durable.services, "store", lambda *args: ReleaseFails(real(*args), errors))
+    durable.sendgrid.script(Fault.status(401))
+    durable.twilio.script(*[Fault.status(400)] * len(PHONES))
+    with pytest.raises(TransientError):
+        durable.deliver()  # every channel refused; giving the time back met a 503
+    summary = durable.deliver()  # the redelivery gives it back
+    assert summary.outcome is Outcome.FAILED
+    assert "given back" in (summary.error or "")
+    durable.clock.advance(hours=1)  # the keys are fixed
+    summary = durable.deliver(message_id="msg-10", published=TEN)
+    assert summary.users == 1  # Ada, once, to everyone
+    assert sorted(durable.inboxes()) == sorted(EMAILS)
+    assert durable.texts() == list(PHONES)
+
+
+def test_refusals_spread_over_two_deliveries_give_the_time_back_too(durable: World) -> None:
+    durable.sendgrid.script(Fault.status(401))
+    durable.twilio.script(*[Fault.status(503)] * (len(PHONES) * durable.services.policy.attempts))
+    with pytest.raises(TransientError):
+        durable.deliver()  # email refused, texts left for the redelivery
+    durable.twilio.script(*[Fault.status(400)] * len(PHONES))
+    assert durable.deliver().outcome is Outcome.FAILED  # now the texts are refused too: nobody told
+    durable.clock.advance(hours=1)  # the keys are fixed
+    assert durable.deliver(message_id="msg-10", published=TEN).users == 1  # Ada, in the time given back
     assert sorted(durable.inboxes()) == sorted(EMAILS)
     assert durable.texts() == list(PHONES)
 

@@ -33,6 +33,11 @@ class DeliveryStatus(StrEnum):
         """True when no later delivery of the message should try this recipient again."""
         return self is not DeliveryStatus.UNAVAILABLE
 
+    @property
+    def heard(self) -> bool:
+        """True when the recipient has, or may have, the digest (a refusal or a failure is not)."""
+        return self in (DeliveryStatus.DELIVERED, DeliveryStatus.UNCONFIRMED, DeliveryStatus.SENDING)
+
 
 @dataclass(frozen=True)
 class Delivery:
