@@ -183,6 +183,17 @@ def test_a_released_claim_is_caught_up_later(stores: Callable[[], StateStore]) -
     assert stores().begin(tick(2)).coverage == (Span(T0 + HOUR, T0 + 3 * HOUR),)
 
 
+def test_a_released_claim_hands_the_late_search_it_took_on(stores: Callable[[], StateStore]) -> None:
+    store = stores()
+    store.begin(tick(0))  # 08:00-09:00, still running
+    store.begin(tick(1))  # wants to search 08:00-09:00 for late arrivals: deferred
+    store.finish(tick(0), Ending(covered=(Span(T0, T0 + HOUR),)))
+    assert store.begin(tick(2)).late == (Span(T0, T0 + HOUR),)  # takes the deferred search...
+    store.finish(tick(2), Ending(release=True))  # ...and gives its time back (Mixpanel refused)
+    store.finish(tick(1), Ending(covered=(Span(T0 + HOUR, T0 + 2 * HOUR),)))
+    assert stores().begin(tick(3)).late == (Span(T0, T0 + 2 * HOUR),)  # 08:00-09:00 is not lost
+
+
 def test_the_previous_windows_count_comes_back_as_the_trend(stores: Callable[[], StateStore]) -> None:
     store = stores()
     store.begin(tick(0))

@@ -179,8 +179,14 @@ def _new_record(request: RunRequest, state: RunState) -> RunRecord:
 
 
 def released(coverage: Coverage, record: RunRecord) -> Coverage:
-    """The coverage with a message's claim given back, so the next run catches its time up."""
-    return closed(replace(coverage, spans=subtract(coverage.spans, record.coverage)), record.coverage)
+    """The coverage with a message's claim given back, so the next run catches its time up, and
+    the time it was to search for late arrivals handed on (deferred) to the next run."""
+    given_back = replace(
+        coverage,
+        spans=subtract(coverage.spans, record.coverage),
+        deferred=merge([*coverage.deferred, *record.late]),
+    )
+    return closed(given_back, record.coverage)
 
 
 def closed(coverage: Coverage, covered: tuple[Span, ...]) -> Coverage:
