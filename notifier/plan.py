@@ -149,7 +149,11 @@ def give_up(store: StateStore, key: str, settings: Settings, now: datetime) -> s
             return ". Nobody had heard of it: its time is given back and the next scheduled run covers it"
         store.finish(request, Ending(covered=state.coverage))
     except NotifierError as error:
-        return f". The run history could not be read ({type(error).__name__})"
+        # Acked all the same (SPEC: no retry storm for stale messages), so say what may be left.
+        return (
+            f". The run history could not be read or updated ({type(error).__name__}): time this "
+            "message claimed may stay unreported until it is re-run with start/end"
+        )
     untold = []
     for channel, count in _untold(settings, state).items():
         untold.append(f"{channel} ({count} recipient{'s' if count != 1 else ''})")

@@ -304,6 +304,24 @@ class ReleaseFails(FailsAtTheEnd):
         self.store.finish(request, ending)
 
 
+def test_a_stale_message_whose_time_cannot_be_given_back_says_so(
+    durable: World, monkeypatch: pytest.MonkeyPatch, log_lines: Any
+) -> None:
+    durable.environ["MAX_MESSAGE_AGE_MINUTES"] = "90"
+    durable.mixpanel.script(*[Fault.status(503)] * durable.services.policy.attempts)
+    with pytest.raises(TransientError):
+        durable.deliver()  # claims 08:00-09:00, tells nobody
+    real = durable.services.store
+    errors: list[BaseException] = [SourceUnavailable("Firestore answered 503", service="Firestore")]
+    monkeypatch.setattr(durable.services, "store", lambda *args: ReleaseFails(real(*args), errors))
+    durable.clock.advance(minutes=91)
+    assert durable.deliver().outcome is Outcome.STALE_MESSAGE  # acked all the same
+    (line,) = [json.loads(line) for line in log_lines.lines if '"stale_message"' in line]
+    assert line["severity"] == "ERROR"
+    assert "could not be read or updated (SourceUnavailable)" in line["error"]
+    assert "re-run with start/end" in line["error"]
+
+
 def test_when_everyone_refused_the_time_is_given_back_even_if_that_first_fails(
     durable: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
