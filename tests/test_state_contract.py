@@ -194,6 +194,19 @@ def test_a_released_claim_hands_the_late_search_it_took_on(stores: Callable[[], 
     assert stores().begin(tick(3)).late == (Span(T0, T0 + 2 * HOUR),)  # 08:00-09:00 is not lost
 
 
+def test_a_catch_up_around_time_others_covered_still_searches_that_time(
+    stores: Callable[[], StateStore],
+) -> None:
+    store = stores()
+    store.begin(tick(0))  # 08:00-09:00, fails and is retried
+    store.begin(tick(1))  # 09:00-10:00, told
+    store.finish(tick(1), Ending(covered=(Span(T0 + HOUR, T0 + 2 * HOUR),)))
+    store.finish(tick(0), Ending(release=True))  # 08:00-09:00 given back
+    state = stores().begin(tick(2))  # 10:00-11:00 catches 08:00-09:00 up...
+    assert state.coverage == (Span(T0, T0 + HOUR), Span(T0 + 2 * HOUR, T0 + 3 * HOUR))
+    assert state.late == (Span(T0 + HOUR, T0 + 2 * HOUR),)  # ...and searches 09:00-10:00 between
+
+
 def test_the_previous_windows_count_comes_back_as_the_trend(stores: Callable[[], StateStore]) -> None:
     store = stores()
     store.begin(tick(0))

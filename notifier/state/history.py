@@ -116,8 +116,11 @@ def claim(
     # Late arrivals are looked for only in time an earlier digest covered and finished: unclaimed
     # time gets its own digest, and a digest still running reports its own users. Time that was
     # still running when an earlier run wanted to search it waits (deferred) for the next run.
+    # The look-back reaches from before the first instant covered up to the window, so time other
+    # digests covered between caught-up gaps is searched too.
     settled_time = subtract(coverage.spans, coverage.open)
-    lookback = [Span(first - request.late_arrival, first)] if request.late_arrival else []
+    reach = [Span(first - request.late_arrival, window.start)] if request.late_arrival else []
+    lookback = subtract(reach, covered)
     wanted = merge([*lookback, *coverage.deferred])
     late = intersect(wanted, settled_time)
     deferred = intersect(wanted, coverage.open)
