@@ -147,16 +147,21 @@ def run(
         raise
     except NotifierError as error:
         # Redelivering is always safe: every request was noted before it went out.
-        summary = log(failure_summary(error, plan, client, retries.count, delivered, fetched))
+        # Recipients still left after a transient failure are the redelivery's, whatever broke since.
+        untold_left = plan is not None and delivered is not None and outcome_of(plan, delivered)
+        redeliver = isinstance(error, TransientError) or untold_left is Outcome.WILL_RETRY
+        summary = failure_summary(error, plan, client, retries.count, delivered, fetched)
+        summary = log(replace(summary, outcome=Outcome.WILL_RETRY) if redeliver else summary)
         if plan is not None:
             # Acked, so no redelivery will finish it. Refused before any send (Mixpanel or the history
             # said no) and nobody told earlier: give the time back for the run after the fix.
             # Otherwise its time was someone's: close it, so later runs search it for late arrivals.
-            permanent = not isinstance(error, TransientError)
-            release = permanent and journal is None and not plan.heard_before
-            _let_go(store, plan, journal, release=release, covered=plan.state.coverage if permanent else ())
+            release = not redeliver and journal is None and not plan.heard_before
+            _let_go(store, plan, journal, release=release, covered=() if redeliver else plan.state.coverage)
         if isinstance(error, TransientError):
             raise
+        if redeliver:
+            raise _ChannelsLeft(f"recipients left untold, then {type(error).__name__}") from None
         return summary
     except Exception as error:
         # A bug, or a library raising what it does not document: still one summary line, no text

@@ -287,6 +287,24 @@ def test_a_history_refusing_before_any_send_gives_the_time_back(
     assert sum(f"User {cid}" in text["Body"] for text in durable.twilio.messages()) == len(PHONES)
 
 
+def test_recipients_left_when_the_history_then_refuses_are_still_the_redeliverys(
+    durable: World, firestore_emulator: Any
+) -> None:
+    with FirestoreFaults(firestore_emulator, only=":commit") as faults:
+        durable.environ.update(faults.environ)
+        through = Fault(accept=True)
+        # The claim goes through, the email's note is refused, the texts' notes go through, and the
+        # ending is refused as well.
+        faults.script(through, Fault.status(400), through, through, Fault.status(400))
+        with pytest.raises(TransientError):
+            durable.deliver()
+        assert (durable.inboxes(), durable.texts()) == ([], list(PHONES))
+        summary = durable.deliver()  # Pub/Sub's redelivery
+    assert summary.outcome is Outcome.SENT
+    assert sorted(durable.inboxes()) == sorted(EMAILS)
+    assert durable.texts() == list(PHONES)
+
+
 class ReleaseFails(FailsAtTheEnd):
     """A run history on which giving back a message's time fails with `errors`, one a try, across
     instances; its writes go through."""
