@@ -80,6 +80,8 @@ def where_created_in(window: Window) -> str:
 
 def where_created_in_any(windows: Sequence[Window]) -> str:
     """The `where` for several ranges at once (a catch-up with a gap): one query, `or`-ed."""
+    if not windows:
+        raise ValueError("no ranges: an empty where would select every profile in the project")
     if len(windows) == 1:
         return where_created_in(windows[0])
     return " or ".join(f"({where_created_in(window)})" for window in windows)
@@ -113,6 +115,8 @@ class MixpanelClient:
     def new_users(self, windows: Window | Sequence[Window]) -> Iterator[NewUser]:
         """Yield each profile created in `windows` once, in the order Mixpanel returns them."""
         ranges = (windows,) if isinstance(windows, Window) else tuple(windows)
+        if not ranges:
+            return  # no time to search: nothing is asked of Mixpanel
         form: dict[str, str] = {
             "where": where_created_in_any(ranges),
             "output_properties": json.dumps([*OUTPUT_PROPERTIES, *self._extra]),

@@ -9,7 +9,14 @@ import pytest
 import requests
 
 from notifier.errors import SourceRejected
-from notifier.mixpanel import OUTPUT_PROPERTIES, MixpanelAuth, MixpanelClient, NewUser, where_created_in
+from notifier.mixpanel import (
+    OUTPUT_PROPERTIES,
+    MixpanelAuth,
+    MixpanelClient,
+    NewUser,
+    where_created_in,
+    where_created_in_any,
+)
 from notifier.retry import Deadline, Retrier, RetryPolicy
 from notifier.settings import Settings
 from notifier.trigger import Window
@@ -51,6 +58,14 @@ def test_every_user_in_the_window_comes_back_exactly_once(
     users = list(client.new_users(WINDOW))
     assert sorted(u.distinct_id for u in users) == sorted(f"user-{n}" for n in range(count))
     assert client.stats.pages == pages == len(mixpanel.requests)
+
+
+def test_no_time_to_search_asks_mixpanel_nothing_never_for_everyone(mixpanel: MixpanelStandIn) -> None:
+    seed(mixpanel, 3)
+    assert list(client_for(mixpanel).new_users([])) == []
+    assert mixpanel.requests == []  # an empty where would have exported the whole project
+    with pytest.raises(ValueError, match="every profile"):
+        where_created_in_any([])
 
 
 def test_later_pages_use_the_first_pages_session_id_and_the_next_page_number(
