@@ -121,4 +121,4 @@ def outcome_of(plan: Plan, delivered: Delivered) -> Outcome:
 
 def nobody_told(plan: Plan, delivered: Delivered) -> bool:
     """True when no recipient of the message was told, in this delivery or an earlier one."""
-    return not plan.heard_before and not any(d.status.heard for d in delivered.deliveries)
+    return not plan.state.heard and not any(d.status.heard for d in delivered.deliveries)

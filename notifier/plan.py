@@ -51,7 +51,6 @@ class Plan:
     secrets: Secrets
     left: Mapping[str, tuple[str, ...]]  # channel -> recipients not yet settled
     earlier: Mapping[str, int]  # channel -> recipients settled by earlier deliveries
-    heard_before: bool  # an earlier delivery told someone (or may have): its time is theirs
 
 
 def make_plan(
@@ -112,8 +111,7 @@ def make_plan(
                 interrupted,
                 extra={"fields": {"event": "unconfirmed", "channel": channel}},
             )
-    heard_before = any(status.heard for marks in state.settled.values() for status in marks.values())
-    return Plan(trigger, request, state, secrets, left, earlier, heard_before)
+    return Plan(trigger, request, state, secrets, left, earlier)
 
 
 def early_outcome(plan: Plan) -> Outcome | None:
@@ -121,7 +119,7 @@ def early_outcome(plan: Plan) -> Outcome | None:
     if plan.state.start is Start.ALREADY_COVERED:
         return Outcome.ALREADY_COVERED
     if plan.state.start is Start.RESUMED and not any(plan.left.values()):
-        return Outcome.ALREADY_SENT if plan.heard_before else Outcome.FAILED
+        return Outcome.ALREADY_SENT if plan.state.heard else Outcome.FAILED
     return None
 
 
@@ -144,7 +142,7 @@ def give_up(store: StateStore, key: str, settings: Settings, now: datetime) -> s
         state = store.begin(request)
         if state.start is not Start.RESUMED:
             return ". Nothing of it was claimed: the next scheduled run covers its time"
-        if not any(status.heard for keys in state.settled.values() for status in keys.values()):
+        if not state.heard:
             store.finish(request, Ending(release=True))
             return ". Nobody had heard of it: its time is given back and the next scheduled run covers it"
         store.finish(request, Ending(covered=state.coverage))

@@ -92,15 +92,15 @@ def run(
         plan = make_plan(data, publish_time, message_id, settings, services, retrier, store)
         early = early_outcome(plan)
         if early is not None:
+            summary = summarise(early, plan, None, None, retries.count)
             if early is Outcome.ALREADY_SENT:
                 store.finish(plan.request, Ending(covered=plan.state.coverage))
             if early is Outcome.FAILED:
                 # Every recipient refused it earlier, and giving its time back had not got through.
                 store.finish(plan.request, Ending(release=True))
-                summary = summarise(early, plan, None, None, retries.count)
                 given_back = "every recipient refused it earlier: its time is given back for the next run"
-                return log(replace(summary, error=given_back))
-            return log(summarise(early, plan, None, None, retries.count))
+                summary = replace(summary, error=given_back)
+            return log(summary)
         client = MixpanelClient(
             base_url=settings.endpoints.mixpanel,
             project_id=settings.mixpanel_project_id,
@@ -156,7 +156,7 @@ def run(
             # Acked, so no redelivery will finish it. Refused before any send (Mixpanel or the history
             # said no) and nobody told earlier: give the time back for the run after the fix.
             # Otherwise its time was someone's: close it, so later runs search it for late arrivals.
-            release = not redeliver and journal is None and not plan.heard_before
+            release = not redeliver and journal is None and not plan.state.heard
             _let_go(store, plan, journal, release=release, covered=() if redeliver else plan.state.coverage)
         if isinstance(error, TransientError):
             raise

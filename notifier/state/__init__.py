@@ -65,6 +65,11 @@ class RunState:
     previous_users: int | None = None  # users of the previous window of the same length (the trend)
     reported: bytes | None = None  # a resumed message's own users (user keys), as it first reported them
 
+    @property
+    def heard(self) -> bool:
+        """True when an earlier delivery told someone, or may have: the message's time is theirs."""
+        return any(status.heard for marks in self.settled.values() for status in marks.values())
+
 
 @dataclass(frozen=True)
 class ReportedUsers:
