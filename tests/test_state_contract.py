@@ -31,8 +31,8 @@ from notifier.state import (
 )
 from notifier.state.firestore import FirestoreStore, open_firestore
 from notifier.state.memory import MemoryStore
-from sandbox.firestore import FirestoreFaults
-from sandbox.server import Fault, Recorded, Reply, StandIn
+from sandbox.firestore import PROJECT, FirestoreFaults
+from sandbox.server import Fault
 
 HOUR = 3600
 T0 = 1_795_852_800  # 2026-11-28T08:00:00Z
@@ -279,18 +279,15 @@ def test_firestore_holds_no_address_no_number_no_id_and_every_record_expires(fir
         assert all("timestampValue" in d["fields"]["expire_at"] for d in documents[collection])
 
 
-class _Refusing(StandIn):
-    """Firestore answering every request with one status, in Google's error shape."""
-
-    name = "firestore-refusing"
-
-    def __init__(self, status: int) -> None:
-        super().__init__()
-        self.status = status
-
-    def respond(self, request: Recorded) -> Reply:
-        del request
-        return Reply.json(self.status, {"error": {"code": self.status, "message": "refused", "status": "X"}})
+def _store_through(faults: FirestoreFaults) -> FirestoreStore:
+    """A Firestore history reaching the emulator through the fault proxy."""
+    return FirestoreStore(
+        base_url=faults.url + "/v1",
+        project=PROJECT,
+        database="(default)",
+        session=requests.Session(),
+        retrier=Retrier(RetryPolicy(attempts=3, base_delay=0.01), Deadline(20), sleep=lambda _s: None),
+    )
 
 
 @pytest.mark.parametrize(
@@ -301,31 +298,21 @@ class _Refusing(StandIn):
         (404, ConfigError, "FIRESTORE_DATABASE"),
     ],
 )
-def test_a_refusing_firestore_says_what_to_do(status: int, raised: type[Exception], says: str) -> None:
-    with _Refusing(status) as refusing:
-        store = FirestoreStore(
-            base_url=refusing.url,
-            project="p",
-            database="(default)",
-            session=requests.Session(),
-            retrier=retrier(),
-        )
+def test_a_refusing_firestore_says_what_to_do(
+    firestore: Any, status: int, raised: type[Exception], says: str
+) -> None:
+    with FirestoreFaults(firestore, only=":batchGet") as faults:
+        faults.script(Fault.status(status))
         with pytest.raises(raised, match=re.escape(says)):
-            store.begin(tick(0))
-        assert len(refusing.requests) == 1  # a refusal is not retried
+            _store_through(faults).begin(tick(0))
+        assert len(faults.requests) == 1  # a refusal is not retried
 
 
 def test_a_failed_claim_lets_go_of_its_transaction_so_the_retry_claims_at_once(firestore: Any) -> None:
     with FirestoreFaults(firestore, only=":commit") as faults:
         faults.script(Fault.status(503))  # the claim's commit fails; its transaction is still open
-        store = FirestoreStore(
-            base_url=faults.url + "/v1",
-            project=firestore.project,
-            database="(default)",
-            session=requests.Session(),
-            retrier=Retrier(RetryPolicy(attempts=3, base_delay=0.01), Deadline(20), sleep=lambda _s: None),
-        )
-        assert store.begin(tick(0)).start is Start.FRESH  # not "409 Transaction lock timeout"
+        # Not "409 Transaction lock timeout":
+        assert _store_through(faults).begin(tick(0)).start is Start.FRESH
         assert [r.path.rpartition(":")[2] for r in faults.requests] == [
             "batchGet",
             "commit",
