@@ -28,6 +28,7 @@ from notifier.render.report import (
     missed,
     new_users,
     profile_url,
+    summary_lines,
     trend,
     user_time,
 )
@@ -109,6 +110,7 @@ def _context(report: Report) -> dict[str, Any]:
         "count_text": count_text,
         "window": describe_window(report.window, report.zone),
         "context_lines": lines,
+        "summary_lines": summary_lines(report),
         "note": Markup(_NOTE_MARK),  # noqa: S704 - a constant marker, replaced by escaped text
         "footer": footer_lines(report, channel_variable="EMAIL_TO"),
     }

@@ -1,4 +1,5 @@
-"""What a digest says, on any channel: the headline, the window, missed time, the trend, each user.
+"""What a digest says, on any channel: the headline, the window, missed time, the trend, the
+breakdown and the companies, each user.
 
 Pure functions over a Report; the email, the SMS and the Slack message all take their words here,
 so they say the same thing in the same order.
@@ -13,10 +14,13 @@ from datetime import datetime, timedelta
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from notifier.breakdown import Breakdown
 from notifier.mixpanel import NewUser
+from notifier.tally import Tally
 from notifier.trigger import Window
 
 BY_CREATED_THEN_ID = operator.attrgetter("created", "distinct_id")  # C-speed key for 100,000 users
+SHOWN_VALUE_CHARS = 40  # a breakdown's value or property name, as the digest's summary lines show it
 
 
 @dataclass(frozen=True)
@@ -40,6 +44,8 @@ class Report:
     window_users: int = 0  # users of the window itself (not caught up, not late), for the trend
     profile_url_template: str | None = None
     extra_properties: tuple[str, ...] = ()
+    breakdown: Breakdown | None = None  # the users per value of BREAKDOWN_PROPERTY
+    companies: Tally | None = None  # the users per company (COMPANY_ROLLUP); None when nobody has one
 
     @property
     def count(self) -> int:
@@ -150,6 +156,41 @@ def late_note(report: Report) -> str | None:
     if not late:
         return None
     return f"{late:,} arrived late (created earlier, reached Mixpanel after its digest)"
+
+
+def summary_lines(report: Report) -> list[str]:
+    """What the sign-ups mean, under the window: the breakdown, then the companies, where there are any."""
+    return [line for line in (breakdown_line(report), companies_line(report)) if line]
+
+
+def breakdown_line(report: Report) -> str | None:
+    """'By utm_source: google 3, newsletter 2, (none) 1', 'other N' users past the top 5; None if unset."""
+    breakdown = report.breakdown
+    if breakdown is None or not breakdown.tally.top:
+        return None
+    counts = _counts(breakdown.tally)
+    if breakdown.tally.rest_count:
+        counts.append(f"other {breakdown.tally.rest_count:,}")
+    return f"By {shown_value(breakdown.property)}: {', '.join(counts)}"
+
+
+def companies_line(report: Report) -> str | None:
+    """'Companies: acme.com 3, globex.io 1', 'and N more' companies past the top 5; None without any."""
+    companies = report.companies
+    if companies is None or not companies.top:
+        return None
+    more = f" and {companies.rest_values:,} more" if companies.rest_values else ""
+    return f"Companies: {', '.join(_counts(companies))}{more}"
+
+
+def _counts(tally: Tally) -> list[str]:
+    return [f"{shown_value(value) or '(none)'} {count:,}" for value, count in tally.top]
+
+
+def shown_value(value: str) -> str:
+    """A value on one line, cut to SHOWN_VALUE_CHARS: no value can crowd out the rest of the line."""
+    line = " ".join(value.split())
+    return line if len(line) <= SHOWN_VALUE_CHARS else line[: SHOWN_VALUE_CHARS - 1].rstrip() + "…"
 
 
 def profile_url(report: Report, user: NewUser) -> str | None:
