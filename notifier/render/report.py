@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 from notifier.breakdown import Breakdown
 from notifier.mixpanel import NewUser
+from notifier.quiet_hours import HeldTexts
 from notifier.tally import Tally
 from notifier.trigger import Window
 
@@ -46,6 +47,7 @@ class Report:
     extra_properties: tuple[str, ...] = ()
     breakdown: Breakdown | None = None  # the users per value of BREAKDOWN_PROPERTY
     companies: Tally | None = None  # the users per company (COMPANY_ROLLUP); None when nobody has one
+    held_texts: HeldTexts | None = None  # users found while quiet hours held the SMS, for the next SMS
 
     @property
     def count(self) -> int:

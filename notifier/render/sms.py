@@ -1,9 +1,14 @@
-"""The SMS: always one GSM-7 segment (160 septets): the project, the count, the window, some names."""
+"""The SMS: always one GSM-7 segment (160 septets): the project, the count, the window, some names.
+
+After quiet hours, one text counts the users held too.
+"""
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
+from notifier.quiet_hours import HeldTexts
 from notifier.render.gsm7 import SEGMENT_SEPTETS, septets, to_gsm7
 from notifier.render.report import Report, describe_window, new_users
 
@@ -14,14 +19,13 @@ _LINKISH = re.compile(r"://|(?<=\w)\.(?=\w)")
 
 
 def render_sms(report: Report) -> str:
-    """One GSM-7 segment: the project, the count, the window, and as many names as fit."""
-    when = to_gsm7(describe_window(report.window, report.zone, short=True))
-    count = len(report.users)
+    """One GSM-7 segment: the project, the count, the window (or the time since the last text, after
+    quiet hours), and as many names as fit."""
+    count = report.count + (report.held_texts.users if report.held_texts else 0)
+    when = _when(report, report.held_texts)
     head = f"{to_gsm7(report.label)}: {new_users(count).lower()} {when}"
     if septets(head) > MAX_HEAD_SEPTETS:
         head = f"Mixpanel: {new_users(count).lower()} {when}"
-    if count == 0:
-        return _fit(head)
     shown: list[str] = []
     body = head
     for user in report.users:
@@ -34,6 +38,15 @@ def render_sms(report: Report) -> str:
         shown.append(name)
         body = candidate
     return _fit(body)
+
+
+def _when(report: Report, held: HeldTexts | None) -> str:
+    """'28 Nov 09:00-10:00 CET', or after quiet hours 'since 22:00 CET' (dated when a day or more ago)."""
+    if held is None:
+        return to_gsm7(describe_window(report.window, report.zone, short=True))
+    since = held.since.astimezone(report.zone)
+    clock = "%H:%M" if report.window.end - held.since < timedelta(days=1) else "%d %b %H:%M"
+    return to_gsm7(f"since {since:{clock}} {since:%Z}")
 
 
 def _sms_body(head: str, names: list[str], count: int) -> str:
