@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import IO
 
 from notifier.mixpanel import NewUser
-from notifier.render.report import Report
+from notifier.render.report import Report, showable
 
 CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 # Past this many users the CSV travels zipped: a 100,000-user CSV is 14 MB, 19 MB once base64-encoded
@@ -50,7 +50,7 @@ def attachment(report: Report, *, zip_above_rows: int = ZIP_ABOVE_ROWS) -> Attac
 def render_csv(report: Report) -> bytes:
     """Every user as CSV bytes."""
     buffer = io.BytesIO()
-    _write_csv(report, buffer)
+    _write_csv(showable(report), buffer)
     return buffer.getvalue()
 
 
@@ -62,7 +62,7 @@ def render_csv_zip(report: Report, *, member: str) -> bytes:
         zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive,
         archive.open(member, "w") as stream,
     ):
-        _write_csv(report, stream)
+        _write_csv(showable(report), stream)
     return buffer.getvalue()
 
 

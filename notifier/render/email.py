@@ -28,6 +28,7 @@ from notifier.render.report import (
     missed,
     new_users,
     profile_url,
+    showable,
     summary_lines,
     trend,
     user_time,
@@ -67,6 +68,7 @@ def render_email(
     zip_above_rows: int = ZIP_ABOVE_ROWS,
 ) -> EmailDigest:
     """The whole email; past `row_limit` users, or the HTML budget, the rest go to a CSV of everyone."""
+    report = showable(report)
     count = report.count
     candidates = min(count, row_limit, html_budget // _MIN_ROW_BYTES)
     rows = [_user_row(report, n) for n in range(candidates)]

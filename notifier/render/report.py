@@ -8,8 +8,8 @@ so they say the same thing in the same order.
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
@@ -21,6 +21,7 @@ from notifier.tally import Tally
 from notifier.trigger import Window
 
 BY_CREATED_THEN_ID = operator.attrgetter("created", "distinct_id")  # C-speed key for 100,000 users
+UTC_ZONE = ZoneInfo("UTC")
 SHOWN_VALUE_CHARS = 40  # a breakdown's value or property name, as the digest's summary lines show it
 
 
@@ -60,6 +61,25 @@ class Report:
         return sum(1 for user in self.users if user.late)
 
 
+def showable(report: Report) -> Report:
+    """The report, in UTC instead when a time it shows has no date in its zone (the calendar's ends)."""
+    instants = [report.window.start, report.window.end]
+    instants += [extra.since for extra in (report.catchup, report.held_texts) if extra]
+    instants += [user.created for user in report.users[:1]] + [user.created for user in report.users[-1:]]
+    zone = shown_zone(instants, report.zone)
+    return report if zone is report.zone else replace(report, zone=zone)
+
+
+def shown_zone(instants: Iterable[datetime], zone: ZoneInfo) -> ZoneInfo:
+    """`zone`, or UTC when one of `instants` falls past year 9999 or before year 1 there."""
+    try:
+        for instant in instants:
+            instant.astimezone(zone)
+    except OverflowError:
+        return UTC_ZONE
+    return zone
+
+
 def sort_users(users: list[NewUser]) -> None:
     """Users by created time, then distinct id, so every run orders them the same way (in place)."""
     users.sort(key=BY_CREATED_THEN_ID)  # in place: no second list of 100,000
@@ -82,7 +102,9 @@ def describe_window(window: Window, zone: ZoneInfo, *, short: bool = False) -> s
 
     `short` drops the year and uses ASCII, for the SMS: '28 Nov 08:00-09:00 CET'. A window across a
     change of clocks names the zone at each end ('02:00 CEST–02:00 CET'), so it never reads as empty.
+    A window with no date in `zone` (at the calendar's ends) is shown in UTC.
     """
+    zone = shown_zone((window.start, window.end), zone)
     start, end = window.start.astimezone(zone), window.end.astimezone(zone)
     day, dash = ("%d %b", "-") if short else ("%d %b %Y,", "–")
     start_zone, end_zone = start.strftime("%Z"), end.strftime("%Z")

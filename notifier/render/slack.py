@@ -19,6 +19,7 @@ from notifier.render.report import (
     late_note,
     missed,
     profile_url,
+    showable,
     summary_lines,
     trend,
     user_time,
@@ -41,6 +42,7 @@ def escape(text: str) -> str:
 
 def render_slack(report: Report, *, email_on: bool) -> dict[str, Any]:
     """The webhook payload: header, context, as many users as fit, and "N more"."""
+    report = showable(report)
     when = describe_window(report.window, report.zone)
     head = escape(headline(report))
     lines = (when, missed(report), trend(report), late_note(report), *summary_lines(report))

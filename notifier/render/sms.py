@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from notifier.quiet_hours import HeldTexts
 from notifier.render.gsm7 import SEGMENT_SEPTETS, septets, to_gsm7
-from notifier.render.report import Report, describe_window, new_users
+from notifier.render.report import Report, describe_window, new_users, showable
 
 SMS_NAME_CHARS = 24
 # The head may take this much of the segment; a longer PROJECT_LABEL gives way to "Mixpanel".
@@ -21,6 +21,7 @@ _LINKISH = re.compile(r"://|(?<=\w)\.(?=\w)")
 def render_sms(report: Report) -> str:
     """One GSM-7 segment: the project, the count, the window (or the time since the last text, after
     quiet hours), and as many names as fit."""
+    report = showable(report)
     count = report.count + (report.held_texts.users if report.held_texts else 0)
     when = _when(report, report.held_texts)
     head = f"{to_gsm7(report.label)}: {new_users(count).lower()} {when}"
