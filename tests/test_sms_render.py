@@ -91,3 +91,37 @@ def test_ordinary_names_keep_their_dots_and_spaces() -> None:
 def test_a_window_across_midnight_names_both_days() -> None:
     window = Window(datetime(2026, 11, 27, 22, 0, tzinfo=UTC), datetime(2026, 11, 28, 22, 0, tzinfo=UTC))
     assert render_sms(Report([], window, UTC_ZONE)) == "Mixpanel: no new users 27 Nov 22:00-28 Nov 22:00 UTC"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Call +1 415 555 0100 now",
+        "(415) 555-0100",
+        "+44 7700 900123",
+        "４１５５５５０１００",
+        "dial *#06#",
+        "tel:+14155550100",
+    ],
+)
+def test_a_name_cannot_carry_a_number_to_call_in_the_sms(name: str) -> None:
+    body = render_sms(report([user(1, name), user(2, "Ada")], label="Acme"))
+    assert not re.search(r"\d", names_part(body))
+
+
+@given(st.lists(st.text(max_size=40), min_size=1, max_size=12))
+def test_no_name_puts_a_digit_or_a_link_in_the_sms(names_list: list[str]) -> None:
+    body = render_sms(report([user(n, name) for n, name in enumerate(names_list)], label="Acme"))
+    shown = names_part(body)
+    assert not re.search(r"\d|://|\w\.\w", shown)
+
+
+def test_names_keep_their_words_when_their_digits_go() -> None:
+    assert render_sms(report([user(1, "Call +1 415 555 0100 now")])).endswith(": Call now")
+
+
+def names_part(body: str) -> str:
+    """The names an SMS lists, without its own head and its "+N more"."""
+    head, _, names = body.partition("UTC: ")
+    assert head.startswith("Acme: ")
+    return re.sub(r" \+[\d,]+ more$", "", names)

@@ -1,6 +1,7 @@
 """The SMS: always one GSM-7 segment (160 septets): the project, the count, the window, some names.
 
-After quiet hours, one text counts the users held too.
+Nothing from a profile can be tapped: names lose their digits (no phone number to call) and the
+dots and slashes that would make a link. After quiet hours, one text counts the users held too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ SMS_NAME_CHARS = 24
 # The head may take this much of the segment; a longer PROJECT_LABEL gives way to "Mixpanel".
 MAX_HEAD_SEPTETS = 110
 _LINKISH = re.compile(r"://|(?<=\w)\.(?=\w)")
+# A digit with the signs and separators around it that a phone would read as part of a number.
+_NUMBERISH = re.compile(r"[+#*(]*\d[\d\s().\-/#*]*")
 
 
 def render_sms(report: Report) -> str:
@@ -57,9 +60,9 @@ def _sms_body(head: str, names: list[str], count: int) -> str:
 
 
 def _sms_name(name: str) -> str:
-    # Short, one line, GSM-7 only: a name cannot break the message's layout or its single segment.
-    # Dots between letters go too, so a "name" like "reset at evil.com" is no tappable link.
-    clean = _LINKISH.sub(" ", to_gsm7(name).replace(",", " ")).strip()
+    # Short, one line, GSM-7 only, and nothing a phone can tap: a name cannot break the message.
+    clean = _NUMBERISH.sub(" ", to_gsm7(name))
+    clean = _LINKISH.sub(" ", clean.replace(",", " ")).strip()
     clean = " ".join(clean.split())
     if len(clean) > SMS_NAME_CHARS:
         clean = clean[: SMS_NAME_CHARS - 3].rstrip() + "..."
