@@ -9,10 +9,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from notifier.breakdown import break_down
+from notifier.companies import roll_up
 from notifier.render.email import render_email
 from notifier.render.report import SHOWN_VALUE_CHARS, breakdown_line
 from notifier.render.slack import render_slack
+from sandbox.slack import payload_problem
 from tests.render_helpers import report, user
+from tests.test_email_render import tags
+from tests.test_slack_render import HOSTILE, texts
 
 SOURCES = ["google", "newsletter", None, "google", "twitter", "newsletter", "google"]
 
@@ -96,3 +100,17 @@ def test_values_are_escaped_in_the_email_and_in_slack() -> None:
     )
     assert "<" not in said
     assert ">" not in said
+
+
+@given(
+    st.text(max_size=300), st.lists(st.sampled_from(HOSTILE) | st.text(max_size=300), min_size=1, max_size=12)
+)
+def test_no_value_or_property_name_adds_a_tag_or_breaks_slack(name: str, values: list[str]) -> None:
+    users = [user(n, email=f"u{n}@company{n}.com") for n in range(8)]
+    companies = roll_up(u.email for u in users)
+    digest_report = report(users, breakdown=break_down(name, values), companies=companies)
+    plain = render_email(report(users, breakdown=break_down("p", ["a"]), companies=companies), row_limit=500)
+    assert tags(render_email(digest_report, row_limit=500).html).tags == tags(plain.html).tags
+    payload = render_slack(digest_report, email_on=True)
+    assert payload_problem(payload) is None
+    assert not any("<" in text or ">" in text for text in texts(payload))
