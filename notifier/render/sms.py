@@ -1,7 +1,8 @@
 """The SMS: always one GSM-7 segment (160 septets): the project, the count, the window, some names.
 
-Nothing from a profile can be tapped: names lose their digits (no phone number to call) and the
-dots and slashes that would make a link. After quiet hours, one text counts the users held too.
+Nothing from a profile can be tapped: a name with three digits or more loses them all (no number to
+call, not even 911), and every name the dots and slashes that would make a link. After quiet hours, one text
+counts the users held too.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ SMS_NAME_CHARS = 24
 # The head may take this much of the segment; a longer PROJECT_LABEL gives way to "Mixpanel".
 MAX_HEAD_SEPTETS = 110
 _LINKISH = re.compile(r"://|(?<=\w)\.(?=\w)")
-# A digit with the signs and separators around it that a phone would read as part of a number.
+# Digits with the signs and separators a phone reads as part of one number.
 _NUMBERISH = re.compile(r"[+#*(]*\d[\d\s().\-/#*]*")
+DIALLABLE_DIGITS = 3  # a name with this many loses them ("Agent 47" keeps its two)
 
 
 def render_sms(report: Report) -> str:
@@ -61,7 +63,9 @@ def _sms_body(head: str, names: list[str], count: int) -> str:
 
 def _sms_name(name: str) -> str:
     # Short, one line, GSM-7 only, and nothing a phone can tap: a name cannot break the message.
-    clean = _NUMBERISH.sub(" ", to_gsm7(name))
+    clean = to_gsm7(name)
+    if sum(char.isdigit() for char in clean) >= DIALLABLE_DIGITS:
+        clean = _NUMBERISH.sub(" ", clean)
     clean = _LINKISH.sub(" ", clean.replace(",", " ")).strip()
     clean = " ".join(clean.split())
     if len(clean) > SMS_NAME_CHARS:
