@@ -292,6 +292,14 @@ def world(
     return world
 
 
+@pytest.fixture(params=["memory", "firestore"])
+def backend(request: pytest.FixtureRequest, world: World) -> World:
+    """The world, with the run history on each backend in turn (Firestore: the emulator)."""
+    if request.param == "firestore":
+        world.environ.update({"STATE_STORE": "firestore", **request.getfixturevalue("firestore").environ})
+    return world
+
+
 @pytest.fixture
 def function(environ: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> FlaskClient:
     """The deployed entry point, main.notify, served in-process as functions-framework serves it."""

@@ -389,3 +389,29 @@ def test_a_channel_left_untold_stays_left_even_when_the_ending_cannot_be_written
     assert durable.deliver().outcome is Outcome.SENT
     assert len(durable.slack.messages()) == 1
     assert len(durable.emails()) == 1
+
+
+def test_a_message_that_found_nobody_stays_ended_when_a_late_arrival_was_reported_since(
+    backend: World,
+) -> None:
+    backend.mixpanel.profiles.clear()
+    assert backend.deliver().outcome is Outcome.NOTHING_TO_SEND  # tick A, 08:00-09:00: nobody
+    (larry,) = backend.users("2026-11-28T08:45:00")  # reaches Mixpanel after A ran
+    backend.clock.advance(hours=1)
+    summary = backend.deliver(message_id="msg-10", published=TEN)  # tick B reports him, late
+    assert (summary.users, summary.late_users) == (1, 1)
+    assert backend.deliver().outcome is Outcome.ALREADY_SENT  # Pub/Sub delivers A again
+    for phone in PHONES:
+        assert sum(larry in m["Body"] for m in backend.twilio.messages() if m["To"] == phone) == 1
+
+
+def test_with_windows_that_overlap_a_late_arrival_in_the_overlap_is_told(backend: World) -> None:
+    # Hourly ticks with a 90-minute lookback: 07:30-09:00, then 08:30-10:00 (new: 09:00-10:00).
+    ninety = b'{"lookback_minutes": 90}'
+    backend.mixpanel.profiles.clear()
+    assert backend.deliver(ninety).outcome is Outcome.NOTHING_TO_SEND
+    (late,) = backend.users("2026-11-28T08:45:00")  # created 08:45, reaches Mixpanel at 09:10
+    backend.clock.advance(hours=1)
+    summary = backend.deliver(ninety, message_id="msg-10", published=TEN)
+    assert (summary.users, summary.late_users) == (1, 1)
+    assert all(late in m["Body"] for m in backend.twilio.messages())
