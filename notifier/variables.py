@@ -14,6 +14,8 @@ from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
 
+from notifier.outcome import Outcome
+
 MAX_LOOKBACK_MINUTES = 44640  # 31 days: the longest window a trigger message may ask for
 MAX_EXTRA_PROPERTIES = 5
 # The run's own budget ends this long before the platform stops the function.
@@ -28,6 +30,11 @@ MESSAGING_SERVICE_SID_PATTERN = r"^MG[0-9a-fA-F]{32}$"
 PROPERTY_NAME_PATTERN = r"^[^\"'\\,]{1,255}$"  # the code also refuses control characters
 IANA_ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"  # the code asks the zone database
 TIME_OF_DAY = r"([01][0-9]|2[0-3]):[0-5][0-9]"
+# Cron schedules whose ticks come at one fixed interval (its fields single-spaced): every N minutes with
+# N dividing an hour, hourly, every N hours with N dividing a day, or daily.
+SCHEDULE_PATTERN = (
+    r"^((\*|\*/(2|3|4|5|6|10|12|15|20|30)) \*|[0-5]?[0-9] (\*|\*/(2|3|4|6|8|12)|1?[0-9]|2[0-3])) \* \* \*$"
+)
 
 
 class Kind(Enum):
@@ -411,8 +418,11 @@ DEPLOYMENT: tuple[Variable, ...] = tuple(
             "SCHEDULE",
             "Cron schedule of the job: every N minutes (N divides 60), every N hours (N divides 24), daily.",
             "0 * * * *",
-            pattern="^[^ ]+( [^ ]+){4}$",
-            expected='a five-field cron expression such as "0 * * * *"',
+            pattern=SCHEDULE_PATTERN,
+            expected=(
+                'a schedule that repeats at a fixed interval, so windows tile time: "*/15 * * * *", '
+                '"0 * * * *", "0 */6 * * *" or "0 9 * * *"'
+            ),
         ),
         Variable(
             "SCHEDULE_TIME_ZONE",
@@ -481,6 +491,23 @@ DEPLOYMENT: tuple[Variable, ...] = tuple(
     )
 )
 
+# Which run summaries the alerts count, by outcome. "a run failed" opens for a run that needs a person;
+# a transient failure (will_retry) is what a redelivery completes, and if none does, "no successful
+# run" tells. in_progress, dry_run and stale_message are neither: they say nothing of whether runs work.
+NEEDS_A_PERSON = (
+    Outcome.FAILED,
+    Outcome.PARTIAL,
+    Outcome.BAD_CONFIG,
+    Outcome.BAD_MESSAGE,
+    Outcome.SOURCE_REJECTED,
+)
+GOOD_RUNS = (Outcome.SENT, Outcome.NOTHING_TO_SEND, Outcome.ALREADY_SENT, Outcome.ALREADY_COVERED)
+# "no successful run" looks back one interval plus this (a run's summary is logged up to its timeout
+# after the tick, and log-based metrics arrive minutes late) and must see nothing for as long again.
+ALERT_SLACK_MINUTES = 30
+ALERT_WINDOW_CAP_MINUTES = 1500  # Cloud Monitoring's longest alignment period for an alert: 25 hours
+ALERT_WAIT_CAP_MINUTES = 1410  # the longest condition duration the deployments have used: 23.5 hours
+
 # Resources named after the deployment's NAME: NAME + suffix (the database is NAME itself).
 RESOURCE_SUFFIXES = {
     "topic": "-trigger",
@@ -515,8 +542,14 @@ def deployment_facts() -> str:
     lines = [
         f"# {GENERATED}",
         "# NAME.fact=value: a variable's default, bounds, pattern (each entry of a list), what it wants,",
-        "# the variable it is required with, its secret's id, and its Terraform name when it is a setting.",
+        "# the variable it is required with, its secret's id, and its Terraform name when deploy.env sets it",
+        "# (setting: the function's; deployment: the deployment's own).",
         f"RUN_BUDGET_MARGIN_SECONDS={RUN_BUDGET_MARGIN_SECONDS}",
+        f"ALERT_SLACK_MINUTES={ALERT_SLACK_MINUTES}",
+        f"ALERT_WINDOW_CAP_MINUTES={ALERT_WINDOW_CAP_MINUTES}",
+        f"ALERT_WAIT_CAP_MINUTES={ALERT_WAIT_CAP_MINUTES}",
+        f"outcomes.need_a_person={' '.join(NEEDS_A_PERSON)}",
+        f"outcomes.good={' '.join(GOOD_RUNS)}",
         *(f"suffix.{key}={suffix}" for key, suffix in RESOURCE_SUFFIXES.items()),
     ]
     for variable in (*VARIABLES, *DEPLOYMENT):
@@ -539,6 +572,7 @@ def _facts(variable: Variable) -> list[tuple[str, str]]:
         "required_with": variable.required_with,
         "secret": variable.secret_id if variable.secret else None,
         "setting": variable.terraform_name if variable.deployed is Deployed.SETTING else None,
+        "deployment": variable.terraform_name if variable.deployed is Deployed.DEPLOYMENT else None,
     }
     return [(fact, value) for fact, value in facts.items() if value is not None]
 

@@ -1,7 +1,8 @@
 """Every gcloud command deploy.sh can run parses with the installed gcloud.
 
 deploy.sh --dry-run prints its commands (for a fresh project, for a re-run over a deployment, with
-Slack on, and with the missing-run alert off) and the look-ups it makes first. The SDK's own CLI
+Slack on, with the missing-run alert off, daily, and each operation: pause, resume, rollback,
+uninstall) and the look-ups it makes first. The SDK's own CLI
 executes each of them, in one process, the way `gcloud` does (lib/gcloud.py: gcloud_main.CreateCLI,
 then Execute), with a throwaway configuration, no credentials and a proxy that leads nowhere. gcloud
 checks its arguments before it needs an account, so an argument error ("Invalid choice",
@@ -55,12 +56,17 @@ print(json.dumps(verdicts))
 
 
 def everything_deploy_sh_runs(tmp: Path) -> list[list[str]]:
-    """The gcloud commands and look-ups of four dry runs, each once."""
+    """The gcloud commands and look-ups of every kind of dry run, each once."""
     runs = [
         dry_run(example_settings(), tmp / "fresh"),
         dry_run(EVERYTHING, tmp / "slack"),  # every secret, another region and name
         dry_run(EVERYTHING, tmp / "rerun", "--assume-deployed"),
         dry_run({**example_settings(), "MISSING_RUN_ALERT": "false"}, tmp / "off", "--assume-deployed"),
+        dry_run({**example_settings(), "SCHEDULE": "0 9 * * *", "LOOKBACK_MINUTES": "1440"}, tmp / "daily"),
+        *(
+            dry_run(example_settings(), tmp / command, "--assume-deployed", command)
+            for command in ("pause", "resume", "rollback", "uninstall")
+        ),
     ]
     unique = {shlex.join(argv): argv for run in runs for argv in (*run.commands, *run.queries)}
     return list(unique.values())
