@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy_script import dry_run, example_settings
+from tests.deploy_script import ROOT, dry_run, example_settings
 from tests.deployment import EVERYTHING
 from tests.gcloud_sdk import offline_environment, run_sdk_python
 
@@ -127,3 +127,26 @@ def test_the_gcloud_command_itself_says_the_same(tmp_path: Path) -> None:
             env=offline_environment(tmp_path / str(code)),
         )
         assert (result.returncode, said in result.stderr) == (code, True), result.stderr
+
+
+DOCS = [ROOT / "docs" / "deploy.md", ROOT / "docs" / "operations.md"]
+
+
+def documented_commands() -> list[list[str]]:
+    """Every gcloud command the deploy and operations docs show, placeholders filled."""
+    lines = [line.strip() for doc in DOCS for line in doc.read_text().splitlines()]
+    commands = [line.split("   #")[0] for line in lines if line.startswith("gcloud ")]
+    return [shlex.split(command.replace("REVISION", "notifierator-00001-abc")) for command in commands]
+
+
+def test_every_documented_gcloud_command_names_its_project_and_parses(tmp_path: Path) -> None:
+    commands = documented_commands()
+    assert len(commands) >= 12
+    assert not [argv for argv in commands if not any(arg.startswith("--project=") for arg in argv)]
+    verdicts = parse_check(commands, tmp_path / "gcloud")
+    failures = [
+        f"{shlex.join(argv)}\n  {verdict}"
+        for argv, verdict in zip(commands, verdicts, strict=True)
+        if verdict
+    ]
+    assert not failures, "\n".join(failures)
