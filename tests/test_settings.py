@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 
 import pytest
@@ -12,9 +13,10 @@ from hypothesis import strategies as st
 from notifier.errors import ConfigError
 from notifier.filter_expression import why_unbalanced
 from notifier.quiet_hours import QuietHours
+from notifier.services import Services
 from notifier.settings import MIXPANEL_HOSTS, SecretRef, Settings
 from notifier.variables import BY_NAME
-from tests.conftest import MARKER, MIXPANEL_SECRET, SENDGRID_KEY, TWILIO_TOKEN
+from tests.conftest import MARKER, MIXPANEL_SECRET, SENDGRID_KEY, TWILIO_TOKEN, run_once
 
 MINIMAL = {"MIXPANEL_PROJECT_ID": "4242", "MIXPANEL_SECRET": MIXPANEL_SECRET}
 EMAIL = {"EMAIL_TO": "a@example.com", "EMAIL_FROM": "alerts@example.com", "SENDGRID_API_KEY": SENDGRID_KEY}
@@ -449,3 +451,17 @@ def test_filters_with_brackets_and_quotes_inside_strings_are_accepted(expression
 def test_the_guard_says_why_a_filter_does_not_stand_on_its_own(expression: str, reason: str) -> None:
     assert why_unbalanced(expression) == reason
     assert reason in str(error_for({**MINIMAL, "MIXPANEL_FILTER": expression}))
+
+
+def test_the_function_logs_every_configuration_problem_in_its_one_summary_line(
+    environ: dict[str, str], services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    environ.update(SMS_FROM="Notifier", TIMEZONE="Mars/Olympus", EMAIL_TO="growth")
+    with caplog.at_level(logging.INFO):
+        summary = run_once(environ, services)
+    assert summary.outcome == "bad_config"
+    (line,) = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    fields = line.__dict__["fields"]
+    assert fields["variables"] == ["EMAIL_TO", "SMS_FROM", "TIMEZONE"]
+    assert all(f"{variable}: " in line.getMessage() for variable in fields["variables"])
+    assert "\n" not in line.getMessage()
