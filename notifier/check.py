@@ -110,7 +110,10 @@ def command(args: argparse.Namespace, *, environ: Mapping[str, str], services: S
         settings.require_a_channel()  # else every run would be a bad configuration
     except ConfigError as error:
         where = "" if args.env_file else "; it was read from the environment: --env-file reads a file"
-        show(Finding(Verdict.FAIL, "configuration", f"{error} (fix it{where}; nothing else was checked)"))
+        *others, last = error.problems  # each problem on its line; what to do after the last
+        for problem in others:
+            show(Finding(Verdict.FAIL, "configuration", str(problem)))
+        show(Finding(Verdict.FAIL, "configuration", f"{last} (fix it{where}; nothing else was checked)"))
     else:
         show(Finding(Verdict.PASS, "configuration", _describe(settings, args.env_file)))
         for finding in run_checks(settings, tool, services):

@@ -274,6 +274,17 @@ def test_a_configuration_without_any_channel_fails(world: World) -> None:
     )
 
 
+def test_every_configuration_problem_is_printed_on_its_own_line(world: World) -> None:
+    world.environ.update(SMS_FROM="Notifier", TIMEZONE="Mars/Olympus", EMAIL_TO="growth")
+    report = check(world)
+    assert report.code == 1
+    failures = [line for line in report.output.splitlines() if line.startswith("FAIL")]
+    assert [line.split()[2] for line in failures] == ["EMAIL_TO:", "SMS_FROM:", "TIMEZONE:"]
+    assert failures[-1].endswith("nothing else was checked)")
+    assert "3 check(s) failed" in report.output
+    assert world.mixpanel.requests == []
+
+
 def test_a_bad_setting_fails_the_configuration_and_nothing_else_is_asked(world: World) -> None:
     world.environ["SLACK_WEBHOOK_URL"] = f"https://hooks.example.com/services/{MARKER}"
     report = check(world)
