@@ -8,9 +8,9 @@ from datetime import timedelta
 import pytest
 import requests
 
-from notifier.errors import SourceRejected
+from notifier.errors import SourceRejected, SourceUnavailable
 from notifier.mixpanel import (
-    OUTPUT_PROPERTIES,
+    NAME_PROPERTIES,
     MixpanelAuth,
     MixpanelClient,
     NewUser,
@@ -77,7 +77,7 @@ def test_later_pages_use_the_first_pages_session_id_and_the_next_page_number(
     assert "session_id" not in forms[0]
     assert "page" not in forms[0]
     session_id = forms[1]["session_id"]
-    assert [f.get("page") for f in forms[1:]] == ["1", "2"]
+    assert sorted(f["page"] for f in forms[1:]) == ["1", "2"]  # fetched at once, in any order
     assert forms[2]["session_id"] == session_id
     assert all(f["where"] == forms[0]["where"] for f in forms)
 
@@ -117,7 +117,7 @@ def test_the_request_is_a_form_post_with_project_id_and_only_the_digest_properti
     assert (request.method, request.path) == ("POST", "/api/query/engage")
     assert request.query == {"project_id": str(PROJECT_ID)}
     assert request.headers["content-type"] == "application/x-www-form-urlencoded"
-    assert json.loads(request.form()["output_properties"]) == list(OUTPUT_PROPERTIES)
+    assert json.loads(request.form()["output_properties"]) == [*NAME_PROPERTIES, "$created"]
 
 
 def test_service_account_auth_is_basic_username_and_secret(mixpanel: MixpanelStandIn) -> None:
@@ -172,6 +172,7 @@ def test_profiles_without_a_usable_created_are_skipped_and_counted(mixpanel: Mix
         "page": 0,
         "page_size": 1000,
         "session_id": "s",
+        "total": 5,
         "results": [
             {"$distinct_id": "ok", "$properties": {"$created": created(9)}},
             {"$distinct_id": "none", "$properties": {}},
@@ -200,7 +201,7 @@ class RecordingAdapter(requests.adapters.BaseAdapter):
         self.urls.append(str(request.url))
         response = requests.Response()
         response.status_code = 200
-        response._content = b'{"page": 0, "page_size": 1000, "results": [], "session_id": "s"}'
+        response._content = b'{"page": 0, "page_size": 1000, "results": [], "session_id": "s", "total": 0}'
         response.request = request
         return response
 
@@ -232,25 +233,12 @@ def test_each_region_queries_its_own_host(region: str) -> None:
     assert adapter.urls == [f"{expected}/api/query/engage?project_id=4242"]
 
 
-def test_without_a_total_a_full_last_page_is_followed_by_one_empty_page(mixpanel: MixpanelStandIn) -> None:
+def test_a_first_page_without_a_total_stops_the_run_to_try_again(mixpanel: MixpanelStandIn) -> None:
     seed(mixpanel, 2000)
-    mixpanel.transform_next_page(*[lambda page: {k: v for k, v in page.items() if k != "total"}] * 3)
-    client = client_for(mixpanel)
-    assert len(list(client.new_users(WINDOW))) == 2000
-    assert client.stats.pages == 3
-
-
-def test_a_profile_repeated_on_a_later_page_is_reported_once(mixpanel: MixpanelStandIn) -> None:
-    seed(mixpanel, 2)
-    mixpanel.page_size = 1
-    # Page 1 carries page 0's profile again beside its own: a shifted page, not a repeated one.
-    mixpanel.transform_next_page(
-        lambda page: page,
-        lambda page: {**page, "results": [*page["results"], profile("user-0", created(0))], "total": 2},
-    )
-    client = client_for(mixpanel)
-    assert sorted(u.distinct_id for u in client.new_users(WINDOW)) == ["user-0", "user-1"]
-    assert client.stats.duplicates_dropped == 1
+    mixpanel.transform_next_page(lambda page: {k: v for k, v in page.items() if k != "total"})
+    with pytest.raises(SourceUnavailable, match="without a total"):
+        list(client_for(mixpanel).new_users(WINDOW))
+    assert len(mixpanel.requests) == 1  # the pages cannot be planned, so none is asked for
 
 
 def test_extra_properties_are_requested_and_any_json_value_becomes_short_text(
@@ -276,7 +264,8 @@ def test_extra_properties_are_requested_and_any_json_value_becomes_short_text(
     )
     (found,) = client.new_users(WINDOW)
     assert json.loads(mixpanel.requests[0].form()["output_properties"]) == [
-        *OUTPUT_PROPERTIES,
+        *NAME_PROPERTIES,
+        "$created",
         *values,
         "missing",
     ]
