@@ -26,7 +26,7 @@ import requests
 from notifier import pages
 from notifier.answers import error_detail
 from notifier.errors import ConfigError, SourceRejected, SourceUnavailable
-from notifier.retry import MIN_USEFUL_SECONDS, DeadlinePassed, Retrier, is_transient_status, parse_retry_after
+from notifier.retry import DeadlinePassed, Retrier, is_transient_status, parse_retry_after
 from notifier.trigger import Window
 
 SERVICE = "Mixpanel"
@@ -193,11 +193,8 @@ class MixpanelClient:
         numbered = pages.in_order(
             range(1, plan.pages), fetch, at_once=self._at_once, on_page=lambda _n: pace.check(plan)
         )
-        try:
-            for number, page in enumerate(numbered, start=1):
-                yield from keys.fresh(page, number)
-        except SourceUnavailable as error:
-            raise pace.out_of_time(plan) or error from None
+        for number, page in enumerate(numbered, start=1):
+            yield from keys.fresh(page, number)
 
     def total(self, where: str | None) -> int:
         """How many profiles match `where` (all of them for None), by Mixpanel's own count: one query."""
@@ -396,13 +393,6 @@ class _Pace:
         needed = math.ceil(left / self._at_once) * each
         if needed > self._deadline.remaining():
             raise self._too_large(plan, each, needed)
-
-    def out_of_time(self, plan: _Plan) -> SourceRejected | None:
-        """The run's time ran out while pages kept arriving: the window is too large, not Mixpanel down."""
-        if self._deadline.remaining() > MIN_USEFUL_SECONDS or self._arrived < 2 or not self._seconds:
-            return None
-        each = sum(self._seconds) / len(self._seconds)
-        return self._too_large(plan, each, math.ceil((plan.pages - self._arrived) / self._at_once) * each)
 
     def _too_large(self, plan: _Plan, each: float, needed: float) -> SourceRejected:
         left = max(self._deadline.remaining(), 0.0)
