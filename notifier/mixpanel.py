@@ -416,6 +416,7 @@ def _plan(page: dict[str, Any]) -> _Plan:
         raise _disagrees(0, "without a total count, so its other pages cannot be planned")
     if total <= len(results):
         return _Plan(total, max(len(results), 1), session if isinstance(session, str) else "")
+    size = size or len(results)  # no page_size: the first page is a full one
     if not size or size < len(results):
         raise _disagrees(0, f"with {len(results)} of {total} profiles and no usable page_size")
     if not isinstance(session, str) or not session:

@@ -21,12 +21,13 @@ from notifier.mixpanel import (
     where_created_in,
     where_created_in_any,
 )
+from notifier.outcome import Outcome
 from notifier.retry import Deadline, Retrier, RetryPolicy
 from notifier.settings import Settings
 from notifier.trigger import Window
 from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.server import Fault
-from tests.conftest import MIXPANEL_SECRET, PROJECT_ID, SERVICE_ACCOUNT, WINDOW_END, WINDOW_START
+from tests.conftest import MIXPANEL_SECRET, PROJECT_ID, SERVICE_ACCOUNT, WINDOW_END, WINDOW_START, World
 
 WINDOW = Window(WINDOW_START, WINDOW_END)
 
@@ -556,3 +557,37 @@ def test_the_stand_in_counts_first_pages_only_and_not_its_429s(mixpanel: Mixpane
     refused = mixpanel.requests[-1]
     assert "session_id" not in refused.form()
     assert mixpanel.counted == 2
+
+
+# -- through a run -------------------------------------------------------------------------------
+def test_a_run_whose_pages_repeat_profiles_is_tried_again_and_then_tells_everyone_once(world: World) -> None:
+    world.users(*[f"2026-11-28T08:{n % 60:02d}:{n // 60 % 60:02d}" for n in range(1499)])
+    first: list[Any] = []
+
+    def remember(page: dict[str, Any]) -> dict[str, Any]:
+        first.extend(page["results"])
+        return page
+
+    world.mixpanel.transform_next_page(
+        remember, lambda page: {**page, "results": first[:10] + page["results"][10:]}
+    )
+    with pytest.raises(SourceUnavailable):  # will_retry: Pub/Sub delivers it again
+        world.deliver()
+    assert world.emails() == []
+    summary = world.deliver()
+    assert (summary.outcome, summary.users) == (Outcome.SENT, 1500)
+
+
+def test_a_run_too_large_for_its_time_ends_with_one_error_and_is_not_delivered_again(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    ticks = Ticks()
+    world.services.clock = ticks
+    world.environ.update({"RUN_BUDGET_SECONDS": "20", "LATE_ARRIVAL_MINUTES": "0"})
+    world.mixpanel.page_size, world.mixpanel.page_delay, world.mixpanel.sleep = 10, 3.0, ticks.sleep
+    world.users(*[f"2026-11-28T08:{n % 60:02d}:00" for n in range(299)])  # 30 pages: 30 s at 3 at once
+    summary = world.deliver()  # returns: acked, not redelivered for a day
+    assert summary.outcome is Outcome.SOURCE_REJECTED
+    assert world.emails() == []
+    (error,) = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert "MIXPANEL_PAGE_CONCURRENCY" in error.getMessage()
