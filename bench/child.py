@@ -90,12 +90,15 @@ def floor(config: dict[str, Any]) -> dict[str, Any]:
     """The least any client could do: fetch every page with requests and json.loads it."""
     import requests
 
-    from notifier.mixpanel import OUTPUT_PROPERTIES, where_created_in_any
+    from notifier.mixpanel import NAME_PROPERTIES, where_created_in_any
     from notifier.trigger import Window
 
     window = Window(datetime.fromisoformat(config["start"]), datetime.fromisoformat(config["end"]))
     session = requests.Session()
-    form = {"where": where_created_in_any([window]), "output_properties": json.dumps(list(OUTPUT_PROPERTIES))}
+    form = {
+        "where": where_created_in_any([window]),
+        "output_properties": json.dumps([*NAME_PROPERTIES, "$created"]),
+    }
     auth = (config["username"], config["secret"])
     url = config["url"] + "/api/query/engage"
     started = time.perf_counter()

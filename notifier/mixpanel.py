@@ -15,7 +15,7 @@ import logging
 import math
 import threading
 import unicodedata
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
@@ -169,7 +169,7 @@ class MixpanelClient:
         self._at_once = page_concurrency
         self.stats = FetchStats()
 
-    def new_users(self, windows: Window | Sequence[Window]) -> Iterator[NewUser]:
+    def new_users(self, windows: Window | Sequence[Window]) -> Generator[NewUser, None, None]:
         """Yield each profile created in `windows` once, in page order and each page's order."""
         ranges = (windows,) if isinstance(windows, Window) else tuple(windows)
         if not ranges:

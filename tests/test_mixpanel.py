@@ -358,8 +358,11 @@ def test_pages_after_the_first_are_asked_for_at_most_n_at_once(
     seed(mixpanel, 10 * (1 + 2 * at_once))  # page 0, then two rounds of `at_once` pages
     together = threading.Barrier(at_once, timeout=10)
 
+    def wait_together(_seconds: float) -> None:
+        together.wait()
+
     def later_pages_wait_for_each_other(page: dict[str, Any]) -> dict[str, Any]:
-        mixpanel.sleep, mixpanel.page_delay = lambda _s: together.wait(), 1.0
+        mixpanel.sleep, mixpanel.page_delay = wait_together, 1.0
         return page
 
     mixpanel.transform_next_page(later_pages_wait_for_each_other)
