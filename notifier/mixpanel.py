@@ -19,7 +19,7 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar, cast
 
 import requests
 
@@ -39,6 +39,7 @@ MAX_EXTRA_CHARS = 100
 # A profile without $distinct_id is keyed by what it shows; this prefix marks such a key.
 NO_DISTINCT_ID = "(no distinct_id) "
 LOG = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class NewUser(NamedTuple):
@@ -180,21 +181,22 @@ class MixpanelClient:
                 list(dict.fromkeys([*NAME_PROPERTIES, self._created, *self._extra]))
             ),
         }
-        pace = _Pace(self._retrier, self._at_once)
+        pace, keys, shared = _Pace(self._retrier, self._at_once), _Keys(), _Shared()
         first = self._first_page(form, pace)
         plan = _plan(first)
-        keys = _Keys()
-        yield from keys.fresh(self._page_of(first, ranges, plan, 0), 0)
-        if plan.pages == 1:
-            return
-        pace.check(plan)
-        form = {**form, "session_id": plan.session_id}
-        fetch = partial(self._later_page, form, ranges, plan, pace)
-        numbered = pages.in_order(
-            range(1, plan.pages), fetch, at_once=self._at_once, on_page=lambda _n: pace.check(plan)
-        )
-        for number, page in enumerate(numbered, start=1):
-            yield from keys.fresh(page, number)
+        page = self._page_of(first, ranges, plan, 0, shared)
+        del first  # a parsed page weighs several times its users: not held while the others arrive
+        yield from keys.fresh(page)
+        if plan.pages > 1:
+            pace.check(plan)
+            form = {**form, "session_id": plan.session_id}
+            fetch = partial(self._later_page, form, ranges, plan, pace, shared)
+            numbered = pages.in_order(
+                range(1, plan.pages), fetch, at_once=self._at_once, on_page=lambda _n: pace.check(plan)
+            )
+            for page in numbered:
+                yield from keys.fresh(page)
+        keys.check_unique()
 
     def total(self, where: str | None) -> int:
         """How many profiles match `where` (all of them for None), by Mixpanel's own count: one query."""
@@ -225,6 +227,7 @@ class MixpanelClient:
         ranges: tuple[Window, ...],
         plan: _Plan,
         pace: _Pace,
+        shared: _Shared,
         number: int,
         stop: threading.Event,
     ) -> _Page:
@@ -246,14 +249,16 @@ class MixpanelClient:
 
         retrier = replace(self._retrier, sleep=pages.stoppable(self._retrier.sleep, stop))
         page = retrier.call(attempt, name=f"Mixpanel engage page {number}")
-        return self._page_of(page, ranges, plan, number)
+        return self._page_of(page, ranges, plan, number, shared)
 
-    def _page_of(self, page: dict[str, Any], ranges: tuple[Window, ...], plan: _Plan, number: int) -> _Page:
+    def _page_of(
+        self, page: dict[str, Any], ranges: tuple[Window, ...], plan: _Plan, number: int, shared: _Shared
+    ) -> _Page:
         """The page's users, after checking that it is the page the first one promised."""
         _agrees(page, plan, number)
         made = _Page([])
         for raw in page["results"]:
-            user = self._to_user(raw, ranges)
+            user = self._to_user(raw, ranges, shared)
             if user is not None:
                 made.users.append(user)
             elif isinstance(raw, dict) and raw.get("$distinct_id") is not None:
@@ -304,12 +309,12 @@ class MixpanelClient:
             )
         return page
 
-    def _to_user(self, raw: object, ranges: tuple[Window, ...]) -> NewUser | None:
+    def _to_user(self, raw: object, ranges: tuple[Window, ...], shared: _Shared) -> NewUser | None:
         if not isinstance(raw, dict):
             return None
         props = raw.get("$properties")
         props = props if isinstance(props, dict) else {}
-        created = _parse_created(props.get(self._created))
+        created = shared.created(props.get(self._created))
         if created is None:
             self.stats.skipped_without_created += 1
             return None
@@ -325,36 +330,71 @@ class MixpanelClient:
             name=name,
             email=_text(props.get("$email"), 254),
             created=created,
-            extra=tuple(_display(props.get(key)) for key in self._extra),
+            extra=shared.one(tuple(shared.one(_display(props.get(key))) for key in self._extra)),
         )
 
 
-class _Keys:
-    """The profiles already handed on, so a page that repeats one stops the run instead of losing one."""
+class _Shared:
+    """Values many users have in common (a second, a plan, a country), held once rather than per user.
+
+    At 100,000 users that is most of the memory EXTRA_PROPERTIES would take. Bounded: past LIMIT
+    distinct values, new ones are simply not shared.
+    """
+
+    LIMIT = 10_000
 
     def __init__(self) -> None:
-        self.seen: set[str] = set()
+        self._values: dict[object, Any] = {}
+        self._dates: dict[str, datetime | None] = {}
+
+    def one(self, value: _T) -> _T:
+        """`value`, or the equal one already held."""
+        held = self._values.get(value)
+        if held is not None:
+            return cast(_T, held)
+        if len(self._values) < self.LIMIT:
+            self._values[value] = value
+        return value
+
+    def created(self, value: object) -> datetime | None:
+        """The created property as a date (None when it is not one), parsed once per distinct text."""
+        if not isinstance(value, str):
+            return None
+        if value in self._dates:
+            return self._dates[value]
+        parsed = _parse_created(value)
+        if len(self._dates) < self.LIMIT:
+            self._dates[value] = parsed
+        return parsed
+
+
+class _Keys:
+    """Every profile's key, so that pages repeating one stop the run instead of losing as many others."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []  # the users' own strings: a set would add 4 MB at 100,000 users
         self.twins: dict[str, int] = {}
 
-    def fresh(self, page: _Page, number: int) -> Iterator[NewUser]:
-        """The page's users, each with a key of its own; a profile seen on an earlier page is raised."""
-        for distinct_id in page.skipped_ids:
-            self._first_time(distinct_id, number)
+    def fresh(self, page: _Page) -> Iterator[NewUser]:
+        """The page's users, each with a key of its own (one is made for a profile without one)."""
+        self.ids += page.skipped_ids
         for user in page.users:
             if user.distinct_id:
-                self._first_time(user.distinct_id, number)
+                self.ids.append(user.distinct_id)
                 yield user
             else:
                 yield user._replace(distinct_id=self._made_up(user))
 
-    def _first_time(self, distinct_id: str, number: int) -> None:
-        if distinct_id in self.seen:
+    def check_unique(self) -> None:
+        """Raise when a profile came twice: its pages disagree, so as many others could be missing."""
+        self.ids.sort()
+        repeated = sum(1 for a, b in zip(self.ids, self.ids[1:], strict=False) if a == b)
+        if repeated:
             raise SourceUnavailable(
-                f"{SERVICE} sent a profile already seen on an earlier page (page {number}): its pages "
-                "disagree, so someone could be missing; the run will start the query again",
+                f"{SERVICE} sent {repeated} profile(s) already seen on another page: its pages disagree, "
+                "so as many others could be missing; the run will start the query again",
                 service=SERVICE,
             )
-        self.seen.add(distinct_id)
 
     def _made_up(self, user: NewUser) -> str:
         """A key for a profile without $distinct_id: what it shows, hashed, and its place among twins.
