@@ -32,7 +32,6 @@ from notifier.mixpanel import (
     MixpanelAuth,
     MixpanelClient,
     property_reference,
-    where_created_in_any,
 )
 from notifier.retry import Deadline, DeadlinePassed, Retrier, is_transient_status
 from notifier.services import Services
@@ -231,14 +230,14 @@ def check_mixpanel(
         accepted = f"credentials, region {s.mixpanel_region} and project {s.mixpanel_project_id} accepted"
         found = [Finding(Verdict.PASS, "Mixpanel", f"{accepted}: {everyone:,} profiles")]
         try:
-            counts = count_profiles(client, everyone, created_property, where_filter, c.services.now())
+            counts = count_profiles(client, everyone, created_property, c.services.now())
         except NotifierError as error:
             return [*found, _failed(DATED, error)]
     return [*found, dated_finding(counts, created_property, where_filter)]
 
 
 def count_profiles(
-    client: MixpanelClient, everyone: int, created_property: str, where_filter: str | None, now: datetime
+    client: MixpanelClient, everyone: int, created_property: str, now: datetime
 ) -> ProfileCounts:
     """All profiles, those with the created property, then those the function's where finds (or, when
     few have the property, those Mixpanel dates by its own First Seen)."""
@@ -251,8 +250,7 @@ def count_profiles(
         return ProfileCounts(
             everyone, dated, first_seen=client.total(f"defined({property_reference(FIRST_SEEN)})")
         )
-    since_1970 = where_created_in_any([Window(EPOCH, now)], created_property, where_filter)
-    return ProfileCounts(everyone, dated, found=client.total(since_1970))
+    return ProfileCounts(everyone, dated, found=client.total_in([Window(EPOCH, now)]))
 
 
 def dated_finding(counts: ProfileCounts, created_property: str, where_filter: str | None) -> Finding:

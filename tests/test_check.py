@@ -212,6 +212,14 @@ def test_the_check_runs_the_filter_once_and_says_how_many_it_keeps(world: World)
     assert sum('properties["plan"] == "pro"' in where for where in wheres) == 1
 
 
+def test_a_filter_mixpanel_cannot_run_fails_the_check_naming_it(world: World) -> None:
+    settings = Settings.from_environ(world.environ)
+    checker = _checker(settings, world.environ, world.services)
+    findings = check_mixpanel(checker, where_filter='properties["plan"] ==')
+    assert [f.verdict for f in findings] == [Verdict.PASS, Verdict.FAIL]
+    assert findings[1].text.startswith("MIXPANEL_FILTER: Mixpanel refused the query")
+
+
 # -- SendGrid ---------------------------------------------------------------------------------------
 def test_a_sendgrid_key_without_mail_send_fails(world: World) -> None:
     world.sendgrid.scopes = ["alerts.read", "stats.read"]
