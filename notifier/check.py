@@ -27,7 +27,6 @@ from notifier.channels.email import sendgrid_client
 from notifier.envfile import OPTION, tool_environ
 from notifier.errors import ConfigError, NotifierError, SourceUnavailable, TransientError
 from notifier.mixpanel import (
-    DEFAULT_CREATED_PROPERTY,
     FIRST_SEEN,
     MixpanelAuth,
     MixpanelClient,
@@ -211,11 +210,10 @@ class ProfileCounts:
         return 2 + (self.found is not None) + (self.first_seen is not None)
 
 
-def check_mixpanel(
-    c: Checker, *, created_property: str = DEFAULT_CREATED_PROPERTY, where_filter: str | None = None
-) -> list[Finding]:
+def check_mixpanel(c: Checker) -> list[Finding]:
     """The credentials, region and project, then how many profiles the function can date and find."""
     s = c.settings
+    created_property, where_filter = s.created_property, s.mixpanel_filter
     with requests.Session() as session:
         try:
             client = MixpanelClient(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from notifier.breakdown import break_down
+from notifier.companies import roll_up
 from notifier.fetch import Fetched
 from notifier.plan import Plan
 from notifier.render.email import EmailDigest, render_email
@@ -23,18 +25,33 @@ class Rendered:
     slack: dict[str, Any] | None = None
 
 
+def profile_properties(settings: Settings) -> tuple[str, ...]:
+    """The profile properties fetched beyond the built-in ones: the extra columns, then the
+    breakdown's property when it is not one of them (its value is counted, not shown per user)."""
+    extra, breakdown = settings.digest.extra_properties, settings.digest.breakdown_property
+    return extra if breakdown is None or breakdown in extra else (*extra, breakdown)
+
+
 def compose(plan: Plan, fetched: Fetched, settings: Settings) -> Rendered:
     """The digest for each channel that still has someone to tell."""
+    digest = settings.digest
+    users = fetched.users
+    breakdown = None
+    if digest.breakdown_property is not None:
+        at = profile_properties(settings).index(digest.breakdown_property)
+        breakdown = break_down(digest.breakdown_property, (user.extra[at] for user in users))
     report = Report(
-        users=fetched.users,
+        users=users,
         window=plan.trigger.window,
         zone=settings.timezone,
         label=settings.digest.project_label,
         catchup=_catchup(plan),
         previous_users=plan.state.previous_users,
         window_users=fetched.in_window,
-        profile_url_template=settings.digest.profile_url_template,
-        extra_properties=settings.digest.extra_properties,
+        profile_url_template=digest.profile_url_template,
+        extra_properties=digest.extra_properties,
+        breakdown=breakdown,
+        companies=roll_up(user.email for user in users) if digest.company_rollup else None,
     )
     left = plan.left
     email_on = bool(left.get("email") or plan.earlier.get("email"))

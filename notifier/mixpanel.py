@@ -24,16 +24,16 @@ from typing import Any, NamedTuple, TypeVar, cast
 
 import requests
 
-from notifier import pages
+from notifier import pages, variables
 from notifier.answers import error_detail
 from notifier.errors import ConfigError, SourceRejected, SourceUnavailable
 from notifier.retry import DeadlinePassed, Retrier, is_transient_status, parse_retry_after
 from notifier.trigger import Window
 
 SERVICE = "Mixpanel"
-DEFAULT_CREATED_PROPERTY = "$created"
+DEFAULT_CREATED_PROPERTY = variables.default("CREATED_PROPERTY")
 FIRST_SEEN = "$mp_first_event_time"  # Mixpanel's own "First Seen", computed for every profile
-DEFAULT_PAGE_CONCURRENCY = 3
+DEFAULT_PAGE_CONCURRENCY = int(variables.default("MIXPANEL_PAGE_CONCURRENCY"))
 NAME_PROPERTIES = ("$email", "$name", "$first_name", "$last_name")
 MAX_NAME_CHARS = 200
 MAX_EXTRA_CHARS = 100
@@ -549,7 +549,11 @@ def rate_limit(headers: Any) -> str:
         else "Mixpanel allows 60 queries per hour and 5 at once per project, unless raised"
     )
     wait = parse_retry_after(headers)
-    return said + (f"; room again in about {wait:.0f} s" if wait is not None else "")
+    if wait is None:
+        return said
+    return said + (
+        f"; room again in about {wait / 60:.0f} min" if wait >= 120 else f"; room again in {wait:.0f} s"
+    )
 
 
 def _policy_text(item: str) -> str:

@@ -13,7 +13,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, NoReturn
 
-from notifier.compose import compose
+from notifier.compose import compose, profile_properties
 from notifier.decision import Disposition
 from notifier.deliver import channels_for, deliver
 from notifier.errors import BadMessage, NotifierError, RedeliveryRequested
@@ -90,7 +90,10 @@ def _steps(
         auth=plan.secrets.mixpanel,
         session=services.mixpanel_session,
         retrier=retrier,
-        extra_properties=settings.digest.extra_properties,
+        extra_properties=profile_properties(settings),
+        created_property=settings.created_property,
+        where_filter=settings.mixpanel_filter,
+        page_concurrency=settings.mixpanel_page_concurrency,
     )
     progress.stats = client.stats
     fetched = progress.fetched = fetch(plan, client, store, settings)

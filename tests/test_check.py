@@ -12,7 +12,6 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -187,16 +186,17 @@ def test_few_profiles_with_created_fail_too_and_first_seen_is_not_offered_when_a
     assert "Mixpanel has it for none of them" in text
 
 
-def _mixpanel_check(world: World, **options: Any) -> Finding:
+def _mixpanel_check(world: World, **environ: str) -> Finding:
+    world.environ.update(environ)
     settings = Settings.from_environ(world.environ)
-    findings = check_mixpanel(_checker(settings, world.environ, world.services), **options)
+    findings = check_mixpanel(_checker(settings, world.environ, world.services))
     assert findings[0].verdict is Verdict.PASS
     return findings[1]
 
 
 def test_the_check_counts_the_created_property_the_function_uses(world: World) -> None:
     _without_created(world, 3, first_seen=True)
-    finding = _mixpanel_check(world, created_property="$mp_first_event_time")
+    finding = _mixpanel_check(world, CREATED_PROPERTY="$mp_first_event_time")
     assert finding.verdict is Verdict.PASS
     assert "CREATED_PROPERTY $mp_first_event_time: the function's where finds all 3" in finding.text
     assert "; 0 profiles" not in finding.text
@@ -205,7 +205,7 @@ def test_the_check_counts_the_created_property_the_function_uses(world: World) -
 def test_the_check_runs_the_filter_once_and_says_how_many_it_keeps(world: World) -> None:
     world.users("2026-11-28T08:10:00", "2026-11-28T08:20:00")
     world.mixpanel.profiles[0]["$properties"]["plan"] = "pro"
-    finding = _mixpanel_check(world, where_filter='properties["plan"] == "pro"')
+    finding = _mixpanel_check(world, MIXPANEL_FILTER='properties["plan"] == "pro"')
     assert finding.verdict is Verdict.PASS
     assert "MIXPANEL_FILTER keeps 1 of the 3 profiles that have it (3 Engage queries" in finding.text
     wheres = [r.form().get("where", "") for r in world.mixpanel.requests]
@@ -213,9 +213,9 @@ def test_the_check_runs_the_filter_once_and_says_how_many_it_keeps(world: World)
 
 
 def test_a_filter_mixpanel_cannot_run_fails_the_check_naming_it(world: World) -> None:
+    world.environ["MIXPANEL_FILTER"] = 'properties["plan"] =='
     settings = Settings.from_environ(world.environ)
-    checker = _checker(settings, world.environ, world.services)
-    findings = check_mixpanel(checker, where_filter='properties["plan"] ==')
+    findings = check_mixpanel(_checker(settings, world.environ, world.services))
     assert [f.verdict for f in findings] == [Verdict.PASS, Verdict.FAIL]
     assert findings[1].text.startswith("MIXPANEL_FILTER: Mixpanel refused the query")
 
