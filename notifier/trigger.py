@@ -67,7 +67,34 @@ class Trigger:
 
 
 def parse_timestamp(text: str, *, field: str) -> datetime:
-    """Parse an RFC 3339 timestamp with an offset into an aware UTC datetime."""
+    """Parse an RFC 3339 timestamp with an offset into an aware UTC datetime.
+
+    Digits past the microsecond (Pub/Sub's publishTime carries nanoseconds) are dropped: the instant
+    is truncated, never rounded up, so a publishTime one nanosecond before a minute stays in it.
+    """
+    moment, digits = _parse(text, field)
+    return moment + timedelta(microseconds=int(digits[:6].ljust(6, "0")))
+
+
+def parse_bound(text: str, *, field: str) -> datetime:
+    """Parse an explicit window bound, rounded up to the whole second, deciding on every digit given.
+
+    `$created` has whole seconds, so rounding each bound up keeps ``start <= created < end`` exactly
+    what the text says: 00:00:00.000000001 excludes a user created at 00:00:00, as the instant does.
+    """
+    moment, digits = _parse(text, field)
+    if digits.strip("0") == "":
+        return moment
+    try:
+        return moment + timedelta(seconds=1)
+    except OverflowError:
+        raise BadMessage(
+            f"{field} is past the years a date can hold: {_preview(text)}", field=field
+        ) from None
+
+
+def _parse(text: str, field: str) -> tuple[datetime, str]:
+    """The whole-second UTC instant `text` names and the digits of its fraction."""
     match = _RFC3339.match(text)
     if not match:
         raise BadMessage(
@@ -76,15 +103,9 @@ def parse_timestamp(text: str, *, field: str) -> datetime:
             field=field,
         )
     date, clock, fraction, offset = match.groups()
-    # Pub/Sub publishTime carries nanoseconds; datetime holds microseconds. Digits past the sixth are
-    # rounded up, never dropped, so a bound rounded up to the second stays past the instant it names.
-    digits = (fraction or ".")[1:]
-    micro = digits[:6].ljust(6, "0")
-    beyond = digits[6:].strip("0") != ""
     offset = "+00:00" if offset in ("Z", "z") else offset
     try:
-        moment = datetime.fromisoformat(f"{date}T{clock}.{micro}{offset}").astimezone(UTC)
-        return moment + timedelta(microseconds=1) if beyond else moment
+        return datetime.fromisoformat(f"{date}T{clock}{offset}").astimezone(UTC), (fraction or ".")[1:]
     except (ValueError, OverflowError):
         raise BadMessage(f"{field} is not a real date and time: {_preview(text)}", field=field) from None
 
@@ -92,13 +113,6 @@ def parse_timestamp(text: str, *, field: str) -> datetime:
 def truncate_to_minute(moment: datetime) -> datetime:
     """The whole UTC minute that contains `moment`."""
     return moment.astimezone(UTC).replace(second=0, microsecond=0)
-
-
-def _ceil_to_second(moment: datetime) -> datetime:
-    # $created has whole seconds, so rounding a bound up keeps "start <= created < end" exact.
-    if moment.microsecond:
-        return moment.replace(microsecond=0) + timedelta(seconds=1)
-    return moment
 
 
 def decode_data(data: object) -> bytes:
@@ -156,8 +170,8 @@ def _window(fields: Mapping[str, Any], *, publish_time: datetime, default_lookba
             raise BadMessage("start and end come together: both or neither", field=missing)
         if "lookback_minutes" in fields:
             raise BadMessage("lookback_minutes cannot be combined with start/end", field="lookback_minutes")
-        start = _ceil_to_second(_timestamp_field(fields, "start"))
-        end = _ceil_to_second(_timestamp_field(fields, "end"))
+        start = _bound_field(fields, "start")
+        end = _bound_field(fields, "end")
         if not start < end:
             raise BadMessage("start must be before end", field="start")
         if end - start > MAX_WINDOW:
@@ -177,11 +191,11 @@ def _window(fields: Mapping[str, Any], *, publish_time: datetime, default_lookba
     return Window.ending_at(truncate_to_minute(publish_time), lookback)
 
 
-def _timestamp_field(fields: Mapping[str, Any], name: str) -> datetime:
+def _bound_field(fields: Mapping[str, Any], name: str) -> datetime:
     value = fields[name]
     if not isinstance(value, str):
         raise BadMessage(f"{name} must be a string timestamp; got {_preview(value)}", field=name)
-    return parse_timestamp(value, field=name)
+    return parse_bound(value, field=name)
 
 
 def _channels(fields: Mapping[str, Any]) -> frozenset[str] | None:

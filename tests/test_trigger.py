@@ -207,8 +207,51 @@ def test_pubsub_data_is_base64_and_absent_data_is_empty() -> None:
         decode_data("not base64!")
 
 
-def test_publish_times_with_nanoseconds_parse_rounded_up_to_the_microsecond() -> None:
+def test_publish_times_with_nanoseconds_are_truncated_to_the_microsecond() -> None:
     assert parse_timestamp("2026-11-28T09:00:42.123456789Z", field="publishTime") == datetime(
-        2026, 11, 28, 9, 0, 42, 123457, tzinfo=UTC
+        2026, 11, 28, 9, 0, 42, 123456, tzinfo=UTC
     )
     assert parse_timestamp("2026-11-28T09:00:42.123456000Z", field="publishTime").microsecond == 123456
+
+
+def window_for_publish_time(text: str) -> Window:
+    published = parse_timestamp(text, field="publishTime")
+    return parse_trigger(b"", publish_time=published, default_lookback=60).window
+
+
+def test_a_publish_time_a_nanosecond_before_the_minute_stays_in_that_minute() -> None:
+    window = window_for_publish_time("2026-11-28T09:00:59.999999001Z")
+    assert window == Window(
+        datetime(2026, 11, 28, 8, 0, tzinfo=UTC), datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+    )
+
+
+@given(
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)),
+    st.sampled_from(["", "0", "999999", "999999001", "999999999"])
+    | st.text(alphabet="0123456789", max_size=12),
+)
+def test_the_window_ends_at_the_minute_the_publish_time_names_whatever_its_digits(
+    moment: datetime, fraction: str
+) -> None:
+    moment = moment.replace(second=59)  # the last second of a minute: where rounding up would cross it
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"
+    assert window_for_publish_time(text).end == moment.replace(second=0, microsecond=0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "bound"),
+    [
+        ("2026-11-01T00:00:00Z", datetime(2026, 11, 1, 0, 0, 0, tzinfo=UTC)),
+        ("2026-11-01T00:00:00.000000000Z", datetime(2026, 11, 1, 0, 0, 0, tzinfo=UTC)),
+        ("2026-11-01T00:00:00.000000001Z", datetime(2026, 11, 1, 0, 0, 1, tzinfo=UTC)),
+        ("2026-11-01T00:00:59.999999999Z", datetime(2026, 11, 1, 0, 1, 0, tzinfo=UTC)),
+    ],
+)
+def test_explicit_bounds_round_up_to_the_second_on_every_digit(text: str, bound: datetime) -> None:
+    # A user created at a whole second s is inside [start, end) exactly when start <= s < end holds
+    # for the instants the text names: with whole-second s, that is the bounds rounded up.
+    window = parse({"start": text, "end": "2026-11-02T00:00:00Z"}).window
+    assert window.start == bound
+    window = parse({"start": "2026-10-31T00:00:00Z", "end": text}).window
+    assert window.end == bound
