@@ -77,7 +77,13 @@ def make_plan(
             "publishTime is in the future; Pub/Sub sets it when a message is published", field="publishTime"
         )
     trigger = parse_trigger(
-        data, publish_time=publish_time, default_lookback=settings.default_lookback_minutes
+        data,
+        publish_time=publish_time,
+        default_lookback=settings.default_lookback_minutes,
+        zone=settings.timezone,
+        reach_back=timedelta(
+            minutes=settings.state.max_catch_up_minutes + settings.state.late_arrival_minutes
+        ),
     )
     channels = _chosen_channels(trigger, settings)
     # Every secret is read before anything is claimed, fetched or sent: a bad one stops the run clean.

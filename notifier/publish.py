@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from notifier.errors import BadMessage
-from notifier.trigger import CHANNELS, parse_trigger
+from notifier.trigger import CHANNELS, WIDEST_REACH, parse_trigger
 from notifier.variables import MAX_LOOKBACK_MINUTES
 
 DEFAULT_TOPIC = "notifierator-trigger"  # what Terraform and deploy.sh create (NAME-trigger)
@@ -34,7 +34,10 @@ def build_message(args: argparse.Namespace) -> bytes:
     if args.channels is not None:  # --channels "" is an empty list, which the parser refuses
         fields["channels"] = [c.strip() for c in args.channels.split(",") if c.strip()]
     data = json.dumps(fields, separators=(",", ":")).encode()
-    parse_trigger(data, publish_time=datetime.now(UTC), default_lookback=60)
+    # The function's TIMEZONE and history settings are not known here: the window must suit them all.
+    parse_trigger(
+        data, publish_time=datetime.now(UTC), default_lookback=60, zone=None, reach_back=WIDEST_REACH
+    )
     return data
 
 

@@ -10,16 +10,21 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from notifier.errors import BadMessage
 from notifier.variables import MAX_LOOKBACK_MINUTES
 
 MAX_WINDOW = timedelta(minutes=MAX_LOOKBACK_MINUTES)
+# The farthest a run looks back from its window's end: MAX_CATCH_UP_MINUTES at its largest (31 days),
+# then LATE_ARRIVAL_MINUTES at its largest (a day).
+WIDEST_REACH = MAX_WINDOW + timedelta(days=1)
+DAY = timedelta(days=1)
 CHANNELS = ("email", "sms", "slack")
 FIELDS = ("lookback_minutes", "start", "end", "dry_run", "channels")
 
@@ -127,8 +132,19 @@ def decode_data(data: object) -> bytes:
         raise BadMessage("message data is not valid base64") from None
 
 
-def parse_trigger(data: bytes, *, publish_time: datetime, default_lookback: int) -> Trigger:
-    """Validate the message data and work out its window; raise BadMessage saying what is wrong."""
+def parse_trigger(
+    data: bytes,
+    *,
+    publish_time: datetime,
+    default_lookback: int,
+    zone: tzinfo | None = None,
+    reach_back: timedelta = WIDEST_REACH,
+) -> Trigger:
+    """Validate the message data and work out its window; raise BadMessage saying what is wrong.
+
+    The window must be one the run can show in `zone` (None: in every zone), looking back as far as
+    `reach_back` from its end (see `check_shown`).
+    """
     fields = _load_object(data)
     unknown = sorted(set(fields) - set(FIELDS))
     if unknown:
@@ -140,10 +156,50 @@ def parse_trigger(data: bytes, *, publish_time: datetime, default_lookback: int)
         window = _window(fields, publish_time=publish_time, default_lookback=default_lookback)
     except OverflowError:
         raise BadMessage("the window reaches past the years a date can hold", field="publishTime") from None
+    explicit = "start" in fields
+    check_shown(window, zone=zone, reach_back=reach_back, fields=("start", "end") if explicit else None)
     dry_run = fields.get("dry_run", False)
     if not isinstance(dry_run, bool):
         raise BadMessage(f"dry_run must be true or false; got {_preview(dry_run)}", field="dry_run")
-    return Trigger(window=window, dry_run=dry_run, channels=_channels(fields), explicit="start" in fields)
+    return Trigger(window=window, dry_run=dry_run, channels=_channels(fields), explicit=explicit)
+
+
+def check_shown(
+    window: Window, *, zone: tzinfo | None, reach_back: timedelta, fields: tuple[str, str] | None = None
+) -> None:
+    """Raise BadMessage unless every instant a run shows for `window` fits the calendar in `zone`.
+
+    A run shows the window, compares it with the window of the same length before it (the trend), and
+    looks up to `reach_back` before its end (missed time to catch up, then late arrivals); rendering
+    steps up to a day either side. All of that must lie within the years 1 to 9999 in `zone`, or in
+    every zone when `zone` is None. `fields` names the message's start and end fields, if it has them.
+    """
+    shown_in = "every time zone" if zone is None else str(getattr(zone, "key", zone))
+    margin = DAY if zone is not None else 2 * DAY  # no zone is a day or more away from UTC
+    looks_back = max(2 * (window.end - window.start), reach_back) + margin
+    start_field, end_field = fields or ("publishTime", "publishTime")
+    try:
+        (window.end - looks_back).astimezone(zone or UTC)
+    except OverflowError:
+        raise BadMessage(
+            f"the window starts too close to the year 1 to be shown in {shown_in}: a run looks back up "
+            f"to {_days(looks_back)} from its end (missed time, late arrivals, the trend), all of which "
+            "must fall after the year 1 there",
+            field=start_field,
+        ) from None
+    try:
+        window.end.astimezone(zone or UTC) + margin
+    except OverflowError:
+        raise BadMessage(
+            f"the window ends too close to the year 10000 to be shown in {shown_in}: it must end "
+            f"at least {_days(margin)} before the year 10000 there",
+            field=end_field,
+        ) from None
+
+
+def _days(length: timedelta) -> str:
+    days = math.ceil(length / DAY)
+    return "a day" if days == 1 else f"{days} days"
 
 
 def _load_object(data: bytes) -> Mapping[str, Any]:

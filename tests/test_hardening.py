@@ -220,9 +220,7 @@ def test_a_total_larger_than_what_comes_is_a_loud_failure(world: World) -> None:
 
 
 def test_fractions_past_microseconds_of_a_bound_are_rounded_up_not_dropped() -> None:
-    assert parse_bound("2026-11-28T08:00:00.0000001Z", field="start") > datetime(
-        2026, 11, 28, 8, tzinfo=UTC
-    )
+    assert parse_bound("2026-11-28T08:00:00.0000001Z", field="start") > datetime(2026, 11, 28, 8, tzinfo=UTC)
 
 
 def test_two_deliveries_of_one_message_at_once_on_one_instance_send_once(world: World) -> None:
