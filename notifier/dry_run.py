@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from collections.abc import Mapping
 from typing import IO, Any
 
@@ -19,6 +20,9 @@ from notifier.publish import add_window_arguments, build_message
 from notifier.run import run
 from notifier.services import Services
 from notifier.summary import RunSummary
+from notifier.trigger import Window
+
+FROM_ENVIRONMENT = "it was read from the environment: --env-file reads a deploy.env"
 
 
 def add_parser(commands: Any) -> None:
@@ -39,30 +43,41 @@ def add_parser(commands: Any) -> None:
 
 
 def command(args: argparse.Namespace, *, environ: Mapping[str, str], services: Services, out: IO[str]) -> int:
-    """Run and print; 0 when the run worked (whatever it found), 1 when it failed, 2 for bad input."""
+    """Run and print; 0 when the run worked (whatever it found), 1 when it failed, 2 for bad input.
+
+    What would be sent goes to `out`; why nothing could be run is one line on stderr.
+    """
     try:
         tool = tool_environ(args.env_file, environ)
         data = build_message(args)
     except (ConfigError, BadMessage) as error:
-        print(f"not run: {error}", file=out)
-        return 2
+        return _not_run(f"not run: {error}", 2)
     tool["STATE_STORE"] = "memory"  # claims nothing in the deployed history
     try:
         summary = run(data, services.now(), environ=tool, services=services)
     except NotifierError as error:  # a transient failure: the function would have asked for redelivery
-        print(f"not run: {error}", file=out)
-        return 1
-    print_summary(summary, out)
-    return 0 if summary.outcome in (Outcome.DRY_RUN, Outcome.NOTHING_TO_SEND) else 1
+        return _not_run(f"not run: {error}; run it again (`python -m notifier check` shows which fails)", 1)
+    window = summary.window
+    if window is None or summary.outcome not in (Outcome.DRY_RUN, Outcome.NOTHING_TO_SEND):
+        # The run's summary names what to fix; a configuration read from the environment may be a
+        # forgotten --env-file.
+        source = (
+            "" if args.env_file or summary.outcome is not Outcome.BAD_CONFIG else f" ({FROM_ENVIRONMENT})"
+        )
+        return _not_run(f"not run ({summary.outcome.value}): {summary.error or 'see above'}{source}", 1)
+    print_summary(summary, window, out)
+    return 0
 
 
-def print_summary(summary: RunSummary, out: IO[str]) -> None:
-    """What the run found, and each channel's message as it would go out."""
-    if summary.window is None or summary.outcome not in (Outcome.DRY_RUN, Outcome.NOTHING_TO_SEND):
-        print(f"not run ({summary.outcome.value}): {summary.error or 'see above'}", file=out)
-        return
+def _not_run(line: str, status: int) -> int:
+    print(line, file=sys.stderr)
+    return status
+
+
+def print_summary(summary: RunSummary, window: Window, out: IO[str]) -> None:
+    """What the run found in `window`, and each channel's message as it would go out."""
     stats = summary.stats
-    print(f"Window: {summary.window.start.isoformat()} to {summary.window.end.isoformat()}", file=out)
+    print(f"Window: {window.start.isoformat()} to {window.end.isoformat()}", file=out)
     found = [f"{summary.users:,} user(s) to report"]
     if summary.late_users:
         found.append(f"{summary.late_users:,} of them late")
