@@ -88,12 +88,14 @@ def add_window_arguments(command: argparse.ArgumentParser) -> None:
 def add_parser(commands: Any, environ: Mapping[str, str]) -> None:
     """The `publish` command's arguments, with defaults taken from `environ`."""
     command = commands.add_parser("publish", help="publish a trigger message to the function's topic")
-    project = environ.get("GOOGLE_CLOUD_PROJECT") or environ.get("PUBSUB_PROJECT_ID")
+    # The emulator's project when publishing to the emulator, whatever project the shell works in.
+    emulator = environ.get("PUBSUB_EMULATOR_HOST") and environ.get("PUBSUB_PROJECT_ID")
+    project = emulator or environ.get("GOOGLE_CLOUD_PROJECT") or environ.get("PUBSUB_PROJECT_ID")
     command.add_argument(
         "--project",
         default=project,
         required=project is None,
-        help="Google Cloud project id (default: $GOOGLE_CLOUD_PROJECT, else $PUBSUB_PROJECT_ID)",
+        help="project id (default: $PUBSUB_PROJECT_ID with the emulator, else $GOOGLE_CLOUD_PROJECT)",
     )
     command.add_argument("--topic", default=environ.get("NOTIFIER_TOPIC", DEFAULT_TOPIC), help="topic name")
     add_window_arguments(command)

@@ -86,6 +86,16 @@ def test_project_and_topic_default_from_the_environment() -> None:
     assert (args.project, args.topic) == ("emu", "t-x")
 
 
+def test_with_the_emulator_the_project_is_the_emulator_s() -> None:
+    emulator = {"PUBSUB_EMULATOR_HOST": "127.0.0.1:9106", "PUBSUB_PROJECT_ID": "local-project"}
+    args = parser({"GOOGLE_CLOUD_PROJECT": "my-real-project", **emulator}).parse_args(["publish"])
+    assert args.project == "local-project"
+    args = parser({"GOOGLE_CLOUD_PROJECT": "my-real-project", "PUBSUB_PROJECT_ID": "x"}).parse_args(
+        ["publish"]
+    )
+    assert args.project == "my-real-project"
+
+
 def test_without_google_credentials_it_says_so_in_one_line_and_exits_2(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
