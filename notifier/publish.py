@@ -49,7 +49,7 @@ def publish(
     """Publish `data` to projects/`project`/topics/`topic`; return the message id.
 
     A Pub/Sub that does not take it within about `wait` seconds raises (RetryError, DeadlineExceeded
-    or TimeoutError): the client's own policy would keep a person waiting for a minute or more.
+    or TimeoutError): the client's own policy retries for up to ten minutes, too long for a person.
     """
     from google.api_core import exceptions as api
     from google.api_core.retry import Retry, if_exception_type
@@ -58,7 +58,7 @@ def publish(
         from google.cloud.pubsub_v1 import PublisherClient
 
         publisher = PublisherClient()
-    # The codes the client's own publish policy retries, within the wait.
+    # The codes the client's own publish policy retries (pubsub_v1's publisher transport), within the wait.
     again = if_exception_type(
         api.Aborted,
         api.Cancelled,
@@ -115,7 +115,7 @@ def _seconds(text: str) -> float:
     except ValueError:
         seconds = 0.0
     if not 0 < seconds <= 3600:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds from 0 to 3600; got {text!r}")
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, at most 3600; got {text!r}")
     return seconds
 
 

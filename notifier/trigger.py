@@ -3,6 +3,8 @@
 The window is half-open, ``start <= $created < end``. Without an explicit ``start``/``end`` it ends
 at the message's ``publishTime`` truncated to the minute, so a redelivery covers the same window
 and scheduler ticks whose interval equals the lookback tile time with no gap and no overlap.
+An explicit window's bounds round up to the whole second, which keeps the half-open rule exact for
+whole-second sign-up dates. A window must be one the run can show in TIMEZONE (`check_shown`).
 """
 
 from __future__ import annotations

@@ -144,4 +144,4 @@ def test_the_wait_is_a_number_of_seconds(wait: str, capsys: pytest.CaptureFixtur
     with pytest.raises(SystemExit) as exit_:
         main(["publish", "--project", "p", "--wait", wait], environ={}, publisher=NoPublisher())
     assert exit_.value.code == 2
-    assert "--wait: must be a number of seconds from 0 to 3600" in capsys.readouterr().err
+    assert "--wait: must be a number of seconds above 0, at most 3600" in capsys.readouterr().err
