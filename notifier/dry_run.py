@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Mapping
 from typing import IO, Any
 
 from notifier.envfile import OPTION, tool_environ
 from notifier.errors import BadMessage, ConfigError, NotifierError
+from notifier.logs import LOGGER_NAME
 from notifier.outcome import Outcome
 from notifier.publish import add_window_arguments, build_message
 from notifier.run import run
@@ -53,10 +55,16 @@ def command(args: argparse.Namespace, *, environ: Mapping[str, str], services: S
     except (ConfigError, BadMessage) as error:
         return _not_run(f"not run: {error}", 2)
     tool["STATE_STORE"] = "memory"  # claims nothing in the deployed history
+    said = _SummaryLine()
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.addHandler(said)
     try:
         summary = run(data, services.now(), environ=tool, services=services)
     except NotifierError as error:  # a transient failure: the function would have asked for redelivery
-        return _not_run(f"not run: {error}; run it again (`python -m notifier check` shows which fails)", 1)
+        why = f"({said.fields.get('outcome')}): {said.fields.get('error')}" if said.fields else f": {error}"
+        return _not_run(f"not run {why}; run it again (`python -m notifier check` shows which fails)", 1)
+    finally:
+        logger.removeHandler(said)
     window = summary.window
     if window is None or summary.outcome not in (Outcome.DRY_RUN, Outcome.NOTHING_TO_SEND):
         # The run's summary names what to fix; a configuration read from the environment may be a
@@ -67,6 +75,19 @@ def command(args: argparse.Namespace, *, environ: Mapping[str, str], services: S
         return _not_run(f"not run ({summary.outcome.value}): {summary.error or 'see above'}{source}", 1)
     print_summary(summary, window, out)
     return 0
+
+
+class _SummaryLine(logging.Handler):
+    """Keeps the run's summary line: a run that would be redelivered raises instead of returning it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: Mapping[str, Any] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields = getattr(record, "fields", {})
+        if fields.get("event") == "run_summary":
+            self.fields = fields
 
 
 def _not_run(line: str, status: int) -> int:

@@ -7,7 +7,6 @@ run budget decide.
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import logging
 import urllib.error
@@ -30,11 +29,6 @@ _SDK_LOG.setLevel(logging.CRITICAL)
 _SDK_LOG.propagate = False
 
 
-def webhook_recipient(url: str) -> str:
-    """How a webhook is named in records and counts: never the URL, which is the secret."""
-    return "webhook:" + hashlib.sha256(url.encode()).hexdigest()[:16]
-
-
 @dataclass(frozen=True)
 class SlackChannel:
     """The rendered Slack message (Block Kit blocks and a text fallback), ready for the webhook."""
@@ -44,22 +38,18 @@ class SlackChannel:
     retrier: Retrier
     name: str = CHANNEL
 
-    @property
-    def recipient(self) -> str:
-        """The one recipient of this channel."""
-        return webhook_recipient(self.webhook_url)
-
     def send(self, recipients: tuple[str, ...], journal: Journal) -> tuple[Delivery, ...]:
-        """One POST when the webhook is among `recipients`, noted before it goes out and after."""
-        if self.recipient not in recipients:
+        """One POST to the webhook, Slack's one recipient, noted before it goes out and after."""
+        if not recipients:
             return ()
-        if not journal.sending(CHANNEL, (self.recipient,)):
-            return not_sent(CHANNEL, (self.recipient,))
+        recipient = recipients[0]
+        if not journal.sending(CHANNEL, (recipient,)):
+            return not_sent(CHANNEL, (recipient,))
         try:
             self.retrier.call(self._post, name="Slack webhook")
-            delivery = Delivery(CHANNEL, self.recipient, DeliveryStatus.DELIVERED)
+            delivery = Delivery(CHANNEL, recipient, DeliveryStatus.DELIVERED)
         except ChannelError as error:
-            delivery = Delivery.failed(CHANNEL, self.recipient, error)
+            delivery = Delivery.failed(CHANNEL, recipient, error)
         journal.settled(delivery)
         return (delivery,)
 
