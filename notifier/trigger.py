@@ -20,12 +20,21 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from notifier.errors import BadMessage
-from notifier.variables import MAX_LOOKBACK_MINUTES
+from notifier.variables import BY_NAME, MAX_LOOKBACK_MINUTES
 
 MAX_WINDOW = timedelta(minutes=MAX_LOOKBACK_MINUTES)
-# The farthest a run looks back from its window's end: MAX_CATCH_UP_MINUTES at its largest (31 days),
-# then LATE_ARRIVAL_MINUTES at its largest (a day).
-WIDEST_REACH = MAX_WINDOW + timedelta(days=1)
+
+
+def _largest(name: str) -> int:
+    largest = BY_NAME[name].maximum
+    if largest is None:
+        raise KeyError(f"{name} has no maximum")
+    return largest
+
+
+# The farthest a run may look back from its window's end: MAX_CATCH_UP_MINUTES, then
+# LATE_ARRIVAL_MINUTES, each at the largest the function accepts.
+WIDEST_REACH = timedelta(minutes=_largest("MAX_CATCH_UP_MINUTES") + _largest("LATE_ARRIVAL_MINUTES"))
 DAY = timedelta(days=1)
 CHANNELS = ("email", "sms", "slack")
 FIELDS = ("lookback_minutes", "start", "end", "dry_run", "channels")
