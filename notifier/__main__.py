@@ -2,7 +2,7 @@
 
 import sys
 
-from notifier.cli import configure_logging, main
+from notifier.cli import as_command, configure_logging, main
 
 configure_logging()
-sys.exit(main())
+sys.exit(as_command(main))

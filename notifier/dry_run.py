@@ -9,16 +9,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import sys
 from collections.abc import Mapping
 from typing import IO, Any
 
 from notifier.envfile import OPTION, tool_environ
 from notifier.errors import BadMessage, ConfigError, NotifierError
+from notifier.logs import LOGGER_NAME
 from notifier.outcome import Outcome
 from notifier.publish import add_window_arguments, build_message
 from notifier.run import run
 from notifier.services import Services
 from notifier.summary import RunSummary
+from notifier.trigger import Window
+
+FROM_ENVIRONMENT = "it was read from the environment: --env-file reads a deploy.env"
 
 
 def add_parser(commands: Any) -> None:
@@ -39,30 +45,60 @@ def add_parser(commands: Any) -> None:
 
 
 def command(args: argparse.Namespace, *, environ: Mapping[str, str], services: Services, out: IO[str]) -> int:
-    """Run and print; 0 when the run worked (whatever it found), 1 when it failed, 2 for bad input."""
+    """Run and print; 0 when the run worked (whatever it found), 1 when it failed, 2 for bad input.
+
+    What would be sent goes to `out`; why nothing could be run is one line on stderr.
+    """
     try:
         tool = tool_environ(args.env_file, environ)
         data = build_message(args)
     except (ConfigError, BadMessage) as error:
-        print(f"not run: {error}", file=out)
-        return 2
+        return _not_run(f"not run: {error}", 2)
     tool["STATE_STORE"] = "memory"  # claims nothing in the deployed history
+    said = _SummaryLine()
+    logger = logging.getLogger(LOGGER_NAME)
+    logger.addHandler(said)
     try:
         summary = run(data, services.now(), environ=tool, services=services)
     except NotifierError as error:  # a transient failure: the function would have asked for redelivery
-        print(f"not run: {error}", file=out)
-        return 1
-    print_summary(summary, out)
-    return 0 if summary.outcome in (Outcome.DRY_RUN, Outcome.NOTHING_TO_SEND) else 1
+        why = f"({said.fields.get('outcome')}): {said.fields.get('error')}" if said.fields else f": {error}"
+        return _not_run(f"not run {why}; run it again (`python -m notifier check` shows which fails)", 1)
+    finally:
+        logger.removeHandler(said)
+    window = summary.window
+    if window is None or summary.outcome not in (Outcome.DRY_RUN, Outcome.NOTHING_TO_SEND):
+        # The run's summary names what to fix; a configuration read from the environment may be a
+        # forgotten --env-file.
+        source = (
+            "" if args.env_file or summary.outcome is not Outcome.BAD_CONFIG else f" ({FROM_ENVIRONMENT})"
+        )
+        return _not_run(f"not run ({summary.outcome.value}): {summary.error or 'see above'}{source}", 1)
+    print_summary(summary, window, out)
+    return 0
 
 
-def print_summary(summary: RunSummary, out: IO[str]) -> None:
-    """What the run found, and each channel's message as it would go out."""
-    if summary.window is None or summary.outcome not in (Outcome.DRY_RUN, Outcome.NOTHING_TO_SEND):
-        print(f"not run ({summary.outcome.value}): {summary.error or 'see above'}", file=out)
-        return
+class _SummaryLine(logging.Handler):
+    """Keeps the run's summary line: a run that would be redelivered raises instead of returning it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fields: Mapping[str, Any] = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields = getattr(record, "fields", {})
+        if fields.get("event") == "run_summary":
+            self.fields = fields
+
+
+def _not_run(line: str, status: int) -> int:
+    print(line, file=sys.stderr)
+    return status
+
+
+def print_summary(summary: RunSummary, window: Window, out: IO[str]) -> None:
+    """What the run found in `window`, and each channel's message as it would go out."""
     stats = summary.stats
-    print(f"Window: {summary.window.start.isoformat()} to {summary.window.end.isoformat()}", file=out)
+    print(f"Window: {window.start.isoformat()} to {window.end.isoformat()}", file=out)
     found = [f"{summary.users:,} user(s) to report"]
     if summary.late_users:
         found.append(f"{summary.late_users:,} of them late")

@@ -101,7 +101,13 @@ def prepare(message: PubSubMessage, settings: Settings, services: Services, retr
             "publishTime is in the future; Pub/Sub sets it when a message is published", field="publishTime"
         )
     trigger = parse_trigger(
-        message.data, publish_time=message.published, default_lookback=settings.default_lookback_minutes
+        message.data,
+        publish_time=message.published,
+        default_lookback=settings.default_lookback_minutes,
+        zone=settings.timezone,
+        reach_back=timedelta(
+            minutes=settings.state.max_catch_up_minutes + settings.state.late_arrival_minutes
+        ),
     )
     age = now - message.published
     stale = age > timedelta(minutes=settings.max_message_age_minutes)

@@ -41,12 +41,12 @@ def sdk_root() -> Path | None:
 
 
 class Emulator:
-    """One emulator process on a free loopback port; subclasses say how to start it."""
+    """One emulator process on a loopback port (a free one unless given); subclasses say how to start it."""
 
     name = "emulator"
 
-    def __init__(self, *, log: IO[str] | None = None) -> None:
-        self.port = free_port()
+    def __init__(self, *, log: IO[str] | None = None, port: int | None = None) -> None:
+        self.port = port or free_port()
         self.host = f"127.0.0.1:{self.port}"
         self._log = log
         self._process: subprocess.Popen[bytes] | None = None

@@ -25,15 +25,18 @@ class PubSubEmulator(Emulator):
 
     name = "Pub/Sub"
 
-    def __init__(self, *, project: str = PROJECT, log: IO[str] | None = None) -> None:
-        super().__init__(log=log)
+    def __init__(
+        self, *, project: str = PROJECT, log: IO[str] | None = None, port: int | None = None
+    ) -> None:
+        super().__init__(log=log, port=port)
         self.project = project
 
     def command(self) -> list[str]:
         binary = emulator_binary()
         if binary is None:
             raise RuntimeError(
-                "the Pub/Sub emulator is not installed (gcloud components install pubsub-emulator)"
+                "the Pub/Sub emulator is not installed "
+                "(gcloud components install pubsub-emulator; it needs Java)"
             )
         return [str(binary), "--host=127.0.0.1", f"--port={self.port}"]
 

@@ -24,7 +24,7 @@ from notifier.outcome import Outcome
 from notifier.retry import RetryPolicy
 from notifier.run import handle_message
 from notifier.summary import RunSummary
-from notifier.trigger import parse_timestamp
+from notifier.trigger import parse_bound
 from sandbox.function import push_envelope
 from sandbox.mixpanel import profile
 from sandbox.secretmanager import SecretManagerStandIn
@@ -221,10 +221,8 @@ def test_a_total_larger_than_what_comes_is_a_loud_failure(world: World) -> None:
 # The lower items ----------------------------------------------------------------------------
 
 
-def test_fractions_past_microseconds_are_rounded_up_not_dropped() -> None:
-    assert parse_timestamp("2026-11-28T08:00:00.0000001Z", field="start") > datetime(
-        2026, 11, 28, 8, tzinfo=UTC
-    )
+def test_fractions_past_microseconds_of_a_bound_are_rounded_up_not_dropped() -> None:
+    assert parse_bound("2026-11-28T08:00:00.0000001Z", field="start") > datetime(2026, 11, 28, 8, tzinfo=UTC)
 
 
 def test_two_deliveries_of_one_message_at_once_on_one_instance_send_once(world: World) -> None:

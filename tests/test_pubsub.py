@@ -151,3 +151,15 @@ def test_the_publish_command_sends_a_validated_message_through_the_emulator(
     assert "message id" in capsys.readouterr().out
     assert wait_for(lambda: len(summaries(wired["log"])) == 1)
     assert twilio.requests == []
+
+
+def test_publishing_to_a_missing_topic_is_one_line_with_the_fix(
+    emulator: PubSubEmulator, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PUBSUB_EMULATOR_HOST", emulator.host)
+    code = publish_main(["publish", "--project", emulator.project, "--topic", "nowhere"], environ={})
+    assert code == 1
+    assert capsys.readouterr().err == (
+        f"not published: projects/{emulator.project}/topics/nowhere does not exist: `make sandbox` creates "
+        "it on the emulator, or name the right one with --project and --topic\n"
+    )

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, available_timezones
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from notifier.errors import BadMessage
+from notifier.mixpanel import NewUser
+from notifier.render.email import render_email
+from notifier.render.report import Catchup, Report, describe_window
+from notifier.render.slack import render_slack
+from notifier.render.sms import render_sms
 from notifier.trigger import Trigger, Window, decode_data, parse_timestamp, parse_trigger
+from tests.conftest import LogLines, World
 
 PUBLISHED = datetime(2026, 11, 28, 9, 0, 42, 123456, tzinfo=UTC)
 
@@ -207,8 +214,182 @@ def test_pubsub_data_is_base64_and_absent_data_is_empty() -> None:
         decode_data("not base64!")
 
 
-def test_publish_times_with_nanoseconds_parse_rounded_up_to_the_microsecond() -> None:
+def test_publish_times_with_nanoseconds_are_truncated_to_the_microsecond() -> None:
     assert parse_timestamp("2026-11-28T09:00:42.123456789Z", field="publishTime") == datetime(
-        2026, 11, 28, 9, 0, 42, 123457, tzinfo=UTC
+        2026, 11, 28, 9, 0, 42, 123456, tzinfo=UTC
     )
     assert parse_timestamp("2026-11-28T09:00:42.123456000Z", field="publishTime").microsecond == 123456
+
+
+def window_for_publish_time(text: str) -> Window:
+    published = parse_timestamp(text, field="publishTime")
+    return parse_trigger(b"", publish_time=published, default_lookback=60).window
+
+
+def test_a_publish_time_a_nanosecond_before_the_minute_stays_in_that_minute() -> None:
+    window = window_for_publish_time("2026-11-28T09:00:59.999999001Z")
+    assert window == Window(
+        datetime(2026, 11, 28, 8, 0, tzinfo=UTC), datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+    )
+
+
+@given(
+    st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)),
+    st.sampled_from(["", "0", "999999", "999999001", "999999999"])
+    | st.text(alphabet="0123456789", max_size=12),
+)
+def test_the_window_ends_at_the_minute_the_publish_time_names_whatever_its_digits(
+    moment: datetime, fraction: str
+) -> None:
+    moment = moment.replace(second=59)  # the last second of a minute: where rounding up would cross it
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"
+    assert window_for_publish_time(text).end == moment.replace(second=0, microsecond=0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "bound"),
+    [
+        ("2026-11-01T00:00:00Z", datetime(2026, 11, 1, 0, 0, 0, tzinfo=UTC)),
+        ("2026-11-01T00:00:00.000000000Z", datetime(2026, 11, 1, 0, 0, 0, tzinfo=UTC)),
+        ("2026-11-01T00:00:00.000000001Z", datetime(2026, 11, 1, 0, 0, 1, tzinfo=UTC)),
+        ("2026-11-01T00:00:59.999999999Z", datetime(2026, 11, 1, 0, 1, 0, tzinfo=UTC)),
+    ],
+)
+def test_explicit_bounds_round_up_to_the_second_on_every_digit(text: str, bound: datetime) -> None:
+    # A user created at a whole second s is inside [start, end) exactly when start <= s < end holds
+    # for the instants the text names: with whole-second s, that is the bounds rounded up.
+    window = parse({"start": text, "end": "2026-11-02T00:00:00Z"}).window
+    assert window.start == bound
+    window = parse({"start": "2026-10-31T00:00:00Z", "end": text}).window
+    assert window.end == bound
+
+
+# A window that cannot be shown in TIMEZONE -------------------------------------------------------
+
+TOKYO_AT_THE_END = {"start": "9999-12-31T22:00:00Z", "end": "9999-12-31T23:00:00Z"}
+NEW_YORK_AT_THE_START = {"start": "0001-01-01T00:00:00Z", "end": "0001-01-01T01:00:00Z"}
+ZONES = sorted(available_timezones())
+WEEK_AND_AN_HOUR = timedelta(days=7, hours=1)  # MAX_CATCH_UP_MINUTES and LATE_ARRIVAL_MINUTES by default
+
+
+def parse_in(fields: dict[str, str], zone: str | None, reach_back: timedelta = WEEK_AND_AN_HOUR) -> Trigger:
+    return parse_trigger(
+        json.dumps(fields).encode(),
+        publish_time=PUBLISHED,
+        default_lookback=60,
+        zone=None if zone is None else ZoneInfo(zone),
+        reach_back=reach_back,
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "zone", "field", "says"),
+    [
+        (TOKYO_AT_THE_END, "Asia/Tokyo", "end", "too close to the year 10000 to be shown in Asia/Tokyo"),
+        (NEW_YORK_AT_THE_START, "America/New_York", "start", "too close to the year 1"),
+        (TOKYO_AT_THE_END, None, "end", "shown in every time zone"),
+    ],
+)
+def test_a_window_at_the_ends_of_the_calendar_is_a_bad_message(
+    fields: dict[str, str], zone: str | None, field: str, says: str
+) -> None:
+    with pytest.raises(BadMessage, match=says) as caught:
+        parse_in(fields, zone)
+    assert caught.value.field == field
+
+
+def test_the_catch_up_reach_before_the_window_must_be_shown_too() -> None:
+    fields = {"start": "0001-01-05T00:00:00Z", "end": "0001-01-05T01:00:00Z"}
+    assert parse_in(fields, "UTC", reach_back=timedelta(days=1)).window.start.year == 1
+    with pytest.raises(BadMessage, match="looks back up to 9 days"):
+        parse_in(fields, "UTC", reach_back=WEEK_AND_AN_HOUR)
+
+
+def test_the_trend_s_previous_window_must_be_shown_too() -> None:
+    fields = {"start": "0001-01-10T00:00:00Z", "end": "0001-01-26T00:00:00Z"}  # the 16 days before: year 0
+    with pytest.raises(BadMessage, match="looks back up to 33 days"):
+        parse_in(fields, "UTC", reach_back=timedelta(0))
+
+
+def test_a_window_a_few_days_from_either_end_is_shown_in_every_zone() -> None:
+    for fields in (
+        {"start": "0001-01-10T00:00:00Z", "end": "0001-01-10T01:00:00Z"},
+        {"start": "9999-12-28T22:00:00Z", "end": "9999-12-28T23:00:00Z"},
+    ):
+        assert parse_in(fields, None).explicit
+
+
+@st.composite
+def windows_near_the_ends(draw: st.DrawFn, max_minutes: int = 44640) -> dict[str, str]:
+    """start/end of a window of up to `max_minutes` within two months of either end of the calendar."""
+    start = draw(
+        st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(1, 3, 1))
+        | st.datetimes(min_value=datetime(9999, 11, 1), max_value=datetime(9999, 12, 31, 23, 58, 59))
+    ).replace(microsecond=0)
+    room = (datetime.max - start) // timedelta(minutes=1)
+    end = start + timedelta(minutes=draw(st.integers(min_value=1, max_value=min(max_minutes, room))))
+    return {"start": f"{start.isoformat()}Z", "end": f"{end.isoformat()}Z"}
+
+
+@given(windows_near_the_ends(), st.sampled_from(ZONES), st.integers(min_value=0, max_value=44640 + 1440))
+def test_every_window_accepted_can_be_rendered_with_its_catch_up_and_trend(
+    fields: dict[str, str], zone: str, reach_minutes: int
+) -> None:
+    reach_back = timedelta(minutes=reach_minutes)
+    try:
+        window = parse_in(fields, zone, reach_back).window
+    except BadMessage:
+        return
+    length = window.end - window.start
+    earliest = min(window.start - length, window.end - reach_back)
+    user = NewUser("u1", "Ada", "ada@example.com", window.start)
+    report = Report(
+        [user],
+        window,
+        ZoneInfo(zone),
+        catchup=Catchup(since=earliest, seconds=int((window.start - earliest).total_seconds()) or 1),
+        previous_users=3,
+        window_users=1,
+    )
+    render_email(report, row_limit=5)
+    render_sms(report)
+    render_slack(report, email_on=True)
+    describe_window(Window(window.start - length, window.start), ZoneInfo(zone))
+
+
+@given(windows_near_the_ends(), st.sampled_from(ZONES))
+def test_a_window_publish_accepts_for_every_zone_each_zone_accepts(fields: dict[str, str], zone: str) -> None:
+    try:
+        parse_in(fields, None, timedelta(days=32))
+    except BadMessage:
+        return
+    parse_in(fields, zone, timedelta(days=32))
+
+
+@pytest.mark.parametrize(
+    ("fields", "zone"), [(TOKYO_AT_THE_END, "Asia/Tokyo"), (NEW_YORK_AT_THE_START, "America/New_York")]
+)
+def test_the_function_logs_one_error_and_acks_a_window_it_cannot_show(
+    world: World, log_lines: LogLines, fields: dict[str, str], zone: str
+) -> None:
+    world.environ["TIMEZONE"] = zone
+    world.users(fields["start"].replace(":00:00Z", ":30:00"))  # someone to render
+    summary = world.deliver(json.dumps(fields).encode())  # returns: acked, not redelivered
+    assert summary.outcome == "bad_message"
+    errors = [line for line in log_lines.lines if json.loads(line)["severity"] == "ERROR"]
+    assert len(errors) == 1
+    assert "too close to the year" in errors[0]
+    assert world.mixpanel.requests == []
+    assert world.emails() == []
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(windows_near_the_ends(max_minutes=1440), st.sampled_from(ZONES))
+def test_the_function_never_crashes_on_a_window_at_the_ends_of_the_calendar(
+    world: World, fields: dict[str, str], zone: str
+) -> None:
+    world.environ["TIMEZONE"] = zone
+    world.users(fields["start"].rstrip("Z"))  # someone to render, when the window is accepted
+    world.examples += 1  # a message of its own per example
+    summary = world.deliver(json.dumps(fields).encode(), message_id=f"edge-{world.examples}")
+    assert summary.outcome in ("bad_message", "sent"), summary.error
