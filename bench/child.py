@@ -75,10 +75,10 @@ def _warm_up(services: Any, environ: dict[str, str]) -> None:
     from notifier.settings import Settings
 
     modules = ("sendgrid", "sendgrid.helpers.mail", "twilio.rest", "twilio.http.http_client", "css_inline")
-    for module in (*modules, "slack_sdk.webhook", "notifier.state.firestore"):
+    for module in (*modules, "notifier.state.firestore"):
         importlib.import_module(module)
     settings = Settings.from_environ(environ)
-    retrier = Retrier(RetryPolicy(), Deadline(60))
+    retrier = Retrier(RetryPolicy(), Deadline(60), services.transport)
     refs = [settings.mixpanel_secret]
     refs += [settings.email.api_key] if settings.email else []
     refs += [settings.sms.auth_token] if settings.sms else []

@@ -84,6 +84,7 @@ def run(
         retrier = Retrier(
             policy=services.policy,
             deadline=Deadline(settings.run_budget_seconds, services.clock),
+            transport=services.transport,
             sleep=services.sleep,
             rng=services.rng,
             on_retry=retries,
@@ -105,7 +106,6 @@ def run(
             base_url=settings.endpoints.mixpanel,
             project_id=settings.mixpanel_project_id,
             auth=plan.secrets.mixpanel,
-            session=services.mixpanel_session,
             retrier=retrier,
             extra_properties=settings.digest.extra_properties,
         )

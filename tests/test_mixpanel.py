@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import timedelta
 
 import pytest
 import requests
+from urllib3 import HTTPResponse
 
 from notifier.errors import SourceRejected
 from notifier.mixpanel import (
@@ -19,6 +21,7 @@ from notifier.mixpanel import (
 )
 from notifier.retry import Deadline, Retrier, RetryPolicy
 from notifier.settings import Settings
+from notifier.transport import Transport
 from notifier.trigger import Window
 from sandbox.mixpanel import MixpanelStandIn, profile
 from tests.conftest import MIXPANEL_SECRET, PROJECT_ID, SERVICE_ACCOUNT, WINDOW_END, WINDOW_START
@@ -31,8 +34,9 @@ def client_for(server: MixpanelStandIn, auth: MixpanelAuth | None = None) -> Mix
         base_url=server.url,
         project_id=PROJECT_ID,
         auth=auth or MixpanelAuth(SERVICE_ACCOUNT, MIXPANEL_SECRET),
-        session=requests.Session(),
-        retrier=Retrier(RetryPolicy(attempts=2, base_delay=0.01), Deadline(30), sleep=lambda _s: None),
+        retrier=Retrier(
+            RetryPolicy(attempts=2, base_delay=0.01), Deadline(30), Transport(), sleep=lambda _s: None
+        ),
     )
 
 
@@ -200,7 +204,8 @@ class RecordingAdapter(requests.adapters.BaseAdapter):
         self.urls.append(str(request.url))
         response = requests.Response()
         response.status_code = 200
-        response._content = b'{"page": 0, "page_size": 1000, "results": [], "session_id": "s"}'
+        page = b'{"page": 0, "page_size": 1000, "results": [], "session_id": "s"}'
+        response.raw = HTTPResponse(body=io.BytesIO(page), status=200, preload_content=False)
         response.request = request
         return response
 
@@ -220,8 +225,7 @@ def test_each_region_queries_its_own_host(region: str) -> None:
         base_url=settings.endpoints.mixpanel,
         project_id=4242,
         auth=MixpanelAuth(None, "s"),
-        session=session,
-        retrier=Retrier(RetryPolicy(), Deadline(30)),
+        retrier=Retrier(RetryPolicy(), Deadline(30), Transport(session)),
     )
     list(client.new_users(WINDOW))
     expected = {
@@ -270,8 +274,7 @@ def test_extra_properties_are_requested_and_any_json_value_becomes_short_text(
         base_url=mixpanel.url,
         project_id=PROJECT_ID,
         auth=MixpanelAuth(SERVICE_ACCOUNT, MIXPANEL_SECRET),
-        session=requests.Session(),
-        retrier=Retrier(RetryPolicy(attempts=1), Deadline(30)),
+        retrier=Retrier(RetryPolicy(attempts=1), Deadline(30), Transport()),
         extra_properties=(*values, "missing"),
     )
     (found,) = client.new_users(WINDOW)

@@ -8,20 +8,15 @@ from pathlib import Path
 import pytest
 
 from notifier.errors import ConfigError
-from notifier.retry import Deadline, Retrier, RetryPolicy
 from notifier.run import run
 from notifier.secrets import SecretResolver
 from notifier.services import Services
 from notifier.settings import SecretRef
 from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.secretmanager import SecretManagerStandIn
-from tests.conftest import MARKER, MIXPANEL_SECRET, PUBLISHED, SENDGRID_KEY, TWILIO_TOKEN, Clock
+from tests.conftest import MARKER, MIXPANEL_SECRET, PUBLISHED, SENDGRID_KEY, TWILIO_TOKEN, Clock, retrier
 
 VERSION = "projects/demo/secrets/{}/versions/latest"
-
-
-def retrier() -> Retrier:
-    return Retrier(RetryPolicy(attempts=2, base_delay=0.01), Deadline(10), sleep=lambda _s: None)
 
 
 def test_a_literal_value_is_used_as_is_without_secret_manager() -> None:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from notifier.channels import Delivery, DeliveryStatus
 from notifier.channels.sms import SmsChannel
-from notifier.retry import Deadline, Retrier, RetryPolicy
 from notifier.settings import SecretRef, SmsSettings
 from sandbox.server import Fault, Reply
 from sandbox.twilio import ACCOUNT_SID, TwilioStandIn
-from tests.conftest import TWILIO_TOKEN, NoteBook
+from tests.conftest import TWILIO_TOKEN, NoteBook, retrier
 
 NUMBERS = ("+14155550100", "+447700900123", "+4915112345678")
 
@@ -17,10 +16,6 @@ def settings(sender: str = "+14155550199", to: tuple[str, ...] = NUMBERS) -> Sms
     return SmsSettings(
         to=to, sender=sender, account_sid=ACCOUNT_SID, auth_token=SecretRef("TWILIO_AUTH_TOKEN", TWILIO_TOKEN)
     )
-
-
-def retrier() -> Retrier:
-    return Retrier(RetryPolicy(attempts=2, base_delay=0.01), Deadline(30), sleep=lambda _s: None)
 
 
 def send(

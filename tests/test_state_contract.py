@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import requests
 
 from notifier.channels import DeliveryStatus
 from notifier.errors import ConfigError, InProgress, StateRejected
@@ -31,6 +30,7 @@ from notifier.state import (
 )
 from notifier.state.firestore import FirestoreStore, open_firestore
 from notifier.state.memory import MemoryStore
+from notifier.transport import Transport
 from sandbox.firestore import PROJECT, FirestoreFaults
 from sandbox.server import Fault
 
@@ -57,7 +57,7 @@ def tick(
 
 
 def retrier() -> Retrier:
-    return Retrier(RetryPolicy(attempts=3, base_delay=0.01), Deadline(60), sleep=lambda _s: None)
+    return Retrier(RetryPolicy(attempts=3, base_delay=0.01), Deadline(60), Transport(), sleep=lambda _s: None)
 
 
 @pytest.fixture(params=["memory", "firestore"])
@@ -67,7 +67,7 @@ def stores(request: pytest.FixtureRequest) -> Callable[[], StateStore]:
         memory = MemoryStore()
         return lambda: memory
     request.getfixturevalue("firestore")
-    return lambda: open_firestore(database="(default)", session=None, retrier=retrier())[0]
+    return lambda: open_firestore(database="(default)", retrier=retrier())
 
 
 def test_a_first_delivery_claims_its_window_and_a_racing_one_is_in_progress(
@@ -262,7 +262,7 @@ def test_two_instances_racing_for_one_message_start_it_once(stores: Callable[[],
 
 
 def test_firestore_holds_no_address_no_number_no_id_and_every_record_expires(firestore: Any) -> None:
-    store = open_firestore(database="(default)", session=None, retrier=retrier())[0]
+    store = open_firestore(database="(default)", retrier=retrier())
     request = tick(0)
     store.begin(request)
     reported = ReportedUsers.of([user_key("distinct-ada")], T0 + 1, T0 + 2)
@@ -285,8 +285,10 @@ def _store_through(faults: FirestoreFaults) -> FirestoreStore:
         base_url=faults.url + "/v1",
         project=PROJECT,
         database="(default)",
-        session=requests.Session(),
-        retrier=Retrier(RetryPolicy(attempts=3, base_delay=0.01), Deadline(20), sleep=lambda _s: None),
+        google=False,
+        retrier=Retrier(
+            RetryPolicy(attempts=3, base_delay=0.01), Deadline(20), Transport(), sleep=lambda _s: None
+        ),
     )
 
 
