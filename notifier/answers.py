@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
+from notifier import logs
+
 MAX_DETAIL_CHARS = 200
 ECHO = "•••"
 # Keys under which the providers put a human-readable reason, most specific first:
@@ -29,12 +31,13 @@ def is_transient_status(status: int) -> bool:
 
 
 def error_detail(body: object, limit: int = MAX_DETAIL_CHARS, *, sent: bytes = b"") -> str:
-    """A short, one-line reason from an error body of any shape, with phones and addresses masked.
+    """A short, one-line reason from an error body of any shape: every secret blanked, phones and
+    addresses masked.
 
     `sent` is the request's body: words of it the provider repeats (a person's name, quoted back in
     an error) are shown as ECHO, so what people's profiles hold never reaches a log through it.
     """
-    text = _text(body)
+    text = logs.blank(_text(body))  # first: a mask or a cut could leave part of a secret unmatched
     try:
         parsed: Any = json.loads(text) if text.lstrip()[:1] in ("{", "[", '"') else None
     except (ValueError, RecursionError):

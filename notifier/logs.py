@@ -42,7 +42,7 @@ def _forms(value: str) -> set[str]:
     """`value` as it is sent or may be echoed: as is, percent-encoded, HTML-escaped, with escaped
     slashes; for a URL (a Slack webhook) also its path and last segment, which a proxy's page quotes."""
     forms = {value, quote(value, safe=""), quote(value, safe="/:"), quote_plus(value), html.escape(value)}
-    forms.add(value.replace("/", "\\/"))
+    forms |= {value.replace("/", "\\/"), json.dumps(value)[1:-1]}
     parts = urlsplit(value)
     if parts.scheme and parts.netloc and parts.path.strip("/"):
         path = parts.path
@@ -69,16 +69,17 @@ class JsonFormatter(logging.Formatter):
             line = json.dumps(_shortened(entry), default=str, ensure_ascii=False)
         # A lone surrogate (half an emoji from a provider or a message) cannot be written as UTF-8.
         line = line.encode("utf-8", "replace").decode("utf-8")
-        return _blank_secrets(line)
+        return blank(line)
 
 
-def _blank_secrets(line: str) -> str:
+def blank(text: str) -> str:
+    """`text` with every form of every hidden secret replaced by HIDDEN."""
     with _hidden_lock:
         forms = list(_hidden)
     for form in forms:
-        if form in line:
-            line = line.replace(form, HIDDEN)
-    return line
+        if form in text:
+            text = text.replace(form, HIDDEN)
+    return text
 
 
 def _shortened(value: Any) -> Any:
