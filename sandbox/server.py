@@ -312,8 +312,8 @@ def _raw(reply: Reply, fault: Fault | None) -> tuple[bytes, int]:
     body = reply.body
     if fault is not None and fault.cut_after is not None and len(body) <= fault.cut_after:
         body = body + b" " * (fault.cut_after + 16 - len(body))  # promise more than is sent
-    if fault is not None and fault.stall_seconds and not body:
-        body = b" "  # a byte to hold back
+    if fault is not None and (fault.stall_seconds or fault.trickle_body_only):
+        body = body.ljust(64)  # a body long enough to hold back or to trickle, even after a bare 202
     head = f"HTTP/1.1 {reply.status} {_reason(reply.status)}\r\n"
     head += "".join(f"{key}: {value}\r\n" for key, value in reply.headers.items())
     head += f"Content-Length: {len(body)}\r\n\r\n"

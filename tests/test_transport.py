@@ -112,9 +112,10 @@ def test_a_body_trickled_past_the_budget_is_cut_where_the_budget_ends(echo: Echo
 
 
 def test_a_short_stall_within_the_budget_is_waited_out(echo: Echo) -> None:
-    echo.script(Fault.stalled(0.2, Reply(200, b"the whole body")))
+    body = b"the whole body, held back a moment " * 3
+    echo.script(Fault.stalled(0.2, Reply(200, body)))
     answer = send(echo.url)
-    assert (answer.body, answer.complete) == (b"the whole body", True)
+    assert (answer.body, answer.complete) == (body, True)
 
 
 # -- no answer -------------------------------------------------------------------------------------

@@ -99,7 +99,7 @@ def lost(provider: str, channel: str, error: Unanswered) -> ChannelError:
     """What a request without an answer means: retried when it never left, else unknown, never retried."""
     if error.sent:
         return OutcomeUnknown(
-            f"{provider} {error.reason} after the request went out; it may have been delivered",
+            f"{provider} {error.reason}; the request had gone out, so it may have been delivered",
             channel=channel,
         )
     return ChannelUnavailable(f"{provider} {error.reason}; nothing was sent", channel=channel)
