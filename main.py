@@ -29,7 +29,9 @@ def notify(cloud_event: CloudEvent) -> None:
             environ=os.environ,
             services=SERVICES,
         )
-    except Exception as error:  # noqa: BLE001 - the run has logged its summary; only the type goes on
+    except RedeliveryRequested:
+        raise  # the run decided: Pub/Sub delivers the message again
+    except Exception as error:  # noqa: BLE001 - a bug past the run's own summary; only the type goes on
         # functions-framework prints what it gets: never the original text, which could quote a key.
         raise RedeliveryRequested(
             f"redelivery requested ({type(error).__name__}): see the run summary"

@@ -4,27 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 from notifier.mixpanel import MixpanelClient, NewUser
 from notifier.plan import Plan
-from notifier.render.report import sort_users
 from notifier.settings import Settings
-from notifier.state import ReportedUsers, Span, StateStore, split_keys, user_key
-from notifier.state.history import merge
+from notifier.span import Span, merge
+from notifier.state import ReportedUsers, StateStore, split_keys, user_key
 from notifier.trigger import Window
+from notifier.users import sort_users
 
 
 @dataclass(frozen=True)
 class Fetched:
-    """The users to report, sorted, and what fetching them took."""
+    """The users to report, sorted, and what fetching them found."""
 
     users: Sequence[NewUser]  # emptied once rendered: the run's peak is the end of fetching, not sending
     count: int
     in_window: int  # the message window's own users (for the next run's trend)
     late: int
     excluded: int
-    reported: ReportedUsers | None  # to record with the first send; None: nothing to record
+    reported: ReportedUsers | None  # to record with the first send; None: a resumed or unscheduled message
 
 
 def fetch(plan: Plan, client: MixpanelClient, store: StateStore, settings: Settings) -> Fetched:
@@ -34,7 +33,6 @@ def fetch(plan: Plan, client: MixpanelClient, store: StateStore, settings: Setti
     message hears about the same users; any that reached Mixpanel since are the next run's.
     """
     state = plan.state
-    ranges = [window_of(span) for span in merge([*state.coverage, *state.late])]
     late_spans = state.late
     reported_elsewhere: frozenset[bytes] = frozenset()
     if late_spans:
@@ -43,12 +41,13 @@ def fetch(plan: Plan, client: MixpanelClient, store: StateStore, settings: Setti
     excluded_domains = settings.digest.exclude_email_domains
     users: list[NewUser] = []
     excluded = late = 0
+    ranges = [window_of(span) for span in merge([*state.coverage, *late_spans])]
     for user in client.new_users(ranges):
         key = user_key(user.distinct_id) if own is not None or reported_elsewhere else b""
         if own is not None and key not in own:
             continue
         created = int(user.created.timestamp())
-        is_late = any(span.start <= created < span.end for span in late_spans)
+        is_late = any(span.holds(created) for span in late_spans)
         # Only the late spans were covered by other digests: users of this run's own coverage are
         # its own, whatever another message once meant to report.
         if is_late and key in reported_elsewhere:
@@ -60,17 +59,19 @@ def fetch(plan: Plan, client: MixpanelClient, store: StateStore, settings: Setti
             user = user._replace(late=True)
             late += 1
         users.append(user)
-    window = plan.trigger.window
-    in_window = sum(1 for u in users if not u.late and window.start <= u.created < window.end)
+    window = plan.request.window
+    in_window = sum(1 for u in users if not u.late and window.holds(int(u.created.timestamp())))
     sort_users(users)
-    first = int(users[0].created.timestamp()) if users else plan.request.window.start
-    last = int(users[-1].created.timestamp()) if users else plan.request.window.start
-    # Only a scheduled message's users count as reported (a backfill changes nothing), and only the
-    # first time: a resumed delivery keeps what its message first reported.
-    reported = None
-    if plan.trigger.scheduled and state.reported is None:
-        reported = ReportedUsers.of((user_key(u.distinct_id) for u in users), first, last)
-    return Fetched(users, len(users), in_window, late, excluded, reported)
+    return Fetched(users, len(users), in_window, late, excluded, _to_record(plan, users))
+
+
+def _to_record(plan: Plan, users: list[NewUser]) -> ReportedUsers | None:
+    """What the history keeps of the users a message reports: only a scheduled message's count (a
+    backfill changes nothing), and only the first time (a resumed delivery keeps what it had)."""
+    if not plan.trigger.scheduled or plan.state.reported is not None:
+        return None
+    latest = int(users[-1].created.timestamp()) if users else plan.request.window.start
+    return ReportedUsers.of((user_key(u.distinct_id) for u in users), latest)
 
 
 def _excluded(email: str, domains: tuple[str, ...]) -> bool:
@@ -80,5 +81,5 @@ def _excluded(email: str, domains: tuple[str, ...]) -> bool:
 
 
 def window_of(span: Span) -> Window:
-    """A history span as a window."""
-    return Window(datetime.fromtimestamp(span.start, UTC), datetime.fromtimestamp(span.end, UTC))
+    """A history span as the window type Mixpanel's client takes."""
+    return Window(span.start_at, span.end_at)

@@ -1,41 +1,43 @@
-"""The journal a run's channels note their sends in, written to the run history.
+"""The journal a delivery's channels note their sends in, kept in the run history.
 
-Before each request goes out, a SENDING mark for its recipients is committed (with the outcomes
-noted since the last commit, and, the first time, the users this message reports); the last
-outcomes are committed with the run's ending. So a crash at any moment leaves either no mark (never
-sent: the redelivery sends) or a mark (maybe sent: the redelivery does not), and a run costs one
-commit per request plus one, never two per recipient.
+Before each request goes out, a SENDING note for its recipients is committed (with the outcomes
+noted since the last commit and, the first time, the users this message reports), so a crash at
+any moment leaves either no note (never sent: the redelivery sends) or one (maybe sent: the
+redelivery does not). Outcomes wait for the next commit, or for the ending (`pending`).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
 
 from notifier.channels import Delivery, DeliveryStatus
 from notifier.errors import NotifierError
-from notifier.state import Ending, Mark, ReportedUsers, RunRequest, Span, StateStore, recipient_key
+from notifier.state import Mark, Note, ReportedUsers, RunRequest, StateStore, recipient_key
 
 LOG = logging.getLogger(__name__)
+# What the history keeps of each outcome; None clears the SENDING note (the request never went out).
+NOTES: dict[DeliveryStatus, Note | None] = {
+    DeliveryStatus.DELIVERED: Note.DELIVERED,
+    DeliveryStatus.UNCONFIRMED: Note.UNCONFIRMED,
+    DeliveryStatus.REJECTED: Note.REJECTED,
+    DeliveryStatus.UNAVAILABLE: None,
+}
 
 
-@dataclass
 class StoreJournal:
-    """Notes into the run history; `close` commits what is left with the run's ending."""
+    """Notes into the run history; the ending takes what is still `pending` (see RunUnit)."""
 
-    store: StateStore
-    request: RunRequest
-    reported: ReportedUsers | None  # written with the first commit, then never again
-    pending: list[Mark] = field(default_factory=list)
+    def __init__(self, store: StateStore, request: RunRequest, reported: ReportedUsers | None) -> None:
+        self._store = store
+        self._request = request
+        self.reported = reported  # written with the first commit, then None
+        self.pending: list[Mark] = []
 
     def sending(self, channel: str, recipients: tuple[str, ...]) -> bool:
-        """Commit a SENDING mark for `recipients` (and what is pending); False: do not send."""
-        marks = [
-            *self.pending,
-            *(Mark(channel, recipient_key(channel, r), DeliveryStatus.SENDING) for r in recipients),
-        ]
+        """Commit a SENDING note for `recipients` (and what is pending); False: do not send."""
+        marks = [*self.pending, *(Mark(channel, recipient_key(channel, r), Note.SENDING) for r in recipients)]
         try:
-            self.store.write(self.request, marks, reported=self.reported)
+            self._store.note(self._request, marks, reported=self.reported)
         except NotifierError as error:
             LOG.error(
                 "the run history could not note a send to %d %s recipient(s) (%s): not sent, left for later",
@@ -43,51 +45,30 @@ class StoreJournal:
                 channel,
                 type(error).__name__,
             )
-            # The commit may have landed though its answer was lost: what is known not sent is cleared
-            # with the next commit that gets through, so a redelivery still sends it.
+            # The commit may have landed though its answer was lost: the notes are cleared with the
+            # next commit that gets through, so a redelivery still sends to them.
             self.pending += [Mark(channel, recipient_key(channel, r), None) for r in recipients]
             return False
         self.pending, self.reported = [], None
         return True
 
     def settled(self, delivery: Delivery) -> None:
-        """Note an outcome: written with the next commit (its SENDING mark already guards it), except
-        that a recipient not sent after all is cleared at once, so no later failure can strand it."""
-        status = delivery.status if delivery.status.settled else None  # None: not sent after all
-        key = recipient_key(delivery.channel, delivery.recipient)
-        self.pending.append(Mark(delivery.channel, key, status))
-        if status is None:
-            self.flush()
+        """Note an outcome, for the next commit; one whose request never went out is cleared at once,
+        so no later failure can strand its SENDING note."""
+        note = NOTES[delivery.status]
+        self.pending.append(Mark(delivery.channel, recipient_key(delivery.channel, delivery.recipient), note))
+        if note is None:
+            self._flush()
 
-    def flush(self) -> None:
-        """Commit what is pending now; kept pending when the history does not answer."""
-        if not self.pending:
-            return
+    def _flush(self) -> None:
         try:
-            self.store.write(self.request, self.pending)
+            self._store.note(self._request, self.pending, reported=None)
         except NotifierError as error:
             LOG.warning(
                 "the run history could not take %d note(s) yet (%s)", len(self.pending), type(error).__name__
             )
             return
         self.pending = []
-
-    def close(self, ending: Ending) -> None:
-        """Commit the outcomes left and the run's ending; raises what the store raises."""
-        if ending.release:
-            self.store.finish(self.request, ending)
-            return
-        self.store.write(self.request, self.pending, reported=self.reported, ending=ending)
-        self.pending, self.reported = [], None
-
-    def abandon(self, covered: tuple[Span, ...] = ()) -> None:
-        """After a failure: let go of the message with what is pending, closing `covered` when no
-        redelivery will (best effort; logged if not)."""
-        try:
-            self.store.write(self.request, self.pending, ending=Ending(covered=covered))
-            self.pending = []
-        except NotifierError as error:
-            LOG.warning("could not update the run history after a failure (%s)", type(error).__name__)
 
 
 class Unrecorded:

@@ -1,34 +1,32 @@
-"""One run: a Pub/Sub message in, one summary line out; plan -> fetch -> render -> deliver.
+"""One run: a Pub/Sub message in, one summary line out, and an ack or a redelivery.
 
-`handle_message` is what the Cloud Function calls. It returns normally when the message should be
-acked (done, nothing to do, or a permanent error, logged) and raises TransientError when Pub/Sub
-should redeliver it: while recipients are left untold after a transient failure. The steps live in
-plan.py, fetch.py and deliver.py; the summary line in summary.py; the I/O edges in services.py.
+The steps (`_steps`: plan, fetch, compose, deliver) run inside a unit of work (`RunUnit`), which
+ends the message in the run history exactly once whatever they reach, as the decision table
+(`notifier.decision`) says; the summary (`notifier.summary`) is logged; the function then returns
+(Pub/Sub acks) or raises RedeliveryRequested (Pub/Sub delivers the message again).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import datetime
-from typing import Any
+from typing import Any, NoReturn
 
-from notifier.deliver import Delivered, channels_for, deliver, nobody_told, outcome_of, render
-from notifier.errors import BadMessage, NotifierError, TransientError
-from notifier.fetch import Fetched, fetch
-from notifier.journal import StoreJournal
+from notifier.compose import compose
+from notifier.decision import Disposition
+from notifier.deliver import channels_for, deliver
+from notifier.errors import BadMessage, NotifierError, RedeliveryRequested
+from notifier.fetch import fetch
 from notifier.mixpanel import MixpanelClient
-from notifier.outcome import Outcome
-from notifier.plan import Plan, early_outcome, make_plan
-from notifier.retry import Deadline, Retrier, RetryCounter
+from notifier.plan import Plan, Prepared, PubSubMessage, prepare, stale_message
+from notifier.retry import Deadline, Retrier
 from notifier.services import Services
 from notifier.settings import Settings
-from notifier.state import Ending, Span, StateStore
-from notifier.summary import RunSummary, failure_summary, log_summary, summarise
+from notifier.state import StateStore
+from notifier.summary import Progress, RunSummary, log_summary, summarise
 from notifier.trigger import decode_data, parse_timestamp
-
-LOG = logging.getLogger(__name__)
+from notifier.unit_of_work import RunUnit
 
 
 def handle_message(
@@ -39,22 +37,7 @@ def handle_message(
     services: Services,
 ) -> RunSummary:
     """Run for one Pub/Sub message (`data` base64, `publishTime`, `messageId`); see the module docstring."""
-    started = services.clock()
-    try:
-        if not isinstance(message, Mapping):
-            raise BadMessage("the event carries no Pub/Sub message", field="message")
-        publish_time = _publish_time(message, event_time)
-        data = decode_data(message.get("data"))
-    except BadMessage as error:
-        return log_summary(failure_summary(error, None, None, 0), started, services)
-    message_id = message.get("messageId") or message.get("message_id")
-    return run(
-        data,
-        publish_time,
-        environ=environ,
-        services=services,
-        message_id=message_id if isinstance(message_id, str) and message_id else None,
-    )
+    return _execute(lambda: read_message(message, event_time), environ, services)
 
 
 def run(
@@ -66,134 +49,87 @@ def run(
     message_id: str | None = None,
 ) -> RunSummary:
     """Run for raw message data published at `publish_time`; see the module docstring."""
+    return _execute(lambda: PubSubMessage(data, publish_time, message_id), environ, services)
+
+
+def _execute(read: Callable[[], PubSubMessage], environ: Mapping[str, str], services: Services) -> RunSummary:
     started = services.clock()
-    retries = RetryCounter()
-    plan: Plan | None = None
-    client: MixpanelClient | None = None
-    fetched: Fetched | None = None
-    delivered: Delivered | None = None
-    journal: StoreJournal | None = None
-    store: StateStore = services.memory
-
-    def log(summary: RunSummary) -> RunSummary:
-        trips, waited = store.round_trips, store.waited
-        return log_summary(replace(summary, state_round_trips=trips, state_seconds=waited), started, services)
-
-    try:
-        settings = Settings.from_environ(environ)
-        retrier = Retrier(
-            policy=services.policy,
-            deadline=Deadline(settings.run_budget_seconds, services.clock),
-            transport=services.transport,
-            sleep=services.sleep,
-            rng=services.rng,
-            on_retry=retries,
-        )
-        store = services.store(settings, retrier, environ)
-        plan = make_plan(data, publish_time, message_id, settings, services, retrier, store)
-        early = early_outcome(plan)
-        if early is not None:
-            summary = summarise(early, plan, None, None, retries.count)
-            if early is Outcome.ALREADY_SENT:
-                store.finish(plan.request, Ending(covered=plan.state.coverage))
-            if early is Outcome.FAILED:
-                # Every recipient refused it earlier, and giving its time back had not got through.
-                store.finish(plan.request, Ending(release=True))
-                given_back = "every recipient refused it earlier: its time is given back for the next run"
-                summary = replace(summary, error=given_back)
-            return log(summary)
-        client = MixpanelClient(
-            base_url=settings.endpoints.mixpanel,
-            project_id=settings.mixpanel_project_id,
-            auth=plan.secrets.mixpanel,
-            retrier=retrier,
-            extra_properties=settings.digest.extra_properties,
-        )
-        fetched = fetch(plan, client, store, settings)
-        if not fetched.users and not settings.notify_when_empty:
-            if not plan.trigger.dry_run:
-                store.finish(
-                    plan.request, Ending(users_in_window=fetched.in_window, covered=plan.state.coverage)
-                )
-            return log(summarise(Outcome.NOTHING_TO_SEND, plan, fetched, client, retries.count))
-        rendered = render(plan, fetched, settings)
-        fetched = replace(fetched, users=())  # what is rendered holds what it needs; free the rest
-        if plan.trigger.dry_run:
-            summary = summarise(Outcome.DRY_RUN, plan, fetched, client, retries.count, rendered=rendered)
-            return log(summary)
-        journal = StoreJournal(store, plan.request, fetched.reported)
-        delivered = deliver(plan, channels_for(plan, rendered, settings, retrier), journal)
-        outcome = outcome_of(plan, delivered)
-        journal.close(
-            Ending(
-                users_in_window=None if outcome is Outcome.WILL_RETRY else fetched.in_window,
-                # Nobody could be told for a reason a person must fix: give the time back, so the
-                # next scheduled run after the fix catches it up instead of it being lost.
-                release=outcome is Outcome.FAILED and nobody_told(plan, delivered),
-                covered=() if outcome is Outcome.WILL_RETRY else plan.state.coverage,
-            )
-        )
-        summary = summarise(
-            outcome, plan, fetched, client, retries.count, delivered=delivered, rendered=rendered
-        )
-        if outcome is Outcome.WILL_RETRY:
-            log(summary)
-            left = sum(1 for d in delivered.deliveries if not d.status.settled)
-            raise _ChannelsLeft(
-                f"{left} recipient(s) left untold after a transient failure; redelivery tells only them"
-            )
-        return log(summary)
-    except _ChannelsLeft:
-        raise
-    except NotifierError as error:
-        # Redelivering is always safe: every request was noted before it went out.
-        # Recipients still left after a transient failure are the redelivery's, whatever broke since.
-        untold_left = plan is not None and delivered is not None and outcome_of(plan, delivered)
-        redeliver = isinstance(error, TransientError) or untold_left is Outcome.WILL_RETRY
-        summary = failure_summary(error, plan, client, retries.count, delivered, fetched)
-        summary = log(replace(summary, outcome=Outcome.WILL_RETRY) if redeliver else summary)
-        if plan is not None:
-            # Acked, so no redelivery will finish it. Refused before any send (Mixpanel or the history
-            # said no) and nobody told earlier: give the time back for the run after the fix.
-            # Otherwise its time was someone's: close it, so later runs search it for late arrivals.
-            release = not redeliver and journal is None and not plan.state.heard
-            _let_go(store, plan, journal, release=release, covered=() if redeliver else plan.state.coverage)
-        if isinstance(error, TransientError):
-            raise
-        if redeliver:
-            raise _ChannelsLeft(f"recipients left untold, then {type(error).__name__}") from None
-        return summary
-    except Exception as error:
-        # A bug, or a library raising what it does not document: still one summary line, no text
-        # that could hold a secret; redelivered, which the history keeps from telling anyone twice.
-        log(failure_summary(error, plan, client, retries.count, delivered, fetched))
-        if plan is not None:
-            _let_go(store, plan, journal, release=False, covered=())
-        raise
+    progress = Progress()
+    with RunUnit() as unit:
+        _steps(read(), environ, services, unit, progress)
+    summary = log_summary(summarise(progress, unit), started, services)
+    assert unit.decision is not None
+    if unit.decision.disposition is Disposition.REDELIVER:
+        # functions-framework prints what a function raises: the outcome only, never a provider's words.
+        raise RedeliveryRequested(f"redelivery requested ({summary.outcome.value}): see the run summary")
+    return summary
 
 
-class _ChannelsLeft(TransientError):
-    """Recipients are left after a transient failure: Pub/Sub redelivers, the history skips the told."""
-
-
-def _let_go(
-    store: StateStore, plan: Plan, journal: StoreJournal | None, *, release: bool, covered: tuple[Span, ...]
+def _steps(
+    message: PubSubMessage, environ: Mapping[str, str], services: Services, unit: RunUnit, progress: Progress
 ) -> None:
-    """After a failure: free the message's lease (so a redelivery resumes at once), with the notes
-    the journal still holds and `covered` closed, or give its time back."""
+    settings = Settings.from_environ(environ)
+    retrier = Retrier(
+        policy=services.policy,
+        deadline=Deadline(settings.run_budget_seconds, services.clock),
+        transport=services.transport,
+        sleep=services.sleep,
+        rng=services.rng,
+        on_retry=progress.retries,
+    )
+    prepared = progress.prepared = prepare(message, settings, services, retrier)
+    if prepared.secrets is None:
+        _give_up(prepared, unit, lambda: services.store(settings, retrier, environ), progress)
+    store = progress.store = services.store(settings, retrier, environ)
+    state = unit.begin(store, prepared.request)
+    plan = progress.plan = Plan.of(prepared, state, prepared.secrets)
+    if plan.nothing_to_do:
+        return
+    client = MixpanelClient(
+        base_url=settings.endpoints.mixpanel,
+        project_id=settings.mixpanel_project_id,
+        auth=plan.secrets.mixpanel,
+        retrier=retrier,
+        extra_properties=settings.digest.extra_properties,
+    )
+    progress.stats = client.stats
+    fetched = progress.fetched = fetch(plan, client, store, settings)
+    unit.window_users = fetched.in_window
+    if fetched.reported is not None:
+        unit.reports(fetched.reported)
+    if not fetched.users and not settings.notify_when_empty:
+        return
+    progress.rendered = compose(plan, fetched, settings)
+    progress.fetched = replace(fetched, users=())  # what is rendered holds what it needs; free the rest
     if plan.trigger.dry_run:
         return
-    if journal is not None and not release:
-        journal.abandon(covered)
-        return
+    unit.deliveries = deliver(plan, channels_for(plan, progress.rendered, settings, retrier), unit.journal)
+
+
+def _give_up(
+    prepared: Prepared, unit: RunUnit, open_store: Callable[[], StateStore], progress: Progress
+) -> NoReturn:
+    """A stale message takes over its record, if any, only for the unit to end it; it always ends
+    as stale (acked), even when the history does not answer: an old message must not loop."""
     try:
-        store.finish(plan.request, Ending(release=release, covered=() if release else covered))
+        store = progress.store = open_store()
+        state = unit.begin(store, prepared.request)
     except NotifierError as error:
-        LOG.warning("could not update the run history after a failure (%s)", type(error).__name__)
+        raise stale_message(prepared, None, unanswered=error) from None
+    raise stale_message(prepared, state)
 
 
-def _publish_time(message: Mapping[str, Any], event_time: str | None) -> datetime:
+def read_message(message: Mapping[str, Any] | None, event_time: str | None) -> PubSubMessage:
+    """The parts of a Pub/Sub message a run needs; BadMessage when it has none of them."""
+    if not isinstance(message, Mapping):
+        raise BadMessage("the event carries no Pub/Sub message", field="message")
     raw = message.get("publishTime") or message.get("publish_time") or event_time
     if not isinstance(raw, str):
         raise BadMessage("the Pub/Sub message has no publishTime", field="publishTime")
-    return parse_timestamp(raw, field="publishTime")
+    published = parse_timestamp(raw, field="publishTime")
+    message_id = message.get("messageId") or message.get("message_id")
+    return PubSubMessage(
+        decode_data(message.get("data")),
+        published,
+        message_id if isinstance(message_id, str) and message_id else None,
+    )

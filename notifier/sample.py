@@ -14,10 +14,11 @@ from typing import Any
 
 from notifier.channels import Channel, Delivery
 from notifier.channels.email import EmailChannel
-from notifier.channels.slack import SlackChannel, webhook_recipient
+from notifier.channels.slack import SlackChannel
 from notifier.channels.sms import SmsChannel
 from notifier.journal import Unrecorded
 from notifier.mixpanel import NewUser
+from notifier.plan import SLACK_RECIPIENT
 from notifier.render.email import EmailDigest, render_email
 from notifier.render.report import Report
 from notifier.render.slack import render_slack
@@ -74,7 +75,7 @@ def channel_for(
     if name == "slack" and settings.slack:
         url = check_slack_webhook_url(secret(settings.slack.webhook_url))
         payload = _marked_slack(render_slack(report, email_on=settings.email is not None))
-        return SlackChannel(payload, url, retrier), (webhook_recipient(url),)
+        return SlackChannel(payload, url, retrier), (SLACK_RECIPIENT,)
     raise ValueError(f"the {name} channel is not configured")
 
 

@@ -5,21 +5,25 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from notifier.channels import DeliveryStatus
-from notifier.deliver import Delivered, Rendered
+from notifier.channels import Delivery, DeliveryStatus
+from notifier.compose import Rendered
+from notifier.decision import Decision, Disposition
 from notifier.errors import NotifierError
 from notifier.fetch import Fetched
-from notifier.mixpanel import FetchStats, MixpanelClient
+from notifier.mixpanel import FetchStats
 from notifier.outcome import Outcome
-from notifier.plan import Plan
+from notifier.plan import Plan, Prepared
+from notifier.retry import RetryCounter
 from notifier.services import Services
-from notifier.state import Span
+from notifier.span import Span
+from notifier.state import Start, StateStore
 from notifier.trigger import Window
+from notifier.unit_of_work import RunUnit
 
 LOG = logging.getLogger("notifier.run")  # the summary's logger name, which alert filters may use
 MAX_ERRORS_SHOWN = 3  # distinct provider errors a channel's summary quotes
@@ -64,6 +68,7 @@ class RunSummary:
     error: str | None = None
     error_type: str | None = None
     error_fields: Mapping[str, object] = field(default_factory=dict)
+    history: Mapping[str, str] = field(default_factory=dict)  # how the message ended there, and why
     rendered: Rendered | None = None  # what was (or, in a dry run, would be) sent
 
     def log_fields(self) -> dict[str, Any]:
@@ -99,62 +104,112 @@ class RunSummary:
             **({"error": self.error} if self.error else {}),
             **({"error_type": self.error_type} if self.error_type else {}),
             **dict(self.error_fields),
+            **({"history": dict(self.history)} if self.history else {}),
         }
 
 
-def summarise(
-    outcome: Outcome,
-    plan: Plan,
-    fetched: Fetched | None,
-    client: MixpanelClient | None,
-    retries: int,
-    *,
-    delivered: Delivered | None = None,
-    rendered: Rendered | None = None,
-) -> RunSummary:
+@dataclass
+class Progress:
+    """How far a run got: each step's result, once it has one, for the summary."""
+
+    retries: RetryCounter = field(default_factory=RetryCounter)
+    prepared: Prepared | None = None
+    store: StateStore | None = None
+    plan: Plan | None = None
+    stats: FetchStats | None = None
+    fetched: Fetched | None = None
+    rendered: Rendered | None = None
+
+
+def summarise(progress: Progress, unit: RunUnit) -> RunSummary:
+    """The run summary of a delivery that `unit` has ended."""
+    assert unit.decision is not None
+    outcome = outcome_of(progress, unit)
+    plan, fetched, prepared, store = progress.plan, progress.fetched, progress.prepared, progress.store
+    decision = unit.decision
     return RunSummary(
         outcome=outcome,
-        window=plan.trigger.window,
-        coverage=plan.state.coverage,
+        window=prepared.trigger.window if prepared else None,
+        coverage=unit.hold.state.coverage if unit.hold else (),
         users=fetched.count if fetched else 0,
         late_users=fetched.late if fetched else 0,
         excluded=fetched.excluded if fetched else 0,
-        stats=client.stats if client else FetchStats(),
-        channels=_channel_summaries(plan, outcome, delivered),
-        retries=retries,
-        rendered=rendered,
+        stats=progress.stats or FetchStats(),
+        channels=_channel_summaries(plan, outcome, unit.deliveries) if plan else (),
+        retries=progress.retries.count,
+        state_round_trips=store.round_trips if store else 0,
+        state_seconds=store.waited if store else 0.0,
+        rendered=progress.rendered,
+        history=_history(decision) if unit.hold and unit.hold.journal else {},
+        **_error(unit.error),
     )
 
 
+def outcome_of(progress: Progress, unit: RunUnit) -> Outcome:
+    """What the run came to, as its summary names it."""
+    assert unit.decision is not None
+    redelivered = unit.decision.disposition is Disposition.REDELIVER
+    if unit.error is not None:
+        if isinstance(unit.error, NotifierError):
+            transient_or_past_help = unit.error.outcome in (Outcome.WILL_RETRY, Outcome.IN_PROGRESS)
+            return Outcome.WILL_RETRY if redelivered and not transient_or_past_help else unit.error.outcome
+        return Outcome.FAILED  # a bug: redelivered all the same, which cannot repeat a send
+    if redelivered:
+        return Outcome.WILL_RETRY
+    return _finished_outcome(progress, unit)
+
+
+def _finished_outcome(progress: Progress, unit: RunUnit) -> Outcome:
+    """The outcome of a delivery that raised nothing and is acked."""
+    plan = progress.plan
+    assert plan is not None
+    if plan.state.start is Start.ALREADY_COVERED:
+        return Outcome.ALREADY_COVERED
+    told = unit.happened().told_anyone
+    if plan.nothing_to_do:
+        return Outcome.ALREADY_SENT if told or plan.state.start is Start.ENDED else Outcome.FAILED
+    if progress.rendered is None:
+        return Outcome.NOTHING_TO_SEND
+    if plan.trigger.dry_run:
+        return Outcome.DRY_RUN
+    if all(d.status is DeliveryStatus.DELIVERED for d in unit.deliveries):
+        return Outcome.SENT
+    # An unconfirmed send may well have been read: "failed" would say nobody was told.
+    return Outcome.PARTIAL if told else Outcome.FAILED
+
+
+def _history(decision: Decision) -> dict[str, str]:
+    return {"end": decision.end.value if decision.end else "none", "why": decision.meaning}
+
+
+def _error(error: Exception | None) -> dict[str, Any]:
+    if error is None:
+        return {}
+    if isinstance(error, NotifierError):
+        return {"error": str(error), "error_type": type(error).__name__, "error_fields": error.log_fields()}
+    # Only the type and where: an unexpected exception's text could quote a header, a key or a body.
+    return {
+        "error": f"unexpected {type(error).__name__}",
+        "error_type": type(error).__name__,
+        "error_fields": {"error_where": _where(error)},
+    }
+
+
 def _channel_summaries(
-    plan: Plan, outcome: Outcome, delivered: Delivered | None
+    plan: Plan, outcome: Outcome, deliveries: tuple[Delivery, ...]
 ) -> tuple[ChannelSummary, ...]:
     summaries = []
     for channel in sorted(plan.left, key=("email", "sms", "slack").index):
         left, earlier = plan.left[channel], plan.earlier.get(channel, 0)
-        mine = [d for d in delivered.deliveries if d.channel == channel] if delivered else []
+        mine = [d for d in deliveries if d.channel == channel]
         counts = {status: sum(1 for d in mine if d.status is status) for status in DeliveryStatus}
-        if outcome is Outcome.DRY_RUN:
-            state = "dry_run"
-        elif not left:
-            state = "already_sent"
-        elif not mine:
-            state = "not_sent"
-        elif counts[DeliveryStatus.UNAVAILABLE]:
-            state = "will_retry"
-        elif counts[DeliveryStatus.DELIVERED] == len(mine):
-            state = "sent"
-        elif counts[DeliveryStatus.DELIVERED] or counts[DeliveryStatus.UNCONFIRMED]:
-            state = "partial"
-        else:
-            state = "failed"
         errors = list(dict.fromkeys(d.detail for d in mine if d.detail))
         if len(errors) > MAX_ERRORS_SHOWN:  # one per phone could make a line of megabytes
             errors = [*errors[:MAX_ERRORS_SHOWN], f"and {len(errors) - MAX_ERRORS_SHOWN} more"]
         summaries.append(
             ChannelSummary(
                 channel=channel,
-                outcome=state,
+                outcome=_channel_outcome(outcome, left, mine, counts),
                 recipients=len(left) + earlier,
                 delivered=counts[DeliveryStatus.DELIVERED],
                 unconfirmed=counts[DeliveryStatus.UNCONFIRMED],
@@ -167,37 +222,22 @@ def _channel_summaries(
     return tuple(summaries)
 
 
-def failure_summary(
-    error: BaseException,
-    plan: Plan | None,
-    client: MixpanelClient | None,
-    retries: int,
-    delivered: Delivered | None = None,
-    fetched: Fetched | None = None,
-) -> RunSummary:
-    if isinstance(error, NotifierError):
-        outcome, text, fields = error.outcome, str(error), error.log_fields()
-    else:
-        # Only the type and where: an unexpected exception's text could quote a header, a key or a body.
-        outcome, text, fields = (
-            Outcome.FAILED,
-            f"unexpected {type(error).__name__}",
-            {"error_where": _where(error)},
-        )
-    return RunSummary(
-        outcome=outcome,
-        window=plan.trigger.window if plan else None,
-        coverage=plan.state.coverage if plan else (),
-        users=fetched.count if fetched else 0,
-        late_users=fetched.late if fetched else 0,
-        excluded=fetched.excluded if fetched else 0,
-        stats=client.stats if client else FetchStats(),
-        channels=_channel_summaries(plan, outcome, delivered) if plan else (),
-        retries=retries,
-        error=text,
-        error_type=type(error).__name__,
-        error_fields=fields,
-    )
+def _channel_outcome(
+    outcome: Outcome, left: tuple[str, ...], mine: list[Delivery], counts: Mapping[DeliveryStatus, int]
+) -> str:
+    if outcome is Outcome.DRY_RUN:
+        return "dry_run"
+    if not left:
+        return "already_sent"
+    if not mine:
+        return "not_sent"
+    if counts[DeliveryStatus.UNAVAILABLE]:
+        return "will_retry"
+    if counts[DeliveryStatus.DELIVERED] == len(mine):
+        return "sent"
+    if counts[DeliveryStatus.DELIVERED] or counts[DeliveryStatus.UNCONFIRMED]:
+        return "partial"
+    return "failed"
 
 
 def _where(error: BaseException) -> str:
@@ -207,7 +247,8 @@ def _where(error: BaseException) -> str:
 
 
 def log_summary(summary: RunSummary, started: float, services: Services) -> RunSummary:
-    summary = RunSummary(**{**summary.__dict__, "duration_s": services.clock() - started})
+    """The summary with its duration, logged as one line at its outcome's severity."""
+    summary = replace(summary, duration_s=services.clock() - started)
     message = f"run {summary.outcome.value}" + (f": {summary.error}" if summary.error else "")
     LOG.log(summary.outcome.severity, message, extra={"fields": summary.log_fields()})
     return summary

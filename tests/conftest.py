@@ -20,6 +20,7 @@ from functions_framework import create_app
 from hypothesis import HealthCheck, settings
 
 from notifier import logs
+from notifier.errors import RedeliveryRequested
 from notifier.logs import JsonFormatter
 from notifier.retry import Deadline, Retrier, RetryPolicy
 from notifier.run import handle_message, run
@@ -27,6 +28,7 @@ from notifier.services import Services
 from notifier.summary import RunSummary
 from notifier.transport import Transport
 from notifier.variables import NAMES
+from sandbox.function import run_summaries
 from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.secretmanager import SecretManagerStandIn
 from sandbox.sendgrid import SendGridStandIn
@@ -89,6 +91,10 @@ class LogLines(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(self.format(record))
+
+    def summaries(self) -> list[dict[str, Any]]:
+        """The run summaries logged so far, oldest first, as Cloud Logging would read them."""
+        return run_summaries("\n".join(self.lines))
 
 
 @pytest.fixture(autouse=True)
@@ -221,6 +227,7 @@ class World:
     services: Services
     sleeps: Sleeps
     clock: Clock
+    log: LogLines
     examples: int = field(default=0)  # for property tests that need a fresh message per example
 
     def users(self, *created: str) -> list[str]:
@@ -248,6 +255,14 @@ class World:
             "publishTime": published.isoformat().replace("+00:00", "Z"),
         }
         return handle_message(message, event_time=None, environ=self.environ, services=self.services)
+
+    def redelivery(
+        self, data: bytes = SCHEDULED, *, message_id: str = "msg-1", published: datetime = PUBLISHED
+    ) -> dict[str, Any]:
+        """One delivery that must ask Pub/Sub for a redelivery; its run summary as logged."""
+        with pytest.raises(RedeliveryRequested):
+            self.deliver(data, message_id=message_id, published=published)
+        return self.log.summaries()[-1]
 
     def restart(self) -> None:
         """A fresh instance: new services (memory, caches), the same stand-ins and clock."""
@@ -278,10 +293,19 @@ def world(
     services: Services,
     sleeps: Sleeps,
     clock: Clock,
+    log_lines: LogLines,
 ) -> World:
     """Email and SMS configured (Slack with `with_slack()`), one user in the 08:00-09:00 window."""
-    world = World(mixpanel, sendgrid, twilio, slack, environ, services, sleeps, clock)
+    world = World(mixpanel, sendgrid, twilio, slack, environ, services, sleeps, clock, log_lines)
     mixpanel.profiles = [profile("u1", "2026-11-28T08:30:00", name="Ada", email="ada@example.com")]
+    return world
+
+
+@pytest.fixture(params=["memory", "firestore"])
+def backend(request: pytest.FixtureRequest, world: World) -> World:
+    """The world, with the run history on each backend in turn (Firestore: the emulator)."""
+    if request.param == "firestore":
+        world.environ.update({"STATE_STORE": "firestore", **request.getfixturevalue("firestore").environ})
     return world
 
 

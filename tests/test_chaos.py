@@ -60,7 +60,7 @@ answers = st.lists(st.sampled_from(sorted(MENU)), max_size=4)
 
 
 @contextlib.contextmanager
-def chaos_world(seed: int) -> Iterator[World]:
+def chaos_world(seed: int, log: LogLines) -> Iterator[World]:
     """A world of its own per example: fresh stand-ins, fresh memory."""
     with (
         MixpanelStandIn(project_id=PROJECT_ID, username=SERVICE_ACCOUNT, secret=MIXPANEL_SECRET) as mixpanel,
@@ -88,7 +88,7 @@ def chaos_world(seed: int) -> Iterator[World]:
             "SENDGRID_API_URL": sendgrid.url,
             "TWILIO_API_URL": twilio.url,
         }
-        yield World(mixpanel, sendgrid, twilio, slack, environ, services, sleeps, clock)
+        yield World(mixpanel, sendgrid, twilio, slack, environ, services, sleeps, clock, log)
 
 
 def told(world: World) -> Counter[str]:
@@ -121,7 +121,7 @@ def test_whatever_the_providers_answer_nobody_is_told_twice_and_every_delivery_i
     deliveries: int,
     seed: int,
 ) -> None:
-    with chaos_world(seed) as world:
+    with chaos_world(seed, log_lines) as world:
         scripted = (
             (world.mixpanel, mixpanel),
             (world.sendgrid, sendgrid),

@@ -6,16 +6,16 @@ the emulator; `world.restart()` is a fresh instance (the history is all that sur
 
 from __future__ import annotations
 
-import json
+import contextlib
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from notifier.errors import NotifierError, SourceRejected, SourceUnavailable, StateRejected, TransientError
+from notifier.errors import RedeliveryRequested, TransientError
 from notifier.outcome import Outcome
-from notifier.summary import RunSummary
 from sandbox.firestore import FirestoreFaults
 from sandbox.server import Fault
 from tests.conftest import EMAILS, PHONES, World
@@ -87,13 +87,10 @@ def test_two_instances_racing_for_one_message_send_once(durable: World) -> None:
     durable.sendgrid.script(Fault.hang(1.0))
     other = World(**{**durable.__dict__})
     other.restart()
-    results: list[RunSummary | BaseException] = []
 
     def deliver(world: World) -> None:
-        try:
-            results.append(world.deliver())
-        except TransientError as error:
-            results.append(error)
+        with contextlib.suppress(RedeliveryRequested):
+            world.deliver()
 
     threads = [threading.Thread(target=deliver, args=(w,)) for w in (durable, other)]
     threads[0].start()
@@ -103,8 +100,8 @@ def test_two_instances_racing_for_one_message_send_once(durable: World) -> None:
         thread.join()
     assert sorted(durable.inboxes()) == sorted(EMAILS)
     assert durable.texts() == list(PHONES)
-    outcomes = sorted(r.outcome.value if isinstance(r, RunSummary) else type(r).__name__ for r in results)
-    assert outcomes == ["InProgress", "sent"]
+    outcomes = sorted((s["outcome"], s["severity"]) for s in durable.log.summaries())
+    assert outcomes == [("in_progress", "WARNING"), ("sent", "INFO")]
 
 
 def test_records_of_a_delivery_hold_across_restarts_for_every_channel(durable: World) -> None:
@@ -135,41 +132,40 @@ def test_state_costs_four_round_trips_plus_one_per_request_never_more_than_one_p
     assert state_ms == round(summary.state_seconds * 1000) >= summary.state_round_trips
 
 
-class FailsAtTheEnd:
-    """A run history that raises `error` once, as the run writes its ending after every send;
-    SystemExit is what kill -9 does between the providers' answers and the last commit."""
+@pytest.fixture
+def commits(durable: World, firestore_emulator: Any) -> Iterator[FirestoreFaults]:
+    """The history's commits pass through a proxy that plays scripted faults on them, in order."""
+    with FirestoreFaults(firestore_emulator, only=":commit") as faults:
+        durable.environ.update(faults.environ)
+        yield faults
 
-    def __init__(self, store: Any, error: BaseException | None = None) -> None:
-        self.store = store
-        self.error: BaseException | None = error or SystemExit("killed")
-        self.round_trips = 0
-        self.waited = 0.0
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.store, name)
+THROUGH = Fault(accept=True)  # a commit that goes through
 
-    def write(self, request: Any, marks: Any, *, reported: Any = None, ending: Any = None) -> None:
-        if ending is not None and self.error is not None:
-            error, self.error = self.error, None
-            raise error
-        self.store.write(request, marks, reported=reported, ending=ending)
+
+def every_attempt(world: World, fault: Fault) -> list[Fault]:
+    """`fault` for each attempt the retry policy makes of one call."""
+    return [fault] * world.services.policy.attempts
 
 
 def test_an_instance_killed_after_sending_never_sends_again_on_the_redelivery(
-    durable: World, monkeypatch: pytest.MonkeyPatch, log_lines: Any
+    durable: World, commits: FirestoreFaults
 ) -> None:
     durable.with_slack()
-    real = durable.services.store
-    monkeypatch.setattr(durable.services, "store", lambda *args: FailsAtTheEnd(real(*args)))
-    with pytest.raises(SystemExit):
-        durable.deliver()
+    # The claim and a note before each of the 4 requests go through; nothing after them arrives
+    # (neither the ending nor, failing that, the outcomes), as when the instance dies right there.
+    commits.script(*[THROUGH] * 5, *every_attempt(durable, Fault.dropped()) * 2)
+    assert durable.redelivery()["history"] == {
+        "end": "none",
+        "why": "the history did not take the ending: the redelivery ends the message",
+    }
     durable.restart()  # a fresh instance, once the dead one's lease has run out
     durable.clock.advance(minutes=10)
     assert durable.deliver().outcome is Outcome.ALREADY_SENT
     assert sorted(durable.inboxes()) == sorted(EMAILS)
     assert durable.texts() == list(PHONES)
     assert len(durable.slack.messages()) == 1
-    assert any("stopped while sending" in line for line in log_lines.lines)
+    assert any("stopped while sending" in line for line in durable.log.lines)
 
 
 def test_a_profile_appearing_between_deliveries_of_one_message_waits_for_the_next_run(durable: World) -> None:
@@ -227,39 +223,26 @@ def test_a_message_gone_stale_after_an_outage_gives_its_time_back(durable: World
 
 
 def test_the_summary_tells_who_was_told_even_when_the_history_fails_at_the_end(
-    durable: World, monkeypatch: pytest.MonkeyPatch, log_lines: Any
+    durable: World, commits: FirestoreFaults
 ) -> None:
-    real = durable.services.store
-    unavailable = SourceUnavailable("Firestore answered 503", service="Firestore")
-    monkeypatch.setattr(durable.services, "store", lambda *args: FailsAtTheEnd(real(*args), unavailable))
-    with pytest.raises(TransientError):
-        durable.deliver()
-    (line,) = [json.loads(line) for line in log_lines.lines if '"event": "run_summary"' in line]
+    commits.script(*[THROUGH] * 4, *every_attempt(durable, Fault.status(503)))
+    line = durable.redelivery()
     assert line["outcome"] == "will_retry"
     assert line["users"] == 1
     assert line["channels"]["email"]["delivered"] == len(EMAILS)
     assert line["channels"]["sms"]["delivered"] == len(PHONES)
-    monkeypatch.undo()
     durable.clock.advance(minutes=10)  # the history never heard the run end: its lease runs out first
     assert [c.outcome for c in durable.deliver().channels] == ["already_sent", "already_sent"]
 
 
-@pytest.mark.parametrize(
-    "refusal",
-    [
-        StateRejected("Firestore refused the request with 400: invalid argument", status=400),
-        SourceRejected("refused with 403", service="Mixpanel", status=403),
-    ],
-    ids=["history", "source"],
-)
-def test_a_refusal_after_the_sends_never_gives_their_time_back(
-    durable: World, monkeypatch: pytest.MonkeyPatch, refusal: NotifierError
+def test_a_refusal_of_the_ending_after_the_sends_never_gives_their_time_back(
+    durable: World, commits: FirestoreFaults
 ) -> None:
-    real = durable.services.store
-    monkeypatch.setattr(durable.services, "store", lambda *args: FailsAtTheEnd(real(*args), refusal))
-    assert durable.deliver().outcome is refusal.outcome  # acked (ERROR): a person must look
+    commits.script(*[THROUGH] * 4, Fault.status(400))  # a bug: the history refuses the ending
+    assert durable.redelivery()["outcome"] == "will_retry"
     assert sorted(durable.inboxes()) == sorted(EMAILS)
-    monkeypatch.undo()
+    durable.clock.advance(minutes=10)
+    assert durable.deliver().outcome is Outcome.ALREADY_SENT  # the redelivery ends it
     (late,) = durable.users("2026-11-28T08:50:00")
     durable.clock.advance(hours=1)
     summary = durable.deliver(message_id="msg-10", published=TEN)
@@ -288,71 +271,49 @@ def test_a_history_refusing_before_any_send_gives_the_time_back(
 
 
 def test_recipients_left_when_the_history_then_refuses_are_still_the_redeliverys(
-    durable: World, firestore_emulator: Any
+    durable: World, commits: FirestoreFaults
 ) -> None:
-    with FirestoreFaults(firestore_emulator, only=":commit") as faults:
-        durable.environ.update(faults.environ)
-        through = Fault(accept=True)
-        # The claim goes through, the email's note is refused, the texts' notes go through, and the
-        # ending is refused as well.
-        faults.script(through, Fault.status(400), through, through, Fault.status(400))
-        with pytest.raises(TransientError):
-            durable.deliver()
-        assert (durable.inboxes(), durable.texts()) == ([], list(PHONES))
-        summary = durable.deliver()  # Pub/Sub's redelivery
+    # The claim goes through, the email's note is refused, the texts' notes go through, and the
+    # ending is refused as well.
+    commits.script(THROUGH, Fault.status(400), THROUGH, THROUGH, Fault.status(400))
+    durable.redelivery()
+    assert (durable.inboxes(), durable.texts()) == ([], list(PHONES))
+    durable.clock.advance(minutes=10)  # the ending never landed: the lease runs out first
+    summary = durable.deliver()  # Pub/Sub's redelivery
     assert summary.outcome is Outcome.SENT
     assert sorted(durable.inboxes()) == sorted(EMAILS)
     assert durable.texts() == list(PHONES)
 
 
-class ReleaseFails(FailsAtTheEnd):
-    """A run history on which giving back a message's time fails with `errors`, one a try, across
-    instances; its writes go through."""
-
-    def __init__(self, store: Any, errors: list[BaseException]) -> None:
-        super().__init__(store)
-        self.errors = errors
-
-    def write(self, request: Any, marks: Any, *, reported: Any = None, ending: Any = None) -> None:
-        self.store.write(request, marks, reported=reported, ending=ending)
-
-    def finish(self, request: Any, ending: Any) -> None:
-        if ending.release and self.errors:
-            raise self.errors.pop(0)
-        self.store.finish(request, ending)
-
-
 def test_a_stale_message_whose_time_cannot_be_given_back_says_so(
-    durable: World, monkeypatch: pytest.MonkeyPatch, log_lines: Any
+    durable: World, firestore_emulator: Any
 ) -> None:
     durable.environ["MAX_MESSAGE_AGE_MINUTES"] = "90"
-    durable.mixpanel.script(*[Fault.status(503)] * durable.services.policy.attempts)
-    with pytest.raises(TransientError):
-        durable.deliver()  # claims 08:00-09:00, tells nobody
-    real = durable.services.store
-    errors: list[BaseException] = [SourceUnavailable("Firestore answered 503", service="Firestore")]
-    monkeypatch.setattr(durable.services, "store", lambda *args: ReleaseFails(real(*args), errors))
+    durable.mixpanel.script(*every_attempt(durable, Fault.status(503)))
+    durable.redelivery()  # claims 08:00-09:00, tells nobody
     durable.clock.advance(minutes=91)
-    assert durable.deliver().outcome is Outcome.STALE_MESSAGE  # acked all the same
-    (line,) = [json.loads(line) for line in log_lines.lines if '"stale_message"' in line]
+    with FirestoreFaults(firestore_emulator, only=":commit") as commits:
+        durable.environ.update(commits.environ)
+        commits.script(*every_attempt(durable, Fault.status(503)))  # giving the time back fails
+        assert durable.deliver().outcome is Outcome.STALE_MESSAGE  # acked all the same
+    (line,) = [s for s in durable.log.summaries() if s["outcome"] == "stale_message"]
     assert line["severity"] == "ERROR"
-    assert "could not be read or updated (SourceUnavailable)" in line["error"]
-    assert "re-run with start/end" in line["error"]
+    assert "the run history did not answer (SourceUnavailable)" in line["error"]
+    assert "publish start/end" in line["error"]
 
 
 def test_when_everyone_refused_the_time_is_given_back_even_if_that_first_fails(
-    durable: World, monkeypatch: pytest.MonkeyPatch
+    durable: World, commits: FirestoreFaults
 ) -> None:
-    real = durable.services.store
-    errors: list[BaseException] = [SourceUnavailable("Firestore answered 503", service="Firestore")]
-    monkeypatch.setattr(durable.services, "store", lambda *args: ReleaseFails(real(*args), errors))
     durable.sendgrid.script(Fault.status(401))
     durable.twilio.script(*[Fault.status(400)] * len(PHONES))
-    with pytest.raises(TransientError):
-        durable.deliver()  # every channel refused; giving the time back met a 503
+    # The claim and the three notes go through; giving the time back meets 503s.
+    commits.script(*[THROUGH] * 4, *every_attempt(durable, Fault.status(503)))
+    durable.redelivery()  # every channel refused; giving the time back did not get through
+    durable.clock.advance(minutes=10)
     summary = durable.deliver()  # the redelivery gives it back
     assert summary.outcome is Outcome.FAILED
-    assert "given back" in (summary.error or "")
+    assert summary.history["end"] == "release"
     durable.clock.advance(hours=1)  # the keys are fixed
     summary = durable.deliver(message_id="msg-10", published=TEN)
     assert summary.users == 1  # Ada, once, to everyone
@@ -403,52 +364,54 @@ def test_time_given_back_is_caught_up_with_its_users(durable: World) -> None:
     assert summary.coverage[0].start == int(datetime(2026, 11, 28, 9, 0, tzinfo=UTC).timestamp())
 
 
-class LosesAnswers(FailsAtTheEnd):
-    """A history that loses commits' answers: the first one's (it landed), or every ending's."""
-
-    def __init__(self, store: Any, *, endings_only: bool = False) -> None:
-        super().__init__(store)
-        self.writes, self.endings_only = 0, endings_only
-
-    def write(self, request: Any, marks: Any, *, reported: Any = None, ending: Any = None) -> None:
-        self.writes += 1
-        if self.endings_only and ending is not None:
-            raise SourceUnavailable("Firestore answered 503", service="Firestore")
-        self.store.write(request, marks, reported=reported, ending=ending)
-        if self.writes == 1 and not self.endings_only:
-            raise SourceUnavailable("Firestore's answer was lost", service="Firestore")
-
-    def finish(self, request: Any, ending: Any) -> None:
-        raise SourceUnavailable("Firestore answered 503", service="Firestore")
-
-
 def test_a_sending_note_that_landed_though_its_answer_was_lost_is_cleared_and_sent_later(
-    durable: World, monkeypatch: pytest.MonkeyPatch
+    durable: World, commits: FirestoreFaults
 ) -> None:
-    real = durable.services.store
-    monkeypatch.setattr(durable.services, "store", lambda *args: LosesAnswers(real(*args)))
-    with pytest.raises(TransientError):
-        durable.deliver()  # the email's note landed and its answer was lost: the email is not sent
+    # The email's note lands but its answer is lost, and every retry meets a 503.
+    attempts = durable.services.policy.attempts
+    commits.script(THROUGH, Fault.dropped(after_acting=True), *[Fault.status(503)] * (attempts - 1))
+    durable.redelivery()  # so the email is not sent; the texts' notes go through, clearing the email's
     assert durable.inboxes() == []
-    assert durable.texts() == list(PHONES)  # the texts' notes went through, clearing the email's
-    monkeypatch.undo()
+    assert durable.texts() == list(PHONES)
     durable.restart()
-    durable.clock.advance(minutes=10)
     assert durable.deliver().outcome is Outcome.SENT
     assert sorted(durable.inboxes()) == sorted(EMAILS)
 
 
 def test_a_channel_left_untold_stays_left_even_when_the_ending_cannot_be_written(
-    durable: World, monkeypatch: pytest.MonkeyPatch
+    durable: World, commits: FirestoreFaults
 ) -> None:
-    durable.with_slack().slack.script(*[Fault.status(503)] * durable.services.policy.attempts)
-    real = durable.services.store
-    monkeypatch.setattr(durable.services, "store", lambda *args: LosesAnswers(real(*args), endings_only=True))
-    with pytest.raises(TransientError):
-        durable.deliver()
-    monkeypatch.undo()
+    durable.with_slack().slack.script(*every_attempt(durable, Fault.status(503)))
+    commits.script(*[THROUGH] * 5, *every_attempt(durable, Fault.status(503)))
+    durable.redelivery()
     durable.restart()
     durable.clock.advance(minutes=10)
     assert durable.deliver().outcome is Outcome.SENT
     assert len(durable.slack.messages()) == 1
     assert len(durable.emails()) == 1
+
+
+def test_a_message_that_found_nobody_stays_ended_when_a_late_arrival_was_reported_since(
+    backend: World,
+) -> None:
+    backend.mixpanel.profiles.clear()
+    assert backend.deliver().outcome is Outcome.NOTHING_TO_SEND  # tick A, 08:00-09:00: nobody
+    (larry,) = backend.users("2026-11-28T08:45:00")  # reaches Mixpanel after A ran
+    backend.clock.advance(hours=1)
+    summary = backend.deliver(message_id="msg-10", published=TEN)  # tick B reports him, late
+    assert (summary.users, summary.late_users) == (1, 1)
+    assert backend.deliver().outcome is Outcome.ALREADY_SENT  # Pub/Sub delivers A again
+    for phone in PHONES:
+        assert sum(larry in m["Body"] for m in backend.twilio.messages() if m["To"] == phone) == 1
+
+
+def test_with_windows_that_overlap_a_late_arrival_in_the_overlap_is_told(backend: World) -> None:
+    # Hourly ticks with a 90-minute lookback: 07:30-09:00, then 08:30-10:00 (new: 09:00-10:00).
+    ninety = b'{"lookback_minutes": 90}'
+    backend.mixpanel.profiles.clear()
+    assert backend.deliver(ninety).outcome is Outcome.NOTHING_TO_SEND
+    (late,) = backend.users("2026-11-28T08:45:00")  # created 08:45, reaches Mixpanel at 09:10
+    backend.clock.advance(hours=1)
+    summary = backend.deliver(ninety, message_id="msg-10", published=TEN)
+    assert (summary.users, summary.late_users) == (1, 1)
+    assert all(late in m["Body"] for m in backend.twilio.messages())

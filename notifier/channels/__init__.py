@@ -28,17 +28,11 @@ class DeliveryStatus(StrEnum):
     UNCONFIRMED = "unconfirmed"  # the request went out and the answer was lost: never retried
     REJECTED = "rejected"  # the provider refused (4xx): not retried
     UNAVAILABLE = "unavailable"  # not delivered, transient: left for Pub/Sub's redelivery
-    SENDING = "sending"  # (the history only) about to go out; found on resume, it counts as unconfirmed
-
-    @property
-    def settled(self) -> bool:
-        """True when no later delivery of the message should try this recipient again."""
-        return self is not DeliveryStatus.UNAVAILABLE
 
     @property
     def heard(self) -> bool:
         """True when the recipient has, or may have, the digest (a refusal or a failure is not)."""
-        return self in (DeliveryStatus.DELIVERED, DeliveryStatus.UNCONFIRMED, DeliveryStatus.SENDING)
+        return self in (DeliveryStatus.DELIVERED, DeliveryStatus.UNCONFIRMED)
 
 
 @dataclass(frozen=True)

@@ -1,33 +1,29 @@
 """The run history: which time each scheduled digest covered, who each message has told, which users
-were reported recently. One interface, two backends: `memory` (one instance, local runs and tests)
-and `firestore` (shared by every instance, across restarts and deploys).
+were reported recently. One interface (`StateStore`), two backends: `memory` (one instance, local
+runs and tests) and `firestore` (shared by every instance, across restarts and deploys); both apply
+the same rules (`notifier.state.rules`).
 
-Nothing here holds a name or an email address: recipients and Mixpanel distinct ids are kept as
-hashes (`recipient_key`, `user_key`); counts and times are kept as they are.
+The history knows messages, recipients and users only by hashes (`recipient_key`, `user_key`), and
+nothing of channels or rendering: what it keeps of a recipient is a `Note`.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from notifier.channels import DeliveryStatus
+from notifier.span import Span
 
 
-@dataclass(frozen=True, order=True)
-class Span:
-    """A half-open interval of time ``[start, end)`` in Unix seconds."""
+class Intent(StrEnum):
+    """What a delivery asks of the history when it begins."""
 
-    start: int
-    end: int
-
-    @property
-    def seconds(self) -> int:
-        """The span's length."""
-        return self.end - self.start
+    RUN = "run"  # claim the message (and, when scheduled, its time), or resume it
+    DRY_RUN = "dry_run"  # work out what a run would cover; write nothing
+    GIVE_UP = "give_up"  # a stale message: take over its record, if any, only to end it; claim nothing
 
 
 @dataclass(frozen=True)
@@ -40,56 +36,76 @@ class RunRequest:
     scheduled: bool  # a lookback message: claims its time, catches up gaps, looks back for late arrivals
     now: int
     max_catch_up: int  # seconds: how far back a scheduled run extends over unclaimed time
-    late_arrival: int  # seconds: how far before its coverage a scheduled run looks for late arrivals
+    late_arrival: int  # seconds: how long after its creation a profile may reach Mixpanel
     lease_seconds: int  # how long this delivery holds the message before another may take over
     keep_seconds: int  # how long the message's record lives (its TTL)
-    peek: bool = False  # a dry run: work everything out, write nothing
+    intent: Intent = Intent.RUN
 
 
 class Start(StrEnum):
     """How a delivery starts."""
 
-    FRESH = "fresh"  # first delivery of this message
-    RESUMED = "resumed"  # an earlier delivery of this message left recipients untold
+    FRESH = "fresh"  # the first delivery of this message: it holds the message now
+    RESUMED = "resumed"  # an earlier delivery left the message open: this one holds it now
     ALREADY_COVERED = "already_covered"  # every instant of the window went to an earlier digest
+    ENDED = "ended"  # an earlier delivery ended the message: nothing is left to do
+    ABSENT = "absent"  # (giving up) the history has no record of the message
+
+
+class Note(StrEnum):
+    """What the history keeps of one recipient of a message."""
+
+    SENDING = "sending"  # a request to them was about to go out; found on resume, it may have arrived
+    DELIVERED = "delivered"  # the provider took it
+    UNCONFIRMED = "unconfirmed"  # the request went out and its answer was lost
+    REJECTED = "rejected"  # the provider refused it
+
+    @property
+    def heard(self) -> bool:
+        """True when the recipient has, or may have, the digest."""
+        return self is not Note.REJECTED
 
 
 @dataclass(frozen=True)
 class RunState:
-    """What the history says about this delivery: what to cover, who has been told already."""
+    """What the history says about this delivery: what to cover and who was told already."""
 
     start: Start
     coverage: tuple[Span, ...] = ()  # reported as new: the window, plus unclaimed time caught up
-    late: tuple[Span, ...] = ()  # claimed earlier, searched again for users that arrived late
-    settled: Mapping[str, Mapping[str, DeliveryStatus]] = field(default_factory=dict)
+    late: tuple[Span, ...] = ()  # covered earlier, searched again for users that reached Mixpanel late
+    notes: Mapping[str, Mapping[str, Note]] = field(default_factory=dict)  # channel -> recipient key
     previous_users: int | None = None  # users of the previous window of the same length (the trend)
     reported: bytes | None = None  # a resumed message's own users (user keys), as it first reported them
 
     @property
-    def heard(self) -> bool:
+    def holds_message(self) -> bool:
+        """True when this delivery holds the message and so must end it."""
+        return self.start in (Start.FRESH, Start.RESUMED)
+
+    @property
+    def told_anyone(self) -> bool:
         """True when an earlier delivery told someone, or may have: the message's time is theirs."""
-        return any(status.heard for marks in self.settled.values() for status in marks.values())
+        return any(note.heard for notes in self.notes.values() for note in notes.values())
 
 
 @dataclass(frozen=True)
 class ReportedUsers:
-    """The users a message reported and the range of their `$created`.
+    """The users a message reported and the latest of their created times.
 
     `keys` is their `user_key`s joined: 8 bytes a user, 0.8 MB at 100,000, where a set of bytes
     objects would take ten times that at the run's peak (the end of fetching).
     """
 
     keys: bytes
-    min_created: int
     max_created: int
 
     @classmethod
-    def of(cls, keys: Iterable[bytes], min_created: int, max_created: int) -> ReportedUsers:
+    def of(cls, keys: Iterable[bytes], max_created: int) -> ReportedUsers:
         """From any iterable of user keys, joined as they come (no list of them is ever held)."""
         blob = bytearray()
         for key in keys:
             blob += key
-        return cls(bytes(blob), min_created, max_created)
+        return cls(bytes(blob), max_created)
 
 
 def split_keys(blob: bytes) -> frozenset[bytes]:
@@ -98,25 +114,35 @@ def split_keys(blob: bytes) -> frozenset[bytes]:
 
 
 @dataclass(frozen=True)
-class Ending:
-    """How a delivery ended, for the history."""
-
-    users_in_window: int | None = None  # the window's own users, for the next run's trend
-    release: bool = False  # nobody could be told and retrying cannot help: give the time back
-    covered: tuple[Span, ...] = ()  # the time the message claimed: settled now, open to late search
-
-
-@dataclass(frozen=True)
 class Mark:
-    """One recipient's entry in a message's record; `status` None clears a SENDING mark (not sent)."""
+    """One recipient's note in a message's record; `note` None clears a SENDING note (not sent after all)."""
 
     channel: str
     recipient: str  # recipient_key(...)
-    status: DeliveryStatus | None
+    note: Note | None
+
+
+class End(StrEnum):
+    """How a message that a delivery holds is let go (`notifier.decision` picks one)."""
+
+    CLOSE = "close"  # done: its time is settled and searched later for late arrivals; redeliveries do nothing
+    KEEP_OPEN = "keep_open"  # recipients are left: the lease is let go so a redelivery resumes at once
+    RELEASE = "release"  # nobody was told for a reason a person must fix: its time is given back
+
+
+@dataclass(frozen=True)
+class Ending:
+    """Everything the history takes when a delivery lets go of its message, in one write."""
+
+    how: End
+    covered: tuple[Span, ...]  # the message's coverage as `begin` gave it: closing opens it to late search
+    marks: tuple[Mark, ...] = ()  # outcomes noted since the last write
+    reported: ReportedUsers | None = None  # the users the message reports, when no write took them yet
+    window_users: int | None = None  # the window's own users, when this delivery counted them (the trend)
 
 
 class StateStore(Protocol):
-    """The run history; every method is one round trip or one transaction."""
+    """The run history."""
 
     round_trips: int  # requests made to the store so far (0 for memory)
     waited: float  # seconds spent waiting on those requests' answers
@@ -129,23 +155,16 @@ class StateStore(Protocol):
         """Hashed ids of users created at or after `since` that other messages reported."""
         ...
 
-    def write(
-        self,
-        request: RunRequest,
-        marks: Sequence[Mark],
-        *,
-        reported: ReportedUsers | None = None,
-        ending: Ending | None = None,
-    ) -> None:
-        """One commit: recipients' marks, the users the message reports (once), and how it ended.
+    def note(self, request: RunRequest, marks: Iterable[Mark], *, reported: ReportedUsers | None) -> None:
+        """Write recipients' notes (and, the first time, the users the message reports) in one commit.
 
-        A SENDING mark is written before a request goes out: a delivery resumed after a crash sees it
-        and never sends to that recipient again (it counts as unconfirmed).
+        A SENDING note is written before a request goes out: a delivery resumed after a crash sees it
+        and never sends to that recipient again.
         """
         ...
 
-    def finish(self, request: RunRequest, ending: Ending) -> None:
-        """Let go of the message's lease and store its count (as `write`), or give its time back."""
+    def end(self, request: RunRequest, ending: Ending) -> None:
+        """Let go of the message as `ending` says, with the notes and users not yet written."""
         ...
 
     def check(self) -> None:

@@ -1,15 +1,16 @@
 """The `firestore` backend: the history in Firestore (Native mode), through its REST API.
 
-REST on the instance's transport (with its Google token) rather than google-cloud-firestore, whose
-gRPC client adds about 0.35 s and 21 MiB to a cold start.
-Documents (README, "The run history"):
+REST on the instance's transport, with its Google token, rather than google-cloud-firestore: the
+gRPC client adds about 0.35 s and 21 MiB to a cold start. Documents (docs/run-history.md):
 
-    coverage/history       claimed spans, genesis, recent window counts      (one document)
-    runs/{message}         lease, window, coverage, late spans, settled recipients (hashed), expire_at
-    reported/{message}-N   hashed ids of the users a message reported, their $created range, expire_at
+    coverage/history       claimed spans, open and deferred spans, genesis, recent window counts
+    runs/{message}         lease, closed, window, coverage, late spans, recipients' notes (hashed
+                           keys, in the field `settled`), expire_at
+    reported/{message}-N   hashed ids of the users a message reported, their latest created time, expire_at
 
-A run costs four round trips plus one per request: begin (read + commit, in one transaction),
-the reported ids, a SENDING commit before each request, and the ending.
+Round trips: `begin` is one transaction (a read and a commit, two for a resumed message that
+reported users), the late search's reported ids one query, each `note` one commit, and `end` one
+commit (a transaction of two when the time is given back).
 """
 
 from __future__ import annotations
@@ -18,17 +19,17 @@ import base64
 import hashlib
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from notifier.answers import error_detail, is_transient_status
-from notifier.channels import DeliveryStatus
 from notifier.errors import ConfigError, InProgress, SourceUnavailable, StateRejected
 from notifier.retry import Retrier
-from notifier.state import Ending, Mark, ReportedUsers, RunRequest, RunState, Span, split_keys
-from notifier.state.history import Coverage, RunRecord, claim, count_key, released, reported_expiry
+from notifier.span import Span
+from notifier.state import End, Ending, Intent, Mark, Note, ReportedUsers, RunRequest, RunState, split_keys
+from notifier.state.rules import Coverage, RunRecord, claim, count_key, released, reported_expiry
 from notifier.transport import Answer, NoCredentials, Request, Unanswered
 
 SERVICE = "Firestore"
@@ -62,7 +63,7 @@ class FirestoreStore:
     def begin(self, request: RunRequest) -> RunState:
         """Claim or resume the message in one transaction; see StateStore."""
         names = [self._name("runs", _message_id(request.message)), self._name("coverage", "history")]
-        if request.peek:
+        if request.intent is Intent.DRY_RUN:
             found, _ = self._batch_get(names, transaction=False)
             state, _record, _coverage = claim(
                 _record_from(found[names[0]]), _coverage_from(found[names[1]]), request
@@ -112,48 +113,52 @@ class FirestoreStore:
             ids |= split_keys(base64.b64decode(_bytes(fields.get("ids"))))
         return frozenset(ids)
 
-    def write(
+    def note(self, request: RunRequest, marks: Iterable[Mark], *, reported: ReportedUsers | None) -> None:
+        """One commit of notes (retried: every write in it is idempotent); see StateStore."""
+        self._commit(self._run_writes(request, marks, reported, {}))
+
+    def end(self, request: RunRequest, ending: Ending) -> None:
+        """Let go of the message in one commit, or give its time back in one transaction."""
+        if ending.how is End.RELEASE:
+            self._release(self._name("runs", _message_id(request.message)))
+            return
+        let_go: dict[str, Any] = {"lease_until": _int(0)}
+        if ending.how is End.CLOSE:
+            let_go["closed"] = {"booleanValue": True}
+        writes = self._run_writes(request, ending.marks, ending.reported, let_go)
+        if ending.how is End.CLOSE and request.scheduled:
+            writes.append(self._coverage_closing(request, ending))
+        self._commit(writes)
+
+    def _run_writes(
         self,
         request: RunRequest,
-        marks: Sequence[Mark],
-        *,
-        reported: ReportedUsers | None = None,
-        ending: Ending | None = None,
-    ) -> None:
-        """One commit (retried: every write in it is idempotent); see StateStore."""
+        marks: Iterable[Mark],
+        reported: ReportedUsers | None,
+        fields: dict[str, Any],
+    ) -> list[dict[str, Any]]:
+        """The writes to a message's document (and its reported users) for notes and `fields`."""
         message = _message_id(request.message)
-        run = self._name("runs", message)
-        fields: dict[str, Any] = {}
-        paths: list[str] = []
-        settled: dict[str, dict[str, Any]] = {}
+        paths = list(fields)
+        notes: dict[str, dict[str, Any]] = {}
         for mark in marks:
-            # A path with no value in `fields` deletes the field: how a SENDING mark is cleared.
+            # A path with no value in `fields` deletes the field: how a SENDING note is cleared.
+            # The field is `settled`, as records written before notes had their own name spell it.
             paths.append(f"settled.{mark.channel}.{mark.recipient}")
-            if mark.status is not None:
-                settled.setdefault(mark.channel, {})[mark.recipient] = _str(mark.status.value)
-        if settled:
-            fields["settled"] = _map({channel: _map(keys) for channel, keys in settled.items()})
+            if mark.note is not None:
+                notes.setdefault(mark.channel, {})[mark.recipient] = _str(mark.note.value)
+        if notes:
+            fields["settled"] = _map({channel: _map(keys) for channel, keys in notes.items()})
         writes: list[dict[str, Any]] = []
         if reported is not None:
             chunks = self._reported_writes(request, message, reported)
             writes.extend(chunks)
             fields["reported_chunks"] = _int(len(chunks))
             paths.append("reported_chunks")
-        if ending is not None:
-            fields.update({"finished": {"booleanValue": True}, "lease_until": _int(0)})
-            paths += ["finished", "lease_until"]
-            writes.append(self._coverage_ending(request, ending))
         if paths:
+            run = self._name("runs", message)
             writes.insert(0, {"update": {"name": run, "fields": fields}, "updateMask": {"fieldPaths": paths}})
-        if writes:
-            self._commit(writes)
-
-    def finish(self, request: RunRequest, ending: Ending) -> None:
-        """Let go of the lease and store the window's count (one commit), or give the time back."""
-        if ending.release:
-            self._release(self._name("runs", _message_id(request.message)))
-            return
-        self.write(request, (), ending=ending)
+        return writes
 
     def _reported_writes(
         self, request: RunRequest, message: str, reported: ReportedUsers
@@ -164,7 +169,6 @@ class FirestoreStore:
         for index in range(0, max(len(reported.keys), 1), chunk_bytes):
             fields = {
                 "message": _str(message),
-                "min_created": _int(reported.min_created),
                 "max_created": _int(reported.max_created),
                 "ids": {"bytesValue": base64.b64encode(reported.keys[index : index + chunk_bytes]).decode()},
                 "expire_at": _timestamp(expire_at),
@@ -173,23 +177,24 @@ class FirestoreStore:
             writes.append({"update": {"name": name, "fields": fields}})
         return writes
 
-    def _coverage_ending(self, request: RunRequest, ending: Ending) -> dict[str, Any]:
-        """The coverage document's part of an ending: the window's count, its time no longer open."""
+    def _coverage_closing(self, request: RunRequest, ending: Ending) -> dict[str, Any]:
+        """The coverage document's part of closing: the window's count, its time no longer open.
+
+        No read is needed: the open spans are stored exactly as they were claimed, and a resumed
+        message covers what its first delivery claimed, so removing them by value is exact."""
         fields: dict[str, Any] = {}
         paths: list[str] = []
-        if ending.users_in_window is not None:
+        if ending.window_users is not None:
             key = count_key(request.window)
-            fields["counts"] = _map({key: _int(ending.users_in_window)})
+            fields["counts"] = _map({key: _int(ending.window_users)})
             paths.append(f"counts.{key}")
-        write: dict[str, Any] = {
+        return {
             "update": {"name": self._name("coverage", "history"), "fields": fields},
             "updateMask": {"fieldPaths": paths},
+            "updateTransforms": [
+                {"fieldPath": "open", "removeAllFromArray": {"values": [_span(s) for s in ending.covered]}}
+            ],
         }
-        if ending.covered:
-            # Removing by value needs no read: the open spans are stored exactly as they were claimed.
-            spans = [_span(span) for span in ending.covered]
-            write["updateTransforms"] = [{"fieldPath": "open", "removeAllFromArray": {"values": spans}}]
-        return write
 
     def _own_reported(self, message: str, chunks: int) -> bytes:
         """The users a message reported, from its reported documents (a resumed delivery's one extra read)."""
@@ -382,14 +387,15 @@ def _record_fields(record: RunRecord) -> dict[str, Any]:
     return {
         "owner": _str(record.owner),
         "lease_until": _int(record.lease_until),
-        "finished": {"booleanValue": record.finished},
+        "closed": {"booleanValue": record.closed},
+        "claims_time": {"booleanValue": record.claims_time},
         "window": _span(record.window),
         "coverage": _spans(record.coverage),
         "late": _spans(record.late),
         "settled": _map(
             {
-                channel: _map({key: _str(status.value) for key, status in keys.items()})
-                for channel, keys in record.settled.items()
+                channel: _map({key: _str(note.value) for key, note in keys.items()})
+                for channel, keys in record.notes.items()
             }
         ),
         "expire_at": _timestamp(record.expire_at),
@@ -400,23 +406,23 @@ def _record_fields(record: RunRecord) -> dict[str, Any]:
 def _record_from(fields: Mapping[str, Any] | None) -> RunRecord | None:
     if fields is None:
         return None
-    settled_raw = _fields_of(fields.get("settled"))
-    settled: dict[str, dict[str, DeliveryStatus]] = {}
-    for channel, keys in settled_raw.items():
+    notes: dict[str, dict[str, Note]] = {}
+    for channel, keys in _fields_of(fields.get("settled")).items():
         for key, value in _fields_of(keys).items():
             try:
-                settled.setdefault(channel, {})[key] = DeliveryStatus(_string(value))
+                notes.setdefault(channel, {})[key] = Note(_string(value))
             except ValueError:
                 continue
     window = _span_from(fields.get("window")) or Span(0, 1)
     return RunRecord(
         owner=_string(fields.get("owner")),
         lease_until=_integer(fields.get("lease_until")),
-        finished=bool((fields.get("finished") or {}).get("booleanValue", False)),
+        closed=_boolean(fields.get("closed"), missing=False),
+        claims_time=_boolean(fields.get("claims_time"), missing=True),
         window=window,
         coverage=_spans_from(fields.get("coverage")),
         late=_spans_from(fields.get("late")),
-        settled=settled,
+        notes=notes,
         expire_at=_unix(fields.get("expire_at")),
         reported_chunks=_integer(fields.get("reported_chunks")),
     )
@@ -481,6 +487,10 @@ def _fields_of(value: object) -> dict[str, Any]:
 
 def _string(value: object) -> str:
     return str(value.get("stringValue", "")) if isinstance(value, dict) else ""
+
+
+def _boolean(value: object, *, missing: bool) -> bool:
+    return bool(value.get("booleanValue", missing)) if isinstance(value, dict) else missing
 
 
 def _bytes(value: object) -> str:

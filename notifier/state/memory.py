@@ -1,27 +1,17 @@
 """The `memory` backend: the history in this instance's memory, for local runs and tests.
 
-It keeps the same records as Firestore with the same rules (`notifier.state.history`), but only as
+It keeps the same records as Firestore with the same rules (`notifier.state.rules`), but only as
 long as the instance lives: a redelivery that lands on a fresh instance starts from nothing.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import replace
 
-from notifier.state import Ending, Mark, ReportedUsers, RunRequest, RunState, Start, split_keys
-from notifier.state.history import (
-    Coverage,
-    RunRecord,
-    claim,
-    closed,
-    counted,
-    finished,
-    marked,
-    released,
-    reported_expiry,
-)
+from notifier.state import Ending, Intent, Mark, ReportedUsers, RunRequest, RunState, Start, split_keys
+from notifier.state.rules import Coverage, RunRecord, claim, ended, noted, reported_expiry
 
 
 class MemoryStore:
@@ -40,7 +30,7 @@ class MemoryStore:
         with self._lock:
             self._expire(request.now)
             state, record, coverage = claim(self._records.get(request.message), self._coverage, request)
-            if not request.peek:
+            if request.intent is not Intent.DRY_RUN:
                 if record is not None:
                     self._records[request.message] = record
                 self._coverage = coverage
@@ -57,48 +47,37 @@ class MemoryStore:
                     found |= split_keys(users.keys)
             return frozenset(found)
 
-    def write(
-        self,
-        request: RunRequest,
-        marks: Sequence[Mark],
-        *,
-        reported: ReportedUsers | None = None,
-        ending: Ending | None = None,
-    ) -> None:
-        """Marks, reported users and the ending at once; see StateStore."""
+    def note(self, request: RunRequest, marks: Iterable[Mark], *, reported: ReportedUsers | None) -> None:
+        """Notes and, the first time, the users reported, at once; see StateStore."""
         with self._lock:
             record = self._records.get(request.message)
             if record is not None:
-                record = marked(record, marks)
-                if reported is not None:
-                    record = replace(record, reported_chunks=1)
-                self._records[request.message] = record
-            if reported is not None:
-                self._reported[request.message] = (reported, reported_expiry(request, reported))
-            if ending is not None:
-                self._end(request, ending)
+                self._records[request.message] = self._with_reported(request, noted(record, marks), reported)
 
-    def finish(self, request: RunRequest, ending: Ending) -> None:
-        """Let go of the lease; store the count or give the time back; see StateStore."""
+    def end(self, request: RunRequest, ending: Ending) -> None:
+        """Let go of the message; see StateStore."""
         with self._lock:
-            self._end(request, ending)
+            record = self._records.get(request.message)
+            if record is None:
+                return
+            record = self._with_reported(request, record, ending.reported)
+            after, self._coverage = ended(record, self._coverage, ending)
+            if after is None:
+                del self._records[request.message]
+                self._reported.pop(request.message, None)  # nobody heard of them: not reported after all
+            else:
+                self._records[request.message] = after
 
     def check(self) -> None:
         """Memory always answers."""
 
-    def _end(self, request: RunRequest, ending: Ending) -> None:
-        record = self._records.get(request.message)
-        if record is None:
-            return
-        if ending.release:
-            self._coverage = released(self._coverage, record)
-            del self._records[request.message]
-            self._reported.pop(request.message, None)  # nobody heard of them: not reported after all
-            return
-        self._records[request.message] = finished(record)
-        self._coverage = closed(self._coverage, ending.covered)
-        if ending.users_in_window is not None:
-            self._coverage = counted(self._coverage, record.window, ending.users_in_window)
+    def _with_reported(
+        self, request: RunRequest, record: RunRecord, reported: ReportedUsers | None
+    ) -> RunRecord:
+        if reported is None:
+            return record
+        self._reported[request.message] = (reported, reported_expiry(request, reported))
+        return replace(record, reported_chunks=1)
 
     def _expire(self, now: int) -> None:
         # What Firestore's TTL policy does for the other backend.

@@ -1,0 +1,221 @@
+"""The history's rules, with no I/O: both backends read their documents, call these, and write back.
+
+`claim` decides what a delivery covers and who it still owes; `noted` and `ended` are the documents
+after a delivery writes notes or lets go of its message. The coverage document holds the union of
+claimed time (coalesced spans), the time claimed by messages still open (`open`: not searched for
+late arrivals, since their users are not final yet), the earliest time ever claimed (`genesis`: time
+before the first digest was never owed to anyone), time a run wanted to search for late arrivals
+while it was open (`deferred`), and recent window counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+from notifier.errors import InProgress
+from notifier.span import Span, intersect, merge, subtract
+from notifier.state import End, Ending, Intent, Mark, Note, ReportedUsers, RunRequest, RunState, Start
+
+MAX_COUNTS = 400  # window counts kept for the trend: weeks of hourly runs
+FORGET_AFTER_SECONDS = 70 * 24 * 3600  # with room to spare past the longest window and oldest message
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """The coverage document: claimed time, the first instant ever claimed, recent window counts."""
+
+    spans: tuple[Span, ...] = ()
+    genesis: int | None = None
+    counts: Mapping[str, int] = field(default_factory=dict)
+    open: tuple[Span, ...] = ()  # claimed by messages not closed yet, as each claimed them
+    deferred: tuple[Span, ...] = ()  # time a run wanted to search for late arrivals while it was open
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A message's document: its lease, what it covers, and every recipient it noted."""
+
+    owner: str
+    lease_until: int  # 0: nobody holds it
+    closed: bool  # ended for good: a redelivery does nothing
+    claims_time: bool  # a scheduled message, whose coverage is in the coverage document (not a backfill)
+    window: Span
+    coverage: tuple[Span, ...]
+    late: tuple[Span, ...]
+    notes: Mapping[str, Mapping[str, Note]]
+    expire_at: int
+    reported_chunks: int = 0  # documents holding the users this message reported (0: none yet)
+
+
+def reported_expiry(request: RunRequest, reported: ReportedUsers) -> int:
+    """When a message's reported ids may go: once no later run's catch-up or look-back reaches them."""
+    return reported.max_created + request.max_catch_up + request.late_arrival + 86400
+
+
+def count_key(window: Span) -> str:
+    """The key of a window's user count."""
+    return f"w{window.start}_{window.end}"
+
+
+def previous_count(coverage: Coverage, window: Span) -> int | None:
+    """The user count of the window of the same length just before `window`: the trend."""
+    return coverage.counts.get(count_key(Span(window.start - window.seconds, window.start)))
+
+
+def claim(
+    record: RunRecord | None, coverage: Coverage, request: RunRequest
+) -> tuple[RunState, RunRecord | None, Coverage]:
+    """What this delivery covers, the message's record after it, and the coverage after it.
+
+    Raises InProgress when another delivery of the same message holds a live lease.
+    """
+    if record is not None:
+        return _resume(record, coverage, request)
+    previous = previous_count(coverage, request.window)
+    if request.intent is Intent.GIVE_UP:
+        return RunState(Start.ABSENT), None, coverage
+    if not request.scheduled:
+        # A backfill or a hand-picked window reports what it asks for and changes no claim.
+        state = RunState(Start.FRESH, coverage=(request.window,), previous_users=previous)
+        return state, _new_record(request, state), coverage
+    if not subtract([request.window], coverage.spans):
+        return RunState(Start.ALREADY_COVERED, previous_users=previous), None, coverage
+    covered = _new_time(coverage, request)
+    late, deferred = _late_search(coverage, request, covered)
+    state = RunState(Start.FRESH, coverage=covered, late=late, previous_users=previous)
+    return state, _new_record(request, state), _claimed(coverage, request, covered, deferred)
+
+
+def _new_time(coverage: Coverage, request: RunRequest) -> tuple[Span, ...]:
+    """The window and the unclaimed time before it, back to the catch-up horizon (never before the
+    first digest: the first one covers its own window, not a week of history)."""
+    window = request.window
+    if coverage.genesis is None:
+        reach_back = window.start
+    else:
+        reach_back = min(window.start, max(coverage.genesis, window.end - request.max_catch_up))
+    return subtract([Span(reach_back, window.end)], coverage.spans)
+
+
+def _late_search(
+    coverage: Coverage, request: RunRequest, covered: tuple[Span, ...]
+) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
+    """Time to search again for late arrivals now, and time to leave for the next run (deferred).
+
+    A profile reaches Mixpanel at most `late_arrival` after it was created, so a digest's time is
+    searched again by the run whose new time begins within that of it: everything other digests
+    covered from `late_arrival` before this run's first new instant up to its window's end (between
+    caught-up gaps, and under a window that overlaps the last one, too). Only time whose digest is
+    closed is searched: a digest still open reports its own users, and its time waits (deferred).
+    """
+    late = request.late_arrival
+    reach = [Span(covered[0].start - late, request.window.end)] if late else []
+    wanted = merge([*subtract(reach, covered), *coverage.deferred])
+    settled = subtract(coverage.spans, coverage.open)
+    return intersect(wanted, settled), intersect(wanted, coverage.open)
+
+
+def _claimed(
+    coverage: Coverage, request: RunRequest, covered: tuple[Span, ...], deferred: tuple[Span, ...]
+) -> Coverage:
+    """The coverage document once this delivery's new time is claimed (and kept small)."""
+    window = request.window
+    genesis = window.start if coverage.genesis is None else min(coverage.genesis, window.start)
+    horizon = request.now - request.max_catch_up - request.late_arrival - FORGET_AFTER_SECONDS
+
+    def recent(spans: Iterable[Span]) -> tuple[Span, ...]:
+        return tuple(span for span in spans if span.end > horizon)
+
+    # Firestore's closing adds a window's count without reading the document: the claim, which reads
+    # and rewrites it anyway, is where the counts are kept to the most recent MAX_COUNTS.
+    return replace(
+        coverage,
+        spans=recent(merge([*coverage.spans, *covered])),
+        genesis=genesis,
+        open=recent((*coverage.open, *covered)),
+        deferred=recent(deferred),
+        counts=_recent(coverage.counts),
+    )
+
+
+def _resume(
+    record: RunRecord, coverage: Coverage, request: RunRequest
+) -> tuple[RunState, RunRecord | None, Coverage]:
+    if record.closed:
+        return RunState(Start.ENDED, coverage=record.coverage, notes=record.notes), None, coverage
+    if record.owner != request.owner and record.lease_until > request.now:
+        raise InProgress(
+            "another delivery of this message is running; Pub/Sub will deliver it again after it ends"
+        )
+    state = RunState(
+        Start.RESUMED,
+        coverage=record.coverage,
+        late=record.late,
+        notes=record.notes,
+        previous_users=previous_count(coverage, record.window),
+        reported=b"" if record.reported_chunks else None,  # the store fills in what was reported
+    )
+    taken = replace(record, owner=request.owner, lease_until=request.now + request.lease_seconds)
+    return state, taken, coverage
+
+
+def _new_record(request: RunRequest, state: RunState) -> RunRecord:
+    return RunRecord(
+        owner=request.owner,
+        lease_until=request.now + request.lease_seconds,
+        closed=False,
+        claims_time=request.scheduled,
+        window=request.window,
+        coverage=state.coverage,
+        late=state.late,
+        notes={},
+        expire_at=request.now + request.keep_seconds,
+    )
+
+
+def noted(record: RunRecord, marks: Iterable[Mark]) -> RunRecord:
+    """The record with recipients' notes written (a None note clears one)."""
+    notes = {channel: dict(keys) for channel, keys in record.notes.items()}
+    for mark in marks:
+        if mark.note is None:
+            notes.get(mark.channel, {}).pop(mark.recipient, None)
+        else:
+            notes.setdefault(mark.channel, {})[mark.recipient] = mark.note
+    return replace(record, notes={channel: keys for channel, keys in notes.items() if keys})
+
+
+def ended(record: RunRecord, coverage: Coverage, ending: Ending) -> tuple[RunRecord | None, Coverage]:
+    """The record (None: deleted) and the coverage once a delivery lets go of its message."""
+    if ending.how is End.RELEASE:
+        return None, released(coverage, record)
+    record = replace(noted(record, ending.marks), lease_until=0)
+    if ending.how is End.KEEP_OPEN or not record.claims_time:
+        return replace(record, closed=ending.how is End.CLOSE), coverage
+    closed = replace(coverage, open=tuple(span for span in coverage.open if span not in record.coverage))
+    if ending.window_users is not None:
+        closed = replace(
+            closed, counts=_recent({**closed.counts, count_key(record.window): ending.window_users})
+        )
+    return replace(record, closed=True), closed
+
+
+def released(coverage: Coverage, record: RunRecord) -> Coverage:
+    """The coverage with a message's claim given back, so the next run catches its time up, and
+    the time it was to search for late arrivals handed on (deferred) to the next run."""
+    if not record.claims_time:
+        return coverage  # a backfill claimed nothing, so it has nothing to give back
+    return replace(
+        coverage,
+        spans=subtract(coverage.spans, record.coverage),
+        open=tuple(span for span in coverage.open if span not in record.coverage),
+        deferred=merge([*coverage.deferred, *record.late]),
+    )
+
+
+def _recent(counts: Mapping[str, int]) -> Mapping[str, int]:
+    """The most recent MAX_COUNTS window counts (by the window's end)."""
+    if len(counts) <= MAX_COUNTS:
+        return counts
+    by_end = sorted(counts, key=lambda key: int(key.rsplit("_", 1)[1]))
+    return {key: counts[key] for key in by_end[-MAX_COUNTS:]}

@@ -1,0 +1,117 @@
+"""A delivery's hold on its message in the run history, let go exactly once.
+
+The run's steps execute inside ``with RunUnit() as unit:``. Whatever they reach and whatever
+raises, on the way out the decision table (`notifier.decision`) picks how the message ends, and
+the ending is written here and nowhere else; the run then acks or asks for a redelivery as the
+table says. In the manner of cosmicpython's unit of work, but the end is decided, not just
+committed or rolled back.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from types import TracebackType
+
+from notifier.channels import Delivery, DeliveryStatus
+from notifier.decision import Decision, Happened, decide, fault_of
+from notifier.errors import NotifierError
+from notifier.journal import StoreJournal
+from notifier.state import End, Ending, Intent, Note, ReportedUsers, RunRequest, RunState, StateStore
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """The message as this delivery holds it: the store, what was asked, what the history said."""
+
+    store: StateStore
+    request: RunRequest
+    state: RunState
+    journal: StoreJournal | None  # None: a dry run, or nothing held (nothing is written)
+
+
+class RunUnit:
+    """Runs the steps, then decides and writes the message's ending once; never swallows a
+    KeyboardInterrupt or SystemExit, and records every other exception as the run's error."""
+
+    def __init__(self) -> None:
+        self.hold: Hold | None = None
+        self.deliveries: tuple[Delivery, ...] = ()
+        self.window_users: int | None = None  # the window's own users, once fetched
+        self.error: Exception | None = None
+        self.decision: Decision | None = None
+
+    def begin(
+        self, store: StateStore, request: RunRequest, reported: ReportedUsers | None = None
+    ) -> RunState:
+        """Ask the history for the message; from here on, the unit lets go of whatever it holds."""
+        state = store.begin(request)
+        holds = state.holds_message and request.intent is not Intent.DRY_RUN
+        self.hold = Hold(store, request, state, StoreJournal(store, request, reported) if holds else None)
+        return state
+
+    @property
+    def journal(self) -> StoreJournal:
+        """Where the channels note their sends; only a delivery that holds its message has one."""
+        if self.hold is None or self.hold.journal is None:
+            raise RuntimeError("this delivery holds no message, so it has nothing to note")
+        return self.hold.journal
+
+    def reports(self, reported: ReportedUsers) -> None:
+        """The users this message reports, written with its first note (or its ending)."""
+        if self.hold is not None and self.hold.journal is not None:
+            self.hold.journal.reported = reported
+
+    def __enter__(self) -> RunUnit:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> bool:
+        if error is not None and not isinstance(error, Exception):
+            return False
+        self.error = error
+        happened = self.happened()
+        self.decision = decide(happened)
+        end = self.decision.end
+        if end is not None and not self._write_ending(end):
+            # Failing that, what is known of the recipients, with the lease let go, so that the
+            # redelivery resumes at once from the truth and ends the message itself.
+            if end is not End.KEEP_OPEN:
+                self._write_ending(End.KEEP_OPEN)
+            self.decision = decide(replace(happened, ending_lost=True))
+        return True
+
+    def happened(self) -> Happened:
+        """What this delivery came to, for the decision table."""
+        state = self.hold.state if self.hold else None
+        earlier = [note for notes in state.notes.values() for note in notes.values()] if state else []
+        statuses = [delivery.status for delivery in self.deliveries]
+        return Happened(
+            holds_message=self.hold is not None and self.hold.journal is not None,
+            fault=fault_of(self.error),
+            told_anyone=any(note.heard for note in earlier) or any(status.heard for status in statuses),
+            refused=Note.REJECTED in earlier or DeliveryStatus.REJECTED in statuses,
+            left_after_transient=DeliveryStatus.UNAVAILABLE in statuses,
+        )
+
+    def _write_ending(self, how: End) -> bool:
+        """The one write of a delivery's ending; False when the history did not take it."""
+        journal, hold = self.journal, self.hold
+        assert hold is not None  # the journal is the hold's
+        ending = Ending(
+            how=how,
+            covered=hold.state.coverage,
+            marks=tuple(journal.pending),
+            reported=journal.reported,
+            window_users=self.window_users,
+        )
+        try:
+            hold.store.end(hold.request, ending)
+        except NotifierError as error:
+            LOG.warning("the run history did not take the run's ending (%s)", type(error).__name__)
+            return False
+        journal.pending, journal.reported = [], None
+        return True
