@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 from notifier.answers import error_detail, is_transient_status
 from notifier.errors import SourceRejected, SourceUnavailable
 from notifier.retry import Retrier, parse_retry_after
-from notifier.transport import Request, Unanswered
+from notifier.transport import ACCEPT_JSON, Request, Unanswered
 from notifier.trigger import Window
 
 SERVICE = "Mixpanel"
@@ -201,7 +201,7 @@ class MixpanelClient:
             form,
             params={"project_id": str(self._project_id)},
             basic=self._auth.as_basic(),
-            headers={"Accept": "application/json"},
+            headers=ACCEPT_JSON,
         )
         try:
             answer = self._retrier.send(request)

@@ -18,11 +18,10 @@ from notifier.answers import error_detail, is_transient_status
 from notifier.errors import ConfigError, SourceUnavailable
 from notifier.retry import Retrier, parse_retry_after
 from notifier.settings import SecretRef, is_loopback_host
-from notifier.transport import Answer, NoCredentials, Request, Unanswered
+from notifier.transport import ACCEPT_JSON, Answer, NoCredentials, Request, Unanswered
 
 SERVICE = "Secret Manager"
 PRODUCTION_URL = "https://secretmanager.googleapis.com"
-_JSON = {"Accept": "application/json"}
 _ACCESSOR_HINT = (
     "check the version exists and the function's service account has roles/secretmanager.secretAccessor on it"
 )
@@ -57,7 +56,7 @@ class SecretResolver:
 def _access(ref: SecretRef, retrier: Retrier, api_url: str | None) -> str:
     base = (api_url or PRODUCTION_URL).rstrip("/")
     local = is_loopback_host(urlsplit(base).hostname or "")
-    request = Request("GET", f"{base}/v1/{ref.reference}:access", headers=_JSON, google=not local)
+    request = Request("GET", f"{base}/v1/{ref.reference}:access", headers=ACCEPT_JSON, google=not local)
     try:
         answer = retrier.send(request)
     except NoCredentials:

@@ -16,12 +16,12 @@ from __future__ import annotations
 import base64
 import http.client
 import json
-import logging
 import ssl
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.cookiejar import DefaultCookiePolicy
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlencode
 
@@ -35,9 +35,9 @@ from notifier.retry import MIN_USEFUL_SECONDS, Deadline, RetryPolicy
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
 
-LOG = logging.getLogger(__name__)
 GOOGLE_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 CHUNK_BYTES = 64 * 1024
+ACCEPT_JSON: Mapping[str, str] = MappingProxyType({"Accept": "application/json"})
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,10 @@ from notifier.errors import ChannelError
 from notifier.render.email import EmailDigest
 from notifier.retry import Retrier
 from notifier.settings import EmailSettings
-from notifier.transport import Request
+from notifier.transport import ACCEPT_JSON, Request
 
 CHANNEL = "email"
 SENDGRID_DEFAULT_HOST = "https://api.sendgrid.com"
-_JSON = {"Accept": "application/json"}
 _HINT = "(check SENDGRID_API_KEY, that EMAIL_FROM is a verified sender, and EMAIL_TO)"
 
 
@@ -104,5 +103,5 @@ def sendgrid_request(
     """A SendGrid v3 API request (``/v3/<path>``); the key travels only as its bearer token."""
     url = f"{(base_url or SENDGRID_DEFAULT_HOST).rstrip('/')}/v3/{path}"
     if payload is None:
-        return Request(method, url, headers=_JSON, bearer=api_key)
-    return Request.json(method, url, payload, headers=_JSON, bearer=api_key)
+        return Request(method, url, headers=ACCEPT_JSON, bearer=api_key)
+    return Request.json(method, url, payload, headers=ACCEPT_JSON, bearer=api_key)
