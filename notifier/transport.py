@@ -37,6 +37,9 @@ if TYPE_CHECKING:
 
 GOOGLE_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 CHUNK_BYTES = 64 * 1024
+# No answer here is near this (a Mixpanel page is about 1 MB): past it, reading stops (`complete`
+# False), so a proxy streaming without end cannot fill the function's memory.
+MAX_BODY_BYTES = 32 * 2**20
 ACCEPT_JSON: Mapping[str, str] = MappingProxyType({"Accept": "application/json"})
 
 
@@ -348,7 +351,11 @@ class _Exchange:
 
     def _read(self, response: requests.Response) -> None:
         # read1 returns what one read brings: a body trickled a byte at a time is seen to outlast the time.
+        size = 0
         while chunk := response.raw.read1(CHUNK_BYTES, decode_content=True):
+            size += len(chunk)
+            if size > MAX_BODY_BYTES:
+                return
             with self.lock:
                 self.chunks.append(chunk)
             if self.abandoned or self.time_left() <= 0:

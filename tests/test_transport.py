@@ -25,7 +25,16 @@ import requests
 import urllib3.exceptions
 
 from notifier.retry import Deadline, RetryPolicy
-from notifier.transport import Answer, NoCredentials, Request, Transport, Unanswered, left, unanswered
+from notifier.transport import (
+    MAX_BODY_BYTES,
+    Answer,
+    NoCredentials,
+    Request,
+    Transport,
+    Unanswered,
+    left,
+    unanswered,
+)
 from sandbox.secretmanager import SecretManagerStandIn
 from sandbox.server import Fault, Recorded, Reply, StandIn
 from tests.conftest import MARKER, QUICK, LogLines
@@ -118,6 +127,13 @@ def test_a_short_stall_within_the_budget_is_waited_out(echo: Echo) -> None:
     assert (answer.body, answer.complete) == (body, True)
 
 
+def test_a_body_past_the_size_any_answer_needs_is_not_read_to_its_end(echo: Echo) -> None:
+    echo.script(Fault(reply=Reply(200, b"x" * (MAX_BODY_BYTES + 1))))
+    answer = send(echo.url)
+    assert (answer.status, answer.complete) == (200, False)
+    assert len(answer.body) <= MAX_BODY_BYTES
+
+
 # -- no answer -------------------------------------------------------------------------------------
 def test_a_refused_connection_never_left() -> None:
     with socket.socket() as unused:
@@ -143,6 +159,34 @@ def test_headers_trickled_past_the_budget_are_no_answer_and_may_have_left(echo: 
         send(echo.url, seconds=1.0, policy=RetryPolicy(read_timeout=30))
     assert caught.value.sent is True
     assert "time ran out" in caught.value.reason
+
+
+def test_https_to_a_server_that_speaks_no_tls_never_left(echo: Echo) -> None:
+    with pytest.raises(Unanswered) as caught:
+        send(echo.url.replace("http://", "https://"))
+    assert caught.value.sent is False
+    assert echo.requests == []
+
+
+class Babbler(socketserver.BaseRequestHandler):
+    """Reads a request, then answers something that is not HTTP."""
+
+    def handle(self) -> None:
+        self.request.recv(65536)
+        self.request.sendall(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
+
+
+def test_an_answer_that_is_not_http_may_have_left() -> None:
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Babbler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(Unanswered) as caught:
+            send(Request("POST", f"http://127.0.0.1:{server.server_address[1]}/", b"message"))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert caught.value.sent is True
 
 
 def test_no_request_starts_without_useful_time_left(echo: Echo) -> None:
