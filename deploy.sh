@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# Deploy Notifierator with gcloud alone (the same deployment as terraform/).
+# Deploy and operate Notifierator with gcloud alone (the same deployment as terraform/).
 #
-#   ./deploy.sh [--config FILE] [--dry-run [--assume-deployed]]
+#   ./deploy.sh [--config FILE] [--dry-run [--assume-deployed]] [COMMAND]
 #
-# Idempotent: re-running creates what is missing and updates the rest (function, schedule, metrics,
-# alert address and alert policies). --dry-run prints every command instead of running it, as for a
-# fresh project; with --assume-deployed, as for a re-run over an existing deployment. "# query:" lines
-# are the look-ups a real run makes first. Secret values never pass through this script.
+#   deploy      (the default) create what is missing, update what changed; a new scheduler job is
+#               created paused, so nothing runs before `python -m notifier check` passes
+#   resume      resume the scheduler job and switch the "no successful run" alert on
+#   pause       pause the scheduler job and switch that alert off
+#   rollback    send all traffic back to the function's previous revision
+#   uninstall   delete the deployment (--yes to confirm); the database and the secrets stay
+#
+# Idempotent. --dry-run prints every command instead of running it, as for a fresh project; with
+# --assume-deployed, as for a re-run over this same deployment. "# query:" lines are the look-ups a
+# real run makes first. Secret values never pass through this script. docs/deploy.md, docs/operations.md.
 set -euo pipefail
 
 SOURCE_DIR="$(cd "$(dirname "$0")" && pwd)"
@@ -14,12 +20,16 @@ SHARED="$SOURCE_DIR/deploy" # files Terraform reads too
 CONFIG=deploy.env
 DRY_RUN=false
 ASSUME_DEPLOYED=false
+CONFIRMED=false
+COMMAND=deploy
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --config) CONFIG="$2"; shift 2 ;;
     --dry-run) DRY_RUN=true; shift ;;
     --assume-deployed) ASSUME_DEPLOYED=true; shift ;;
-    -h | --help) sed -n '2,9p' "$0"; exit 0 ;;
+    --yes) CONFIRMED=true; shift ;;
+    deploy | resume | pause | rollback | uninstall) COMMAND="$1"; shift ;;
+    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -30,13 +40,17 @@ fi
 
 # --- Configuration ---------------------------------------------------------------------------------
 
-# What a deploy.env may set. The function's own settings carry the names the function reads.
-DEPLOYMENT_SETTINGS=(PROJECT_ID REGION NAME SCHEDULE SCHEDULE_TIME_ZONE LOOKBACK_MINUTES ALERT_EMAIL
-  MISSING_RUN_ALERT FIRESTORE_LOCATION SLACK_ENABLED MEMORY TIMEOUT_SECONDS MAX_INSTANCES)
-FUNCTION_SETTINGS=(MIXPANEL_PROJECT_ID MIXPANEL_REGION MIXPANEL_SERVICE_ACCOUNT EMAIL_TO EMAIL_FROM
-  SMS_TO SMS_FROM TWILIO_ACCOUNT_SID TIMEZONE NOTIFY_WHEN_EMPTY PROJECT_LABEL PROFILE_URL_TEMPLATE
-  EXTRA_PROPERTIES EXCLUDE_EMAIL_DOMAINS MAX_CATCH_UP_MINUTES LATE_ARRIVAL_MINUTES EMAIL_ROW_LIMIT
-  MAX_MESSAGE_AGE_MINUTES)
+# The variables' table (notifier/variables.py, written to deploy/variables.env): NAME.fact=value.
+declare -A FACT=()
+FUNCTION_SETTINGS=()   # what deploy.env may set for the function, named as the function reads them
+DEPLOYMENT_SETTINGS=() # the deployment's own
+while IFS='=' read -r key value; do
+  FACT[$key]="$value"
+  case "$key" in
+    *.setting) FUNCTION_SETTINGS+=("${key%.setting}") ;;
+    *.deployment) DEPLOYMENT_SETTINGS+=("${key%.deployment}") ;;
+  esac
+done < <(grep -E '^[A-Za-z0-9_.]+=' "$SHARED/variables.env")
 declare -A RENAMED=([TIME_ZONE]=SCHEDULE_TIME_ZONE [DISPLAY_TIME_ZONE]=TIMEZONE)
 
 fail() {
@@ -61,135 +75,121 @@ unset "${DEPLOYMENT_SETTINGS[@]}" "${FUNCTION_SETTINGS[@]}"
 # shellcheck source=deploy.env.example
 source "$CONFIG"
 
-# The function's own defaults and limits, generated from notifier/variables.py.
-declare -A CODE_DEFAULT=()
-while IFS='=' read -r key value; do
-  CODE_DEFAULT[$key]="$value"
-done < <(grep -E '^[A-Z0-9_]+=' "$SHARED/function-defaults.env")
+# --- Checks: every setting against the table, every problem at once ------------------------------
 
-# Deployment defaults: the same as terraform/variables.tf.
-REGION="${REGION:-us-central1}"
-NAME="${NAME:-notifierator}"
-SCHEDULE="${SCHEDULE:-0 * * * *}"
-SCHEDULE_TIME_ZONE="${SCHEDULE_TIME_ZONE:-Etc/UTC}"
-LOOKBACK_MINUTES="${LOOKBACK_MINUTES:-${CODE_DEFAULT[DEFAULT_LOOKBACK_MINUTES]}}"
-MISSING_RUN_ALERT="${MISSING_RUN_ALERT:-true}"
-FIRESTORE_LOCATION="${FIRESTORE_LOCATION:-nam5}"
-SLACK_ENABLED="${SLACK_ENABLED:-false}"
-MEMORY="${MEMORY:-256M}"
-TIMEOUT_SECONDS="${TIMEOUT_SECONDS:-300}"
-MAX_INSTANCES="${MAX_INSTANCES:-1}"
-
-# Cloud Monitoring waits at most 23.5 hours for a metric that stops arriving; a run logs its summary
-# up to the timeout after its tick and log-based metrics arrive minutes late (terraform/alerting.tf).
-ABSENCE_CAP_MINUTES=1410
-ABSENCE_SLACK_MINUTES=30
-
-# --- Checks: the same as terraform/variables.tf ----------------------------------------------------
-
-EMAIL='[^@,[:space:]<>"]+@[^@,[:space:]<>"]+\.[^@,[:space:]<>"]+'
-IANA_ZONE='^(UTC|[A-Z][A-Za-z_]+(/[A-Za-z0-9_+-]+){1,2})$'
-E164="${CODE_DEFAULT[E164_PATTERN]}"
-
-require() {
-  [[ -n "${!1:-}" ]] || fail "$1 is required"
+PROBLEMS=()
+problem() {
+  PROBLEMS+=("$*")
 }
-# matching NAME REGEX WHAT: the setting, when set, matches REGEX.
-matching() {
-  [[ -z "${!1:-}" || "${!1}" =~ $2 ]] || fail "$1 must be $3"
+
+# check_setting NAME: NAME's value against its facts: required, kind, bounds, pattern, entries.
+check_setting() {
+  local name="$1" value="${!1:-}" with="${FACT[$1.required_with]:-}"
+  if [[ -z "$value" ]]; then
+    [[ "${FACT[$name.required]:-}" != true ]] || problem "$name is required"
+    [[ -z "$with" || -z "${!with:-}" ]] || problem "$name is required when $with is set"
+    return 0
+  fi
+  case "${FACT[$name.kind]}" in
+    whole) check_whole "$name" "$value" ;;
+    boolean) [[ "$value" =~ ^(true|false)$ ]] || problem "$name must be true or false" ;;
+    list) check_entries "$name" "$value" ;;
+    *) [[ -z "${FACT[$name.pattern]:-}" || "$value" =~ ${FACT[$name.pattern]} ]] || problem "$name must be ${FACT[$name.wants]}" ;;
+  esac
 }
-# each_matching NAME REGEX WHAT: every comma-separated entry matches REGEX.
-each_matching() {
-  local entry entries
-  IFS=',' read -ra entries <<<"${!1:-}"
-  for entry in "${entries[@]}"; do
-    [[ "$entry" =~ $2 ]] || fail "$1 must hold $3"
-  done
-}
-# whole NAME LOW HIGH: the setting, when set, is a whole number in [LOW, HIGH].
-whole() {
-  local value="${!1:-}"
-  [[ -z "$value" ]] && return 0
-  if ! [[ "$value" =~ ^[0-9]{1,9}$ ]] || ((10#$value < $2 || 10#$value > $3)); then
-    fail "$1 must be a whole number from $2 to $3"
+
+check_whole() {
+  if ! [[ "$2" =~ ^[0-9]{1,9}$ ]] || ((10#$2 < ${FACT[$1.min]} || 10#$2 > ${FACT[$1.max]})); then
+    problem "$1 must be ${FACT[$1.wants]}"
   fi
 }
-# needs NAME OTHER: NAME is required once OTHER is set.
-needs() {
-  [[ -z "${!2:-}" || -n "${!1:-}" ]] || fail "$1 is required when $2 is set"
+
+check_entries() {
+  local entry entries
+  IFS=',' read -ra entries <<<"$2"
+  if [[ -n "${FACT[$1.entries]:-}" ]] && ((${#entries[@]} > FACT[$1.entries])); then
+    problem "$1 holds at most ${FACT[$1.entries]} entries"
+  fi
+  for entry in "${entries[@]}"; do
+    entry="${entry#"${entry%%[![:space:]]*}"}"
+    [[ "${entry%"${entry##*[![:space:]]}"}" =~ ${FACT[$1.pattern]} ]] || {
+      problem "$1 must hold ${FACT[$1.wants]} in each entry"
+      return 0
+    }
+  done
 }
 
-for setting in PROJECT_ID MIXPANEL_PROJECT_ID ALERT_EMAIL; do
-  require "$setting"
+# The schedule, its fields single-spaced, and its interval: each run's window (variables.env admits
+# only schedules of one fixed interval; terraform/schedule.tf reads them the same way).
+read -ra schedule_fields <<<"${SCHEDULE:-${FACT[SCHEDULE.default]}}"
+SCHEDULE="${schedule_fields[*]}"
+schedule_minutes() {
+  local minute="${schedule_fields[0]:-}" hour="${schedule_fields[1]:-}"
+  if [[ "$hour" == "*" && "$minute" == "*" ]]; then
+    echo 1
+  elif [[ "$hour" == "*" && "$minute" == "*/"* ]]; then
+    echo "${minute#*/}"
+  elif [[ "$hour" == "*" ]]; then
+    echo 60
+  elif [[ "$hour" == "*/"* ]]; then
+    echo $((60 * ${hour#*/}))
+  else
+    echo 1440
+  fi
+}
+
+for setting in "${DEPLOYMENT_SETTINGS[@]}" "${FUNCTION_SETTINGS[@]}"; do
+  check_setting "$setting"
 done
-matching PROJECT_ID '^[a-z][a-z0-9-]{4,28}[a-z0-9]$' "a Google Cloud project id"
-matching REGION '^[a-z]+-[a-z]+[0-9]$' "a Cloud Functions region such as us-central1"
-matching NAME '^[a-z][a-z0-9-]{2,20}[a-z0-9]$' "4 to 22 lowercase letters, digits or hyphens, starting with a letter"
-matching FIRESTORE_LOCATION '^(nam5|eur3|[a-z]+-[a-z]+[0-9]+)$' "nam5, eur3 or a region such as us-central1"
-matching MEMORY '^(128M|256M|512M|1G)$' "128M, 256M, 512M or 1G"
-whole TIMEOUT_SECONDS 120 540
-whole MAX_INSTANCES 1 5
-matching SCHEDULE '^[^[:space:]]+( [^[:space:]]+){4}$' 'a five-field cron expression such as "0 * * * *"'
-matching SCHEDULE_TIME_ZONE "$IANA_ZONE" "an IANA zone name such as Etc/UTC"
-whole LOOKBACK_MINUTES 1 "${CODE_DEFAULT[MAX_LOOKBACK_MINUTES]}"
-matching ALERT_EMAIL "^$EMAIL$" "an email address"
-matching MISSING_RUN_ALERT '^(true|false)$' "true or false"
-matching SLACK_ENABLED '^(true|false)$' "true or false"
-if $MISSING_RUN_ALERT && ((LOOKBACK_MINUTES + ABSENCE_SLACK_MINUTES > ABSENCE_CAP_MINUTES)); then
-  fail "the no-successful-run alert cannot watch a $LOOKBACK_MINUTES-minute schedule: Cloud Monitoring" \
-    "waits at most $ABSENCE_CAP_MINUTES minutes for a missing run, which must cover one interval plus" \
-    "$ABSENCE_SLACK_MINUTES minutes. Set MISSING_RUN_ALERT=false (failed runs still alert) or use a" \
-    "schedule of at most $((ABSENCE_CAP_MINUTES - ABSENCE_SLACK_MINUTES)) minutes."
+if [[ "$SCHEDULE" =~ ${FACT[SCHEDULE.pattern]} ]]; then
+  interval="$(schedule_minutes)"
+  if [[ -n "${LOOKBACK_MINUTES:-}" && "$LOOKBACK_MINUTES" != "$interval" ]]; then
+    problem "LOOKBACK_MINUTES must equal the schedule's interval ($interval minutes), or be left out:" \
+      "a longer window reports users twice, a shorter one never reports some"
+  fi
+  LOOKBACK_MINUTES="$interval"
 fi
-matching MIXPANEL_PROJECT_ID '^[0-9]+$' "the numeric project id"
-matching MIXPANEL_REGION '^(us|eu|in)$' "us, eu or in"
-each_matching EMAIL_TO "^$EMAIL$" "plain addresses such as growth@example.com"
-needs EMAIL_FROM EMAIL_TO
-matching EMAIL_FROM "^($EMAIL|[^<>]*<$EMAIL>)$" 'alerts@example.com or "Name <alerts@example.com>"'
-each_matching SMS_TO "$E164" "E.164 numbers such as +14155550100"
-needs SMS_FROM SMS_TO
-needs TWILIO_ACCOUNT_SID SMS_TO
-matching SMS_FROM "($E164|^MG[0-9a-fA-F]{32}$)" "an E.164 number or a Messaging Service SID (MG + 32 hex)"
-matching TWILIO_ACCOUNT_SID '^AC[0-9a-fA-F]{32}$' "AC followed by 32 hex characters"
-matching TIMEZONE "$IANA_ZONE" "an IANA zone name such as America/New_York"
-matching NOTIFY_WHEN_EMPTY '^(true|false)$' "true or false"
-matching PROFILE_URL_TEMPLATE '^https://.*\{distinct_id\}' "an https:// URL holding {distinct_id}"
-IFS=',' read -ra extra_properties <<<"${EXTRA_PROPERTIES:-}"
-max_extra_properties="${CODE_DEFAULT[MAX_EXTRA_PROPERTIES]}"
-if ((${#extra_properties[@]} > max_extra_properties)); then
-  fail "EXTRA_PROPERTIES holds at most $max_extra_properties names"
+if ((${#PROBLEMS[@]})); then
+  printf '%s\n' "${PROBLEMS[@]/#/$CONFIG: }" >&2
+  exit 2
 fi
-whole EMAIL_ROW_LIMIT 1 10000
-whole MAX_CATCH_UP_MINUTES 0 "${CODE_DEFAULT[MAX_LOOKBACK_MINUTES]}"
-whole LATE_ARRIVAL_MINUTES 0 1440
-whole MAX_MESSAGE_AGE_MINUTES 1 10080
+
+# Deployment defaults: the table's (terraform/variables.tf holds the same literals).
+for setting in "${DEPLOYMENT_SETTINGS[@]}"; do
+  if [[ -z "${!setting:-}" && -n "${FACT[$setting.default]:-}" ]]; then
+    printf -v "$setting" '%s' "${FACT[$setting.default]}"
+  fi
+done
 
 # --- What gets deployed ----------------------------------------------------------------------------
 
-TOPIC="$NAME-trigger"
-JOB="$NAME-tick"
-RUNTIME_SA="$NAME-run@$PROJECT_ID.iam.gserviceaccount.com"
-TRIGGER_SA="$NAME-trigger@$PROJECT_ID.iam.gserviceaccount.com"
+TOPIC="$NAME${FACT[suffix.topic]}"
+JOB="$NAME${FACT[suffix.job]}"
+RUNTIME_SA="$NAME${FACT[suffix.runtime_account]}@$PROJECT_ID.iam.gserviceaccount.com"
+TRIGGER_SA="$NAME${FACT[suffix.trigger_account]}@$PROJECT_ID.iam.gserviceaccount.com"
+BUILD_SA="$NAME${FACT[suffix.build_account]}@$PROJECT_ID.iam.gserviceaccount.com"
+ACCOUNTS=("$RUNTIME_SA" "$TRIGGER_SA" "$BUILD_SA")
 PAYLOAD="{\"lookback_minutes\":$LOOKBACK_MINUTES}"
 FIRESTORE_DATABASE="$NAME" # its own database: a (default) one is never touched
 TTL_COLLECTION_GROUPS=(runs reported)
+METRICS=(failed_runs good_runs)
+POLICIES=(runs-failing runs-missing)
 # Secrets by the variable that names them; Slack only when enabled, as an empty secret would make
 # every run a bad configuration.
-SECRET_VARIABLES=(MIXPANEL_SECRET SENDGRID_API_KEY TWILIO_AUTH_TOKEN)
-declare -A SECRETS=(
-  [MIXPANEL_SECRET]="$NAME-mixpanel-secret"
-  [SENDGRID_API_KEY]="$NAME-sendgrid-api-key"
-  [TWILIO_AUTH_TOKEN]="$NAME-twilio-auth-token"
-  [SLACK_WEBHOOK_URL]="$NAME-slack-webhook-url"
-)
-if $SLACK_ENABLED; then
-  SECRET_VARIABLES+=(SLACK_WEBHOOK_URL)
-fi
+declare -A SECRETS=()
+SECRET_VARIABLES=()
+for key in "${!FACT[@]}"; do
+  variable="${key%.secret}"
+  if [[ "$key" == *.secret ]] && { $SLACK_ENABLED || [[ "$variable" != SLACK_WEBHOOK_URL ]]; }; then
+    SECRETS[$variable]="$NAME-${FACT[$key]}"
+  fi
+done
+mapfile -t SECRET_VARIABLES < <(printf '%s\n' "${!SECRETS[@]}" | sort)
 
 # The function's environment: only what is set and differs from the function's own default.
 FUNCTION_ENV=()
 deploy_setting() {
-  [[ -z "$2" || "$2" == "${CODE_DEFAULT[$1]:-}" ]] && return 0
+  [[ -z "$2" || "$2" == "${FACT[$1.default]:-}" ]] && return 0
   # "|" separates entries below, because EMAIL_TO holds commas.
   [[ "$2" != *"|"* ]] || fail "$1 must not contain \"|\""
   FUNCTION_ENV+=("$1=$2")
@@ -203,7 +203,8 @@ done
 deploy_setting DEFAULT_LOOKBACK_MINUTES "$LOOKBACK_MINUTES"
 deploy_setting STATE_STORE firestore
 deploy_setting FIRESTORE_DATABASE "$FIRESTORE_DATABASE"
-deploy_setting RUN_BUDGET_SECONDS "$((TIMEOUT_SECONDS - 60))" # ends a minute before the platform stops the run
+# The run's own budget ends before the platform would stop it.
+deploy_setting RUN_BUDGET_SECONDS "$((TIMEOUT_SECONDS - FACT[RUN_BUDGET_MARGIN_SECONDS]))"
 FUNCTION_ENV_FLAG="^|^$(IFS='|' && echo "${FUNCTION_ENV[*]}")"
 
 # --- Running, or printing ----------------------------------------------------------------------------
@@ -220,7 +221,7 @@ run() {
 
 # query ANSWER COMMAND...: a look-up's output. Under --dry-run it is printed (to the script's own
 # output, fd 3, as its callers capture stdout), not run, and answers nothing (a fresh project) or
-# ANSWER (--assume-deployed).
+# ANSWER (--assume-deployed: this same deployment, already made).
 exec 3>&1
 query() {
   local answer="$1"
@@ -244,25 +245,27 @@ exists() {
   [[ -n "$(query found "$@" --format='value(name)' 2>/dev/null)" ]]
 }
 
-# Creating an alert policy on a log-based metric made seconds earlier fails ("Cannot find metric(s)")
-# until Cloud Monitoring sees the metric, which can take minutes: retry that error for up to 10 minutes.
-run_once_metrics_visible() {
+# run_retrying PATTERN ATTEMPTS SECONDS COMMAND...: the command, run again while it fails saying
+# PATTERN (a propagation delay), at most ATTEMPTS times, SECONDS apart. Its output is shown as it comes.
+run_retrying() {
+  local pattern="$1" attempts="$2" pause="$3" attempt log
+  shift 3
   if $DRY_RUN; then
     run "$@"
     return
   fi
-  local attempt output
-  for attempt in 1 2 3 4 5 6 7 8 9 10 11; do
-    if output="$("$@" 2>&1)"; then
-      printf '%s\n' "$output"
+  log="$(mktemp "${TMPDIR:-/tmp}/$NAME-attempt.XXXXXX")"
+  for ((attempt = 1; ; attempt++)); do
+    if "$@" 2>&1 | tee "$log"; then
+      rm -f "$log"
       return 0
     fi
-    if [[ "$output" != *"Cannot find metric"* || $attempt == 11 ]]; then
-      printf '%s\n' "$output" >&2
+    if ! grep -q -- "$pattern" "$log" || ((attempt == attempts)); then
+      rm -f "$log"
       return 1
     fi
-    echo "# the new log-based metrics are not visible to alerting yet; trying again in 60 s" >&2
-    sleep 60
+    echo "# not ready yet ($pattern): trying again in $pause s ($attempt of $attempts)" >&2
+    sleep "$pause"
   done
 }
 
@@ -282,21 +285,162 @@ render() {
   printf '%s\n' "$text"
 }
 
+# The first 40 hex digits of the SHA-256 of stdin (an alert policy label holds at most 63 characters).
+digest() {
+  local sum
+  if command -v sha256sum >/dev/null; then
+    sum="$(sha256sum)"
+  else
+    sum="$(shasum -a 256)"
+  fi
+  printf '%s' "${sum:0:40}"
+}
+
+# The "no successful run" alert: its resource name, or nothing when there is none.
+missing_run_policy() {
+  query "projects/$PROJECT_ID/alertPolicies/DEPLOYED" gcloud alpha monitoring policies list \
+    --project="$PROJECT_ID" --filter="displayName=\"$NAME: no successful run\"" --limit=1 --format='value(name)'
+}
+
+# The alert policies rendered from deploy/alert-*.json.tftpl; ENABLED for the missing-run alert.
+render_policy() {
+  local outcomes
+  case "$1" in
+    runs-failing)
+      outcomes="${FACT[outcomes.need_a_person]}"
+      render "$SHARED/alert-runs-failing.json.tftpl" "name=$NAME" "outcomes=${outcomes// /, }"
+      ;;
+    runs-missing)
+      local window=$((LOOKBACK_MINUTES + FACT[ALERT_SLACK_MINUTES])) wait
+      wait=$window
+      ((window > FACT[ALERT_WINDOW_CAP_MINUTES])) && window=${FACT[ALERT_WINDOW_CAP_MINUTES]}
+      ((wait > FACT[ALERT_WAIT_CAP_MINUTES])) && wait=${FACT[ALERT_WAIT_CAP_MINUTES]}
+      outcomes="${FACT[outcomes.good]}"
+      render "$SHARED/alert-runs-missing.json.tftpl" "name=$NAME" "outcomes=${outcomes// /, }" \
+        "window_minutes=$window" "window_seconds=$((window * 60))" "wait_minutes=$wait" \
+        "wait_seconds=$((wait * 60))" "enabled=$2"
+      ;;
+  esac
+}
+
+# --- Operations ----------------------------------------------------------------------------------------
+
+job_location=(--project="$PROJECT_ID" --location="$REGION")
+function_location=(--project="$PROJECT_ID" --region="$REGION")
+
+resume() {
+  run gcloud scheduler jobs resume "$JOB" "${job_location[@]}"
+  local policy
+  policy="$(missing_run_policy)"
+  [[ -z "$policy" ]] || run gcloud alpha monitoring policies update "$policy" --project="$PROJECT_ID" --enabled
+  echo "# Resumed: the next tick runs on \"$SCHEDULE\" ($SCHEDULE_TIME_ZONE). Run one now:" \
+    "gcloud scheduler jobs run $JOB --project=$PROJECT_ID --location=$REGION"
+}
+
+pause() {
+  run gcloud scheduler jobs pause "$JOB" "${job_location[@]}"
+  local policy
+  policy="$(missing_run_policy)"
+  [[ -z "$policy" ]] || run gcloud alpha monitoring policies update "$policy" --project="$PROJECT_ID" --no-enabled
+  echo "# Paused: no run until ./deploy.sh resume; the time in between is caught up (up to MAX_CATCH_UP_MINUTES)."
+}
+
+rollback() {
+  local revisions previous
+  revisions="$(query "$NAME-00002-new"$'\n'"$NAME-00001-old" gcloud run revisions list --service="$NAME" \
+    "${function_location[@]}" --sort-by=~metadata.creationTimestamp --limit=2 --format='value(metadata.name)')"
+  previous="$(sed -n 2p <<<"$revisions")"
+  if [[ -z "$previous" ]]; then
+    $DRY_RUN || fail "no previous revision of $NAME to roll back to"
+    previous="PREVIOUS"
+  fi
+  run gcloud run services update-traffic "$NAME" "${function_location[@]}" --to-revisions="$previous=100"
+  echo "# All traffic goes to $previous. The next ./deploy.sh sends it to a new revision again."
+}
+
+# delete_if_found GROUP... -- ARGS...: `gcloud GROUP... delete ARGS --quiet` when describe finds it.
+delete_if_found() {
+  local group=()
+  while [[ "$1" != -- ]]; do
+    group+=("$1")
+    shift
+  done
+  shift
+  if exists gcloud "${group[@]}" describe "$@"; then
+    run gcloud "${group[@]}" delete "$@" --quiet
+  fi
+}
+
+uninstall() {
+  if ! $CONFIRMED && ! $DRY_RUN; then
+    fail "uninstall deletes the deployment $NAME from $PROJECT_ID: run it again with --yes"
+  fi
+  local policy metric account
+  delete_if_found scheduler jobs -- "$JOB" "${job_location[@]}"
+  delete_if_found functions -- "$NAME" "${function_location[@]}"
+  delete_if_found pubsub topics -- "$TOPIC" --project="$PROJECT_ID"
+  for policy in "$NAME: a run failed" "$NAME: no successful run"; do
+    policy="$(query "projects/$PROJECT_ID/alertPolicies/DEPLOYED" gcloud alpha monitoring policies list \
+      --project="$PROJECT_ID" --filter="displayName=\"$policy\"" --limit=1 --format='value(name)')"
+    if [[ -n "$policy" ]]; then
+      run gcloud alpha monitoring policies delete "$policy" --project="$PROJECT_ID" --quiet
+    fi
+  done
+  for metric in "${METRICS[@]}"; do
+    delete_if_found logging metrics -- "$NAME/$metric" --project="$PROJECT_ID"
+  done
+  run gcloud projects remove-iam-policy-binding "$PROJECT_ID" --member="serviceAccount:$BUILD_SA" \
+    --role=roles/cloudbuild.builds.builder --format=none
+  run gcloud projects remove-iam-policy-binding "$PROJECT_ID" --member="serviceAccount:$RUNTIME_SA" \
+    --role=roles/datastore.user --condition="${STATE_CONDITION}" --format=none
+  for account in "${ACCOUNTS[@]}"; do
+    delete_if_found iam service-accounts -- "$account" --project="$PROJECT_ID"
+  done
+  echo "# Uninstalled. Kept: the run history (Firestore database $FIRESTORE_DATABASE, delete-protected)," \
+    "the secrets with their values, the alert email channel, and the APIs. To remove them too:"
+  echo "#   gcloud firestore databases update --database=$FIRESTORE_DATABASE --no-delete-protection --project=$PROJECT_ID"
+  echo "#   gcloud firestore databases delete --database=$FIRESTORE_DATABASE --project=$PROJECT_ID"
+  for variable in "${SECRET_VARIABLES[@]}"; do
+    echo "#   gcloud secrets delete ${SECRETS[$variable]} --project=$PROJECT_ID"
+  done
+}
+
+# Firestore has no IAM binding on a database, only on the project: roles/datastore.user there, with a
+# condition on this database's name, is the narrowest grant (terraform/firestore.tf says the same).
+STATE_CONDITION="expression=resource.name == \"projects/$PROJECT_ID/databases/$FIRESTORE_DATABASE\",title=$NAME-state-only,description=Only the $FIRESTORE_DATABASE Firestore database"
+
+case "$COMMAND" in
+  resume | pause | rollback | uninstall)
+    "$COMMAND"
+    exit 0
+    ;;
+esac
+
 # --- The deployment ------------------------------------------------------------------------------------
 
-echo "# 1. APIs (iam before the service accounts, firestore before the database)"
+echo "# 1. APIs (iam before the service accounts, firestore before the database, cloudresourcemanager"
+echo "#    for the project's number)"
 run gcloud services enable --project="$PROJECT_ID" \
   artifactregistry.googleapis.com cloudbuild.googleapis.com cloudfunctions.googleapis.com \
-  cloudscheduler.googleapis.com eventarc.googleapis.com firestore.googleapis.com iam.googleapis.com \
-  logging.googleapis.com monitoring.googleapis.com pubsub.googleapis.com run.googleapis.com \
-  secretmanager.googleapis.com storage.googleapis.com
+  cloudresourcemanager.googleapis.com cloudscheduler.googleapis.com eventarc.googleapis.com \
+  firestore.googleapis.com iam.googleapis.com logging.googleapis.com monitoring.googleapis.com \
+  pubsub.googleapis.com run.googleapis.com secretmanager.googleapis.com storage.googleapis.com
 
-echo "# 2. Service accounts: the function's, and the trigger's"
-for account in "$NAME-run" "$NAME-trigger"; do
-  if ! exists gcloud iam service-accounts describe "$account@$PROJECT_ID.iam.gserviceaccount.com" --project="$PROJECT_ID"; then
-    run gcloud iam service-accounts create "$account" --project="$PROJECT_ID" --display-name="Notifierator $account"
+echo "# 2. Service accounts: the function's, the trigger's, and the build's (with its role, named"
+echo "#    explicitly so that no prompt about the default build account can stop the deploy)"
+for account in "${ACCOUNTS[@]}"; do
+  if ! exists gcloud iam service-accounts describe "$account" --project="$PROJECT_ID"; then
+    run gcloud iam service-accounts create "${account%%@*}" --project="$PROJECT_ID" --display-name="Notifierator ${account%%@*}"
   fi
 done
+run gcloud projects add-iam-policy-binding "$PROJECT_ID" --member="serviceAccount:$BUILD_SA" \
+  --role=roles/cloudbuild.builds.builder --condition=None --format=none
+# Pub/Sub's service agent mints the tokens Eventarc's push carries, as the trigger's account (projects
+# from before April 2021 lack the grant, which gcloud adds on the project; here, on that account alone).
+project_number="$(query 123456789012 gcloud projects describe "$PROJECT_ID" --format='value(projectNumber)')"
+run gcloud iam service-accounts add-iam-policy-binding "$TRIGGER_SA" --project="$PROJECT_ID" \
+  --member="serviceAccount:service-${project_number:-PROJECT_NUMBER}@gcp-sa-pubsub.iam.gserviceaccount.com" \
+  --role=roles/iam.serviceAccountTokenCreator --format=none
 
 echo "# 3. Secrets (empty), each readable by the function's account only"
 for variable in "${SECRET_VARIABLES[@]}"; do
@@ -321,45 +465,60 @@ for group in "${TTL_COLLECTION_GROUPS[@]}"; do
       --database="$FIRESTORE_DATABASE" --collection-group="$group" --enable-ttl --async
   fi
 done
-# Firestore has no IAM binding on a database, only on the project: roles/datastore.user there, with a
-# condition on this database's name, is the narrowest grant (terraform/firestore.tf says the same).
 run gcloud projects add-iam-policy-binding "$PROJECT_ID" --member="serviceAccount:$RUNTIME_SA" \
-  --role=roles/datastore.user --format=none \
-  --condition="expression=resource.name == \"projects/$PROJECT_ID/databases/$FIRESTORE_DATABASE\",title=$NAME-state-only,description=Only the $FIRESTORE_DATABASE Firestore database"
+  --role=roles/datastore.user --format=none --condition="$STATE_CONDITION"
 
-echo "# 5. Topic"
+echo "# 5. Topic, and the scheduler job: created paused, before the function, so that no tick can run"
+echo "#    before ./deploy.sh resume (an update keeps the job paused or running as it is)"
 if ! exists gcloud pubsub topics describe "$TOPIC" --project="$PROJECT_ID"; then
   run gcloud pubsub topics create "$TOPIC" --project="$PROJECT_ID" --message-retention-duration=1d
 fi
+job_state="$(query ENABLED gcloud scheduler jobs describe "$JOB" "${job_location[@]}" --format='value(state)' 2>/dev/null || true)"
+verb=update
+[[ -n "$job_state" ]] || verb=create
+run gcloud scheduler jobs "$verb" pubsub "$JOB" "${job_location[@]}" \
+  --description="Asks Notifierator for the users of the last $LOOKBACK_MINUTES minutes." \
+  --schedule="$SCHEDULE" --time-zone="$SCHEDULE_TIME_ZONE" --topic="$TOPIC" --message-body="$PAYLOAD" \
+  --max-retry-attempts=3
+if [[ "$verb" == create ]]; then
+  run gcloud scheduler jobs pause "$JOB" "${job_location[@]}"
+  job_state=PAUSED
+fi
 
-echo "# 6. Function (deploy creates or updates; uploads what .gcloudignore lets through)"
-run gcloud functions deploy "$NAME" --gen2 --project="$PROJECT_ID" --region="$REGION" \
+echo "# 6. Function (deploy creates or updates; uploads what .gcloudignore lets through). Right after"
+echo "#    the APIs are enabled, Eventarc's service agent may not have its permissions yet: waited out."
+run_retrying "Eventarc Service Agent" 6 60 gcloud functions deploy "$NAME" --gen2 "${function_location[@]}" \
   --runtime=python312 --entry-point=notify --source="$SOURCE_DIR" \
+  --build-service-account="projects/$PROJECT_ID/serviceAccounts/$BUILD_SA" \
   --trigger-topic="$TOPIC" --trigger-service-account="$TRIGGER_SA" --retry \
   --ingress-settings=internal-only --memory="$MEMORY" --timeout="${TIMEOUT_SECONDS}s" \
   --min-instances=0 --max-instances="$MAX_INSTANCES" --concurrency=1 \
   --service-account="$RUNTIME_SA" --set-env-vars="$FUNCTION_ENV_FLAG"
-run gcloud run services add-iam-policy-binding "$NAME" --project="$PROJECT_ID" --region="$REGION" \
+run gcloud run services add-iam-policy-binding "$NAME" "${function_location[@]}" \
   --member="serviceAccount:$TRIGGER_SA" --role=roles/run.invoker --format=none
 
-echo "# 7. Scheduler job (create or update), retried 3 times when a publish fails"
-verb=create
-if exists gcloud scheduler jobs describe "$JOB" --project="$PROJECT_ID" --location="$REGION"; then
-  verb=update
-fi
-run gcloud scheduler jobs "$verb" pubsub "$JOB" --project="$PROJECT_ID" --location="$REGION" \
-  --description="Asks Notifierator for the users of the last $LOOKBACK_MINUTES minutes." \
-  --schedule="$SCHEDULE" --time-zone="$SCHEDULE_TIME_ZONE" --topic="$TOPIC" --message-body="$PAYLOAD" \
-  --max-retry-attempts=3
-
-echo "# 8. Log-based metrics on the run summaries"
+echo "# 7. Log-based metrics on the run summaries, by outcome (created or updated)"
 run_summaries="resource.type=\"cloud_run_revision\" AND resource.labels.service_name=\"$NAME\" AND jsonPayload.event=\"run_summary\""
-declare -A METRIC_FILTERS=([failed_runs]="$run_summaries AND severity>=ERROR" [good_runs]="$run_summaries AND severity<ERROR")
-declare -A METRIC_DESCRIPTIONS=(
-  [failed_runs]="$NAME run summaries at ERROR: runs that need a person"
-  [good_runs]="$NAME run summaries below ERROR: runs that did their job"
+outcome_filter() {
+  local outcome terms=()
+  for outcome in ${FACT[outcomes.$1]}; do
+    terms+=("jsonPayload.outcome=\"$outcome\"")
+  done
+  local joined
+  joined="$(printf ' OR %s' "${terms[@]}")"
+  printf '(%s)' "${joined:4}"
+}
+declare -A METRIC_FILTERS=(
+  [failed_runs]="$run_summaries AND $(outcome_filter need_a_person)"
+  [good_runs]="$run_summaries AND $(outcome_filter good)"
 )
-for metric in failed_runs good_runs; do
+need_a_person="${FACT[outcomes.need_a_person]}"
+good="${FACT[outcomes.good]}"
+declare -A METRIC_DESCRIPTIONS=(
+  [failed_runs]="$NAME run summaries that need a person: ${need_a_person// /, }"
+  [good_runs]="$NAME run summaries of runs that did their job: ${good// /, }"
+)
+for metric in "${METRICS[@]}"; do
   verb=create
   if exists gcloud logging metrics describe "$NAME/$metric" --project="$PROJECT_ID"; then
     verb=update
@@ -368,7 +527,7 @@ for metric in failed_runs good_runs; do
     --description="${METRIC_DESCRIPTIONS[$metric]}" --log-filter="${METRIC_FILTERS[$metric]}"
 done
 
-echo "# 9. Alert email (the channel is created, or pointed at ALERT_EMAIL)"
+echo "# 8. Alert email (the channel is created, or pointed at ALERT_EMAIL)"
 channel_name="$NAME alerts"
 channel="$(query "projects/$PROJECT_ID/notificationChannels/DEPLOYED" gcloud beta monitoring channels list \
   --project="$PROJECT_ID" --filter="displayName=\"$channel_name\"" --limit=1 --format='value(name)')"
@@ -384,34 +543,39 @@ else
     --type=email --channel-labels="email_address=$ALERT_EMAIL" --format='value(name)')"
 fi
 
-echo "# 10. Alert policies from deploy/alert-*.json.tftpl (created, or replaced by the file)"
-absence=$((2 * LOOKBACK_MINUTES))
-((absence < LOOKBACK_MINUTES + ABSENCE_SLACK_MINUTES)) && absence=$((LOOKBACK_MINUTES + ABSENCE_SLACK_MINUTES))
-((absence > ABSENCE_CAP_MINUTES)) && absence=$ABSENCE_CAP_MINUTES
-POLICIES="$(mktemp -d "${TMPDIR:-/tmp}/$NAME-policies.XXXXXX")"
+echo "# 9. Alert policies from deploy/alert-*.json.tftpl: created, or replaced only when their content"
+echo "#    changed (the content_sha label); the missing-run alert is on while the job runs"
+RENDERED="$(mktemp -d "${TMPDIR:-/tmp}/$NAME-policies.XXXXXX")"
 if $DRY_RUN; then
-  echo "# the policies below are rendered in $POLICIES"
+  echo "# the policies below are rendered in $RENDERED"
 else
-  trap 'rm -rf "$POLICIES"' EXIT
+  trap 'rm -rf "$RENDERED"' EXIT
 fi
-render "$SHARED/alert-runs-failing.json.tftpl" "name=$NAME" >"$POLICIES/runs-failing.json"
-render "$SHARED/alert-runs-missing.json.tftpl" "name=$NAME" "absence_minutes=$absence" \
-  "absence_seconds=$((absence * 60))" >"$POLICIES/runs-missing.json"
-for policy in runs-failing runs-missing; do
-  file="$POLICIES/$policy.json"
+enabled=false
+[[ "$job_state" != ENABLED ]] || enabled=true
+for policy in "${POLICIES[@]}"; do
+  file="$RENDERED/$policy.json"
+  render_policy "$policy" "$enabled" >"$file"
+  # What the label says, whatever the job's state: pause and resume switch the alert, not its content.
+  content_sha="$({ render_policy "$policy" true && echo "$channel"; } | digest)"
   display_name="$(sed -n 's/^  "displayName": "\(.*\)",$/\1/p' "$file")"
-  existing="$(query "projects/$PROJECT_ID/alertPolicies/DEPLOYED" gcloud alpha monitoring policies list \
-    --project="$PROJECT_ID" --filter="displayName=\"$display_name\"" --limit=1 --format='value(name)')"
+  IFS=$'\t' read -r existing existing_sha < <(query "projects/$PROJECT_ID/alertPolicies/DEPLOYED"$'\t'"$content_sha" \
+    gcloud alpha monitoring policies list --project="$PROJECT_ID" --filter="displayName=\"$display_name\"" \
+    --limit=1 --format='value(name,userLabels.content_sha)' || true) || true
   if [[ "$policy" == runs-missing ]] && ! $MISSING_RUN_ALERT; then
-    if [[ -n "$existing" ]]; then
+    if [[ -n "${existing:-}" ]]; then
       run gcloud alpha monitoring policies delete "$existing" --project="$PROJECT_ID" --quiet
     fi
-  elif [[ -n "$existing" ]]; then
+  elif [[ -n "${existing:-}" && "${existing_sha:-}" == "$content_sha" ]]; then
+    echo "# $display_name: unchanged"
+  elif [[ -n "${existing:-}" ]]; then
     run gcloud alpha monitoring policies update "$existing" --project="$PROJECT_ID" \
-      --policy-from-file="$file" --set-notification-channels="$channel"
+      --policy-from-file="$file" --set-notification-channels="$channel" --update-user-labels="content_sha=$content_sha"
   else
-    run_once_metrics_visible gcloud alpha monitoring policies create --project="$PROJECT_ID" \
-      --policy-from-file="$file" --notification-channels="$channel"
+    # A policy on a log-based metric made seconds earlier fails ("Cannot find metric(s)") until Cloud
+    # Monitoring sees the metric, which can take minutes.
+    run_retrying "Cannot find metric" 11 60 gcloud alpha monitoring policies create --project="$PROJECT_ID" \
+      --policy-from-file="$file" --notification-channels="$channel" --user-labels="content_sha=$content_sha"
   fi
 done
 
@@ -420,4 +584,7 @@ for variable in "${SECRET_VARIABLES[@]}"; do
   echo "#   gcloud secrets versions add ${SECRETS[$variable]} --project=$PROJECT_ID --data-file=-   # $variable"
 done
 echo "# Then check credentials and settings (sends nothing): .venv/bin/python -m notifier check --env-file $CONFIG"
-echo "# Trigger a run by hand: gcloud pubsub topics publish $TOPIC --project=$PROJECT_ID --message='{\"dry_run\": true}'"
+if [[ "$job_state" != ENABLED ]]; then
+  echo "# The schedule is paused until then: ./deploy.sh --config $CONFIG resume"
+fi
+echo "# Trigger a run by hand: gcloud scheduler jobs run $JOB --project=$PROJECT_ID --location=$REGION"

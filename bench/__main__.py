@@ -1,4 +1,5 @@
-"""`make bench`: the function against the Mixpanel stand-in at growing sizes, and its cold start.
+"""`make bench`: the function against the Mixpanel stand-in at growing sizes, its pages fetched a few at
+a time against pages as slow as Mixpanel's, the function's own memory, and its cold start.
 
 Every figure is measured here and printed as a Markdown table (also written to
 bench-output/results.md). Nothing here is asserted: the tests never time anything.
@@ -7,6 +8,7 @@ bench-output/results.md). Nothing here is asserted: the tests never time anythin
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import statistics
@@ -20,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+from notifier.mixpanel import DEFAULT_PAGE_CONCURRENCY
 from sandbox.function import ROOT, FunctionProcess, push_envelope, run_summaries
 from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.secretmanager import SecretManagerStandIn
@@ -28,6 +31,11 @@ from sandbox.slack import SlackStandIn
 from sandbox.twilio import ACCOUNT_SID, TwilioStandIn
 
 SIZES = (0, 1_000, 10_000, 50_000, 100_000)
+PAGING_USERS = 100_000
+PAGE_DELAY = 0.5  # real Engage pages take hundreds of milliseconds
+SLOW_PAGE_DELAY = 2.0
+RUN_BUDGET = 240.0  # RUN_BUDGET_SECONDS' default
+EXTRA = ("utm_source", "plan", "company", "country", "seats")
 OUTPUT = ROOT / "bench-output"
 PUBLISHED = datetime.now(UTC).replace(second=30, microsecond=0)
 WINDOW_END = PUBLISHED.replace(second=0)
@@ -40,11 +48,12 @@ SECRETS = {
 
 
 def profiles(
-    count: int, *, hour_start: datetime = WINDOW_START, prefix: str = "distinct"
+    count: int, *, hour_start: datetime = WINDOW_START, prefix: str = "distinct", extra: bool = False
 ) -> list[dict[str, Any]]:
-    """`count` profiles spread over an hour, with names and emails of ordinary length."""
+    """`count` profiles spread over an hour, with names and emails of ordinary length, and with
+    `extra` the EXTRA properties too."""
     step = 3600 / max(count, 1)
-    return [
+    made = [
         profile(
             f"{prefix}-{n:06d}",
             (hour_start + timedelta(seconds=int(n * step))).strftime("%Y-%m-%dT%H:%M:%S"),
@@ -53,6 +62,10 @@ def profiles(
         )
         for n in range(count)
     ]
+    for n, made_one in enumerate(made if extra else []):
+        values = (f"source-{n % 7}", ("free", "pro", "team")[n % 3], f"Company {n % 500}", "DE", n % 50)
+        made_one["$properties"].update(zip(EXTRA, values, strict=True))
+    return made
 
 
 def child(mode: str, config: dict[str, Any]) -> dict[str, Any]:
@@ -99,15 +112,21 @@ def environ(
 
 @contextmanager
 def stand_ins(
-    count: int, *, queries_per_hour: int | None = None, previous_hour: int = 0
+    count: int,
+    *,
+    queries_per_hour: int | None = None,
+    previous_hour: int = 0,
+    page_delay: float = 0.0,
+    extra: bool = False,
 ) -> Iterator[tuple[dict[str, str], MixpanelStandIn, SendGridStandIn]]:
     """Every stand-in, Mixpanel serving `count` new users (and `previous_hour` in the hour before)."""
     earlier = profiles(previous_hour, hour_start=WINDOW_START - timedelta(hours=1), prefix="earlier")
     mixpanel = MixpanelStandIn(
-        earlier + profiles(count),
+        earlier + profiles(count, extra=extra),
         username="bench.sa",
         secret=SECRETS["projects/bench/secrets/mixpanel/versions/1"],
         queries_per_hour=queries_per_hour,
+        page_delay=page_delay,
     )
     with (
         mixpanel,
@@ -133,23 +152,106 @@ def measure_size(
         before = [(PUBLISHED - timedelta(hours=1)).isoformat()] if previous_hour else []
         result = child("run", {"environ": env, "published": PUBLISHED.isoformat(), "before": before})
         email_bytes = sum(len(r.body) for r in sendgrid.requests)
-        queries = len(mixpanel.requests)
+        queries = mixpanel.counted - len(before)  # an earlier run's window is one counted query
         mixpanel.queries_per_hour = None  # the floor is not the function's to pay for
-        floor = child(
-            "floor",
-            {
-                "url": mixpanel.url,
-                "project_id": str(mixpanel.project_id),
-                "username": "bench.sa",
-                "secret": mixpanel.secret,
-                "start": WINDOW_START.isoformat(),
-                "end": WINDOW_END.isoformat(),
-            },
-        )
+        floor = child("floor", {**_client_config(mixpanel), "concurrency": DEFAULT_PAGE_CONCURRENCY})
     if previous_hour:
-        queries = result["pages"] or queries  # the measured run's own queries, not the earlier run's
         email_bytes = len(sendgrid.requests[-1].body) if sendgrid.requests else 0
     return {**result, "queries": queries, "email_bytes": email_bytes, "floor_seconds": floor["seconds"]}
+
+
+def _client_config(mixpanel: MixpanelStandIn) -> dict[str, Any]:
+    """What bench.child's fetch and floor need to ask the stand-in for the bench window."""
+    return {
+        "url": mixpanel.url,
+        "project_id": str(mixpanel.project_id),
+        "username": "bench.sa",
+        "secret": mixpanel.secret,
+        "start": WINDOW_START.isoformat(),
+        "end": WINDOW_END.isoformat(),
+    }
+
+
+def paging(count: int = PAGING_USERS) -> dict[str, dict[str, Any]]:
+    """Every page of `count` users, each answered after PAGE_DELAY: the function's client one at a time
+    and at its default, and the floor (plain requests) at the same default."""
+    rows: dict[str, dict[str, Any]] = {}
+    variants = (
+        ("the function's client, 1 at once", "fetch", 1),
+        (
+            f"the function's client, {DEFAULT_PAGE_CONCURRENCY} at once (default)",
+            "fetch",
+            DEFAULT_PAGE_CONCURRENCY,
+        ),
+        (f"floor: plain requests, {DEFAULT_PAGE_CONCURRENCY} at once", "floor", DEFAULT_PAGE_CONCURRENCY),
+    )
+    with MixpanelStandIn(
+        profiles(count), username="bench.sa", secret="bench-mixpanel-secret", page_delay=PAGE_DELAY
+    ) as mixpanel:
+        for name, mode, concurrency in variants:
+            counted = mixpanel.counted
+            rows[name] = child(mode, {**_client_config(mixpanel), "concurrency": concurrency})
+            rows[name]["counted"] = mixpanel.counted - counted
+    return rows
+
+
+def through_the_function(count: int, *, page_delay: float, budget: float = RUN_BUDGET) -> dict[str, Any]:
+    """One scheduled run through functions-framework, EXTRA_PROPERTIES set: the HTTP status Pub/Sub gets,
+    the run summary, and the peak RSS of the worker that ran it (what Cloud Functions counts)."""
+    with stand_ins(count, page_delay=page_delay, extra=True) as (env, mixpanel, _sendgrid):
+        env = {**env, "EXTRA_PROPERTIES": ",".join(EXTRA), "RUN_BUDGET_SECONDS": str(int(budget))}
+        with tempfile.TemporaryFile("w+") as log:
+            with FunctionProcess(env, log=log) as function:
+                started = time.perf_counter()
+                status = function.push(
+                    push_envelope({"lookback_minutes": 60}, publish_time=PUBLISHED), timeout=900
+                ).status_code
+                seconds = time.perf_counter() - started
+                peak = worker_peak_mib(function.port)
+            log.seek(0)
+            summary = next(iter(run_summaries(log.read())), {})
+        return {
+            "status": status,
+            "seconds": seconds,
+            "peak_mib": peak,
+            "counted": mixpanel.counted,
+            "summary": summary,
+        }
+
+
+def worker_peak_mib(port: int) -> float:
+    """The peak RSS (VmHWM) of the functions-framework worker serving `port`: gunicorn's forked child,
+    or the process itself where it serves alone. The harness and the stand-ins are not in it."""
+    pids = {}
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if f"--port={port}".encode() in cmdline.read_bytes():
+                stat = (cmdline.parent / "stat").read_text()
+                pids[int(cmdline.parent.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        except OSError:
+            continue  # a process that ended while being read
+    workers = [pid for pid, parent in pids.items() if parent in pids] or list(pids)
+    peaks = [_vm_hwm_mib(Path("/proc") / str(pid) / "status") for pid in workers]
+    return max(peaks, default=0.0)
+
+
+def _vm_hwm_mib(status: Path) -> float:
+    for line in status.read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def fits(paging_rows: dict[str, dict[str, Any]], run_seconds: float, delay: float) -> int:
+    """How many users a window may hold for its pages to arrive within the run's budget at `delay` a
+    page, 1,000 a page, from the default row's measured pace: the time left after the rest of the run
+    (rendering, sending) holds the first page, then rounds of DEFAULT_PAGE_CONCURRENCY pages."""
+    default = paging_rows[f"the function's client, {DEFAULT_PAGE_CONCURRENCY} at once (default)"]
+    rounds = math.ceil((default["pages"] - 1) / DEFAULT_PAGE_CONCURRENCY) + 1
+    pace = default["seconds"] / (rounds * PAGE_DELAY)  # 1.0 when the pages cost nothing but their delay
+    rest = max(run_seconds - default["seconds"], 0.0)
+    left_rounds = int((RUN_BUDGET - rest) / (delay * pace)) - 1
+    return (1 + max(left_rounds, 0) * DEFAULT_PAGE_CONCURRENCY) * 1000
 
 
 # The code as it was when the run-history issue was filed: its cold-start budget is relative to this.
@@ -262,6 +364,12 @@ def main() -> int:
             _clear_firestore(state)
         print("measuring cold starts...", file=sys.stderr)
         cold = cold_start(state)
+    print(f"measuring {PAGING_USERS:,} users' pages at {PAGE_DELAY} s each...", file=sys.stderr)
+    pages = paging()
+    print("measuring the function's own process at 100,000 users...", file=sys.stderr)
+    function = through_the_function(PAGING_USERS, page_delay=PAGE_DELAY)
+    print("measuring a window too large for its run's time...", file=sys.stderr)
+    doomed = through_the_function(40_000, page_delay=SLOW_PAGE_DELAY, budget=20)
 
     lines = [
         f"Measured {datetime.now(UTC):%Y-%m-%d} on {machine()}.",
@@ -288,11 +396,58 @@ def main() -> int:
         seconds = figures["seconds"]
         waited = f" (of which {figures['waited']:.2f} s waiting on Firestore)" if "waited" in figures else ""
         lines.append(f"| {name} | {seconds:.2f}{waited} | {seconds / noop:.2f} |")
+    lines += ["", *paging_table(pages), "", *function_table(function, pages, doomed)]
     text = "\n".join(lines)
     OUTPUT.mkdir(exist_ok=True)
     (OUTPUT / "results.md").write_text(text + "\n")
     print(text)
     return 0
+
+
+def paging_table(rows: dict[str, dict[str, Any]]) -> list[str]:
+    """The pages of PAGING_USERS users, each answered after PAGE_DELAY, fetched three ways."""
+    floor = rows[f"floor: plain requests, {DEFAULT_PAGE_CONCURRENCY} at once"]["seconds"]
+    lines = [
+        f"| {PAGING_USERS:,} users' pages, each answered after {PAGE_DELAY} s | seconds | pages "
+        "| counted queries | ratio to the floor |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for name, r in rows.items():
+        lines.append(
+            f"| {name} | {r['seconds']:.2f} | {r['pages']} | {r['counted']} | {r['seconds'] / floor:.2f} |"
+        )
+    return lines
+
+
+def function_table(
+    function: dict[str, Any], pages: dict[str, dict[str, Any]], doomed: dict[str, Any]
+) -> list[str]:
+    """The function's own process at PAGING_USERS users, what fits the budget, and what happens past it."""
+    summary = function["summary"]
+    lines = [
+        f"| functions-framework, {PAGING_USERS:,} users, {len(EXTRA)} EXTRA_PROPERTIES, {PAGE_DELAY} s a page"
+        " "
+        "| HTTP | outcome | run (s) | worker peak RSS (MiB) | counted queries |",
+        "|---|---:|---|---:|---:|---:|",
+        f"| one scheduled run | {function['status']} | {summary.get('outcome')} | {function['seconds']:.2f} "
+        f"| {function['peak_mib']:.1f} | {function['counted']} |",
+        "",
+    ]
+    for delay in (PAGE_DELAY, SLOW_PAGE_DELAY):
+        lines.append(
+            f"At {delay} s a page, a window of up to about {fits(pages, function['seconds'], delay):,} users "
+            f"fits the {RUN_BUDGET:.0f} s run budget (from the measured pace, {DEFAULT_PAGE_CONCURRENCY} "
+            "pages at once; memory grows with the window too: see the worker's peak above)."
+        )
+    done = doomed["summary"]
+    lines += [
+        "",
+        f"Past the budget (40,000 users at {SLOW_PAGE_DELAY} s a page, RUN_BUDGET_SECONDS=20): HTTP "
+        f"{doomed['status']} (acked, not redelivered), outcome {done.get('outcome')} after "
+        f"{doomed['seconds']:.2f} s, {doomed['counted']} counted query; the ERROR line says: "
+        f"{done.get('error')}",
+    ]
+    return lines
 
 
 @contextmanager

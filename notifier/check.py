@@ -23,7 +23,13 @@ from notifier.channels.email import sendgrid_request
 from notifier.channels.sms import twilio_transport
 from notifier.envfile import OPTION, tool_environ
 from notifier.errors import ConfigError, NotifierError, SourceUnavailable, TransientError
-from notifier.mixpanel import MixpanelAuth, MixpanelClient, where_created_in
+from notifier.mixpanel import (
+    DEFAULT_CREATED_PROPERTY,
+    FIRST_SEEN,
+    MixpanelAuth,
+    MixpanelClient,
+    property_reference,
+)
 from notifier.retry import Deadline, Retrier
 from notifier.services import Services
 from notifier.settings import CHANNEL_VARIABLES, SecretRef, Settings, SmsSettings, check_slack_webhook_url
@@ -31,7 +37,6 @@ from notifier.state.firestore import open_firestore
 from notifier.transport import Answer, Request, Unanswered
 from notifier.trigger import Window
 
-WITH_CREATED = 'defined(properties["$created"])'
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAIL_SEND = "mail.send"
 _AGAIN = "it may be passing: run the check again"
@@ -108,7 +113,10 @@ def command(args: argparse.Namespace, *, environ: Mapping[str, str], services: S
         settings.require_a_channel()  # else every run would be a bad configuration
     except ConfigError as error:
         where = "" if args.env_file else "; it was read from the environment: --env-file reads a file"
-        show(Finding(Verdict.FAIL, "configuration", f"{error} (fix it{where}; nothing else was checked)"))
+        *others, last = error.problems  # each problem on its line; what to do after the last
+        for problem in others:
+            show(Finding(Verdict.FAIL, "configuration", str(problem)))
+        show(Finding(Verdict.FAIL, "configuration", f"{last} (fix it{where}; nothing else was checked)"))
     else:
         show(Finding(Verdict.PASS, "configuration", _describe(settings, args.env_file)))
         for finding in run_checks(settings, tool, services):
@@ -181,8 +189,30 @@ def _describe(settings: Settings, env_file: str | None) -> str:
 
 
 # -- Mixpanel -------------------------------------------------------------------------------------
-def check_mixpanel(c: Checker) -> list[Finding]:
-    """The credentials, region and project (one query), then the `$created` filter (a second one)."""
+DATED = "sign-up date"
+# Fewer than one profile in this many with the created property: the function would find almost no one.
+FEW = 10
+
+
+@dataclass(frozen=True)
+class ProfileCounts:
+    """Mixpanel's counts of the project's profiles, as `check` asks for them."""
+
+    everyone: int
+    dated: int  # with the created property
+    found: int | None = None  # what the function's where finds since 1970, when asked
+    first_seen: int | None = None  # with $mp_first_event_time, when asked instead
+
+    @property
+    def queries(self) -> int:
+        """How many Engage queries the counts took (each counts against the 60 an hour)."""
+        return 2 + (self.found is not None) + (self.first_seen is not None)
+
+
+def check_mixpanel(
+    c: Checker, *, created_property: str = DEFAULT_CREATED_PROPERTY, where_filter: str | None = None
+) -> list[Finding]:
+    """The credentials, region and project, then how many profiles the function can date and find."""
     s = c.settings
     try:
         client = MixpanelClient(
@@ -190,49 +220,88 @@ def check_mixpanel(c: Checker) -> list[Finding]:
             project_id=s.mixpanel_project_id,
             auth=MixpanelAuth(s.mixpanel_service_account, c.secret(s.mixpanel_secret)),
             retrier=c.retrier,
+            created_property=created_property,
+            where_filter=where_filter,
         )
-        with_created = client.total(WITH_CREATED)
+        everyone = client.total(None)
     except NotifierError as error:
-        return [_failed("Mixpanel", error), _skipped("$created filter")]
-    found = [
-        Finding(
-            Verdict.PASS,
-            "Mixpanel",
-            f"credentials, region {s.mixpanel_region} and project {s.mixpanel_project_id} accepted",
-        )
-    ]
+        return [_failed("Mixpanel", error), _skipped(DATED)]
+    accepted = f"credentials, region {s.mixpanel_region} and project {s.mixpanel_project_id} accepted"
+    found = [Finding(Verdict.PASS, "Mixpanel", f"{accepted}: {everyone:,} profiles")]
     try:
-        in_windows = client.total(where_created_in(Window(EPOCH, c.services.now())))
+        counts = count_profiles(client, everyone, created_property, c.services.now())
     except NotifierError as error:
-        return [*found, _failed("$created filter", error)]
-    return [*found, _created_filter(with_created, in_windows)]
+        return [*found, _failed(DATED, error)]
+    return [*found, dated_finding(counts, created_property, where_filter)]
 
 
-def _created_filter(with_created: int, in_windows: int) -> Finding:
-    """Compare the profiles that have `$created` with those the function's `where` finds since 1970."""
-    queries = "2 Engage queries of the 60 an hour Mixpanel allows"
-    if with_created == in_windows == 0:
-        return Finding(
-            Verdict.UNSURE,
-            "$created filter",
-            f"no profile has $created yet, so there is nothing to compare ({queries}); "
-            "run the check again after the first sign-up",
+def count_profiles(
+    client: MixpanelClient, everyone: int, created_property: str, now: datetime
+) -> ProfileCounts:
+    """All profiles, those with the created property, then those the function's where finds (or, when
+    few have the property, those Mixpanel dates by its own First Seen)."""
+    dated = client.total(f"defined({property_reference(created_property)})")
+    if everyone == 0:
+        return ProfileCounts(everyone, dated)
+    if dated * FEW < everyone:
+        if created_property == FIRST_SEEN:
+            return ProfileCounts(everyone, dated)
+        return ProfileCounts(
+            everyone, dated, first_seen=client.total(f"defined({property_reference(FIRST_SEEN)})")
         )
-    if with_created == in_windows:
-        return Finding(
-            Verdict.PASS,
-            "$created filter",
-            f"finds all {with_created:,} profile(s) that have $created, as the function queries them "
-            f"({queries}: defined($created), and datetime(0) <= $created < now)",
+    return ProfileCounts(everyone, dated, found=client.total_in([Window(EPOCH, now)]))
+
+
+def dated_finding(counts: ProfileCounts, created_property: str, where_filter: str | None) -> Finding:
+    """What the counts mean for the digests, and the fix when they would miss people."""
+    queries = f"{counts.queries} Engage queries of the 60 an hour Mixpanel allows"
+    name = f"CREATED_PROPERTY {created_property}"
+    if counts.everyone == 0:
+        text = (
+            f"the project has no profiles yet, so there is nothing to count ({queries}); "
+            "run the check again after the first sign-up"
         )
+        return Finding(Verdict.UNSURE, DATED, text)
+    if counts.found is None:
+        return Finding(Verdict.FAIL, DATED, _few_dated(counts, created_property) + f" ({queries})")
+    without = counts.everyone - counts.dated
+    lacking = f"; {without:,} profiles without it are never reported" if without else ""
+    if where_filter:
+        kept = f"MIXPANEL_FILTER keeps {counts.found:,} of the {counts.dated:,} profiles that have it"
+        text = f"{name}: {kept}{lacking} ({queries})"
+        return Finding(Verdict.PASS, DATED, text)
+    if counts.found >= counts.dated:
+        finds = f"the function's where finds all {counts.dated:,} profiles that have it"
+        text = f"{name}: {finds}{lacking} ({queries})"
+        return Finding(Verdict.PASS, DATED, text)
     return Finding(
         Verdict.FAIL,
-        "$created filter",
-        f"{with_created:,} profiles have $created but the function's filter finds {in_windows:,} of them "
-        f"({queries}): the others would never be reported. Their $created is not a date Mixpanel "
-        "compares with datetime(N) (an import that wrote it as text?) or lies in the future: look at one "
-        "in Mixpanel's Users page. If people signed up between the two queries, run the check again.",
+        DATED,
+        f"{counts.dated:,} profiles have {created_property} but the function's where finds {counts.found:,} "
+        f"of them ({queries}): the others would never be reported. Their {created_property} is not a date "
+        "Mixpanel compares with datetime(N) (an import that wrote it as text?) or lies in the future: look "
+        "at one in Mixpanel's Users page. If people signed up between the queries, run the check again.",
     )
+
+
+def _few_dated(counts: ProfileCounts, created_property: str) -> str:
+    """Why almost no one would be reported, and what to set instead."""
+    have = (
+        f"only {counts.dated:,} of {counts.everyone:,} profiles have {created_property}, "
+        "so the digests would miss almost everyone"
+    )
+    at_sign_up = "set it on each profile at sign-up (Mixpanel does not set it by itself)"
+    if created_property == FIRST_SEEN:
+        return (
+            f"{have}: Mixpanel sets it from a profile's first event, and profiles made without events lack "
+            "it. Set a sign-up date property at sign-up and name it in CREATED_PROPERTY"
+        )
+    if counts.first_seen:
+        return (
+            f"{have}: {at_sign_up}, or set CREATED_PROPERTY={FIRST_SEEN} (Mixpanel's First Seen), which "
+            f"Mixpanel has for {counts.first_seen:,} of them"
+        )
+    return f"{have}: {at_sign_up}; {FIRST_SEEN} is no help here, Mixpanel has it for none of them"
 
 
 # -- SendGrid -------------------------------------------------------------------------------------

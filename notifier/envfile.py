@@ -15,27 +15,17 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from notifier.errors import ConfigError
-from notifier.variables import NAMES, SECRET_NAMES
-
-# What a deploy.env may set besides the function's own variables (deploy.sh's DEPLOYMENT_SETTINGS).
-DEPLOYMENT_SETTINGS = (
-    "PROJECT_ID",
-    "REGION",
-    "NAME",
-    "SCHEDULE",
-    "SCHEDULE_TIME_ZONE",
-    "LOOKBACK_MINUTES",
-    "ALERT_EMAIL",
-    "MISSING_RUN_ALERT",
-    "FIRESTORE_LOCATION",
-    "SLACK_ENABLED",
-    "MEMORY",
-    "TIMEOUT_SECONDS",
-    "MAX_INSTANCES",
+from notifier.variables import (
+    BY_NAME,
+    DEPLOYMENT_NAMES,
+    NAMES,
+    RUN_BUDGET_MARGIN_SECONDS,
+    SCHEDULE_PATTERN,
+    SECRET_NAMES,
+    default,
 )
+
 RENAMED = {"TIME_ZONE": "SCHEDULE_TIME_ZONE", "DISPLAY_TIME_ZONE": "TIMEZONE"}
-DEFAULT_NAME = "notifierator"
-DEFAULT_TIMEOUT_SECONDS = 300
 OPTION = "--env-file"
 _LINE = re.compile(r"^(?:export\s+)?(?P<key>[A-Za-z_][A-Za-z0-9_]*)=(?P<value>.*)$")
 
@@ -62,7 +52,7 @@ def read_env_file(path: Path) -> dict[str, str]:
         key, value = match["key"], match["value"]
         if key in RENAMED:
             raise ConfigError(f"{where}: {key} is now called {RENAMED[key]}", variable=OPTION)
-        if key not in NAMES and key not in DEPLOYMENT_SETTINGS:
+        if key not in NAMES and key not in DEPLOYMENT_NAMES:
             raise ConfigError(
                 f"{where}: unknown setting {key} (deploy.env.example lists them)", variable=OPTION
             )
@@ -118,23 +108,36 @@ def deployed_environ(settings: Mapping[str, str]) -> dict[str, str]:
     project = settings.get("PROJECT_ID", "")
     if not project:
         return environ
-    name = settings.get("NAME") or DEFAULT_NAME
-    slack = settings.get("SLACK_ENABLED", "false") == "true"
+    name = settings.get("NAME") or default("NAME")
+    slack = (settings.get("SLACK_ENABLED") or default("SLACK_ENABLED")) == "true"
     for variable in SECRET_NAMES:
         if variable == "SLACK_WEBHOOK_URL" and not slack:
             continue  # its secret exists only with Slack on
-        # MIXPANEL_SECRET -> notifierator-mixpanel-secret, as deploy.sh's SECRETS table names them.
-        secret = f"{name}-{variable.lower().replace('_', '-')}"
+        secret = f"{name}-{BY_NAME[variable].secret_id}"
         environ.setdefault(variable, f"projects/{project}/secrets/{secret}/versions/latest")
-    if settings.get("LOOKBACK_MINUTES"):
-        environ.setdefault("DEFAULT_LOOKBACK_MINUTES", settings["LOOKBACK_MINUTES"])
-    timeout = settings.get("TIMEOUT_SECONDS") or str(DEFAULT_TIMEOUT_SECONDS)
+    lookback = settings.get("LOOKBACK_MINUTES") or schedule_minutes(settings.get("SCHEDULE") or "")
+    if lookback:
+        environ.setdefault("DEFAULT_LOOKBACK_MINUTES", str(lookback))
+    timeout = settings.get("TIMEOUT_SECONDS") or default("TIMEOUT_SECONDS")
     if timeout.isdigit():
-        # The run ends a minute before the platform would stop it.
-        environ.setdefault("RUN_BUDGET_SECONDS", str(int(timeout) - 60))
+        # The run ends before the platform would stop it.
+        environ.setdefault("RUN_BUDGET_SECONDS", str(int(timeout) - RUN_BUDGET_MARGIN_SECONDS))
     environ.setdefault("STATE_STORE", "firestore")
     environ.setdefault("FIRESTORE_DATABASE", name)  # the deployment's own database
     return environ
+
+
+def schedule_minutes(schedule: str) -> int | None:
+    """The interval of a schedule that repeats at one (the table's SCHEDULE pattern), else None.
+
+    Unset means the deployments' default schedule. deploy.sh and terraform/schedule.tf read it alike.
+    """
+    minute, hour, *_ = fields = (schedule or default("SCHEDULE")).split()
+    if not re.search(SCHEDULE_PATTERN, " ".join(fields)):
+        return None
+    if hour == "*":
+        return 1 if minute == "*" else int(minute[2:]) if minute.startswith("*/") else 60
+    return 60 * int(hour[2:]) if hour.startswith("*/") else 1440
 
 
 def tool_environ(env_file: str | None, environ: Mapping[str, str]) -> dict[str, str]:

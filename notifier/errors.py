@@ -21,6 +21,7 @@ field, never a secret value.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
 from notifier.outcome import Outcome
@@ -61,8 +62,22 @@ class ConfigError(PermanentError):
     def __init__(self, message: str, *, variable: str) -> None:
         super().__init__(f"{variable}: {message}")
         self.variable = variable
+        self.detail = message
+        self.problems: tuple[ConfigError, ...] = (self,)
+
+    @classmethod
+    def every(cls, problems: Sequence[ConfigError]) -> ConfigError:
+        """One error carrying every problem found (`problems`), each naming its variable, on one line."""
+        first, *others = problems
+        if not others:
+            return first
+        error = cls(first.detail + "".join(f"; {problem}" for problem in others), variable=first.variable)
+        error.problems = tuple(problems)
+        return error
 
     def log_fields(self) -> dict[str, object]:
+        if len(self.problems) > 1:
+            return {"variable": self.variable, "variables": [problem.variable for problem in self.problems]}
         return {"variable": self.variable}
 
 

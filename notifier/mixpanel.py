@@ -1,32 +1,45 @@
 """The Mixpanel Engage API client: the profiles created in a set of time ranges, page by page.
 
-``POST {host}/api/query/engage?project_id=ID`` with a form body; later pages are fetched with the
-first response's ``session_id`` until one comes back empty or ``total`` profiles have arrived.
+``POST {host}/api/query/engage?project_id=ID`` with a form body. The first page gives ``total``,
+``page_size`` and ``session_id``; the other pages are then fetched a few at a time with that
+session (only the first page counts against the project's 60 queries an hour). Every page must
+agree with the first: anything else stops the run, to be tried again, rather than lose anyone.
 Text from Mixpanel is made valid and safe once, here, where it enters.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import math
+import threading
 import unicodedata
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar, cast
 
+from notifier import pages
 from notifier.answers import error_detail, is_transient_status
-from notifier.errors import SourceRejected, SourceUnavailable
+from notifier.errors import ConfigError, SourceRejected, SourceUnavailable
 from notifier.retry import Retrier, parse_retry_after
 from notifier.transport import ACCEPT_JSON, Request, Unanswered
 from notifier.trigger import Window
 
 SERVICE = "Mixpanel"
-OUTPUT_PROPERTIES = ("$email", "$name", "$first_name", "$last_name", "$created")
+DEFAULT_CREATED_PROPERTY = "$created"
+FIRST_SEEN = "$mp_first_event_time"  # Mixpanel's own "First Seen", computed for every profile
+DEFAULT_PAGE_CONCURRENCY = 3
+NAME_PROPERTIES = ("$email", "$name", "$first_name", "$last_name")
 MAX_NAME_CHARS = 200
 MAX_EXTRA_CHARS = 100
+# A profile without $distinct_id is keyed by what it shows; this prefix marks such a key.
+NO_DISTINCT_ID = "(no distinct_id) "
 LOG = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 class NewUser(NamedTuple):
@@ -46,13 +59,11 @@ class NewUser(NamedTuple):
 
 @dataclass
 class FetchStats:
-    """What fetching cost: pages, bytes, and profiles dropped for a missing $created or as repeats."""
+    """What fetching cost: pages, bytes, and profiles skipped for a missing created property."""
 
     pages: int = 0
     bytes_received: int = 0
     skipped_without_created: int = 0
-    duplicates_dropped: int = 0
-    total_mismatch: bool = False  # Mixpanel's `total` was smaller than what it returned
 
 
 @dataclass(frozen=True)
@@ -67,27 +78,69 @@ class MixpanelAuth:
         return (self.username, self.secret) if self.username else (self.secret, "")
 
 
-def where_created_in(window: Window) -> str:
-    """The Engage `where` selecting ``start <= $created < end`` with ``datetime(<unix seconds>)`` bounds.
+def where_created_in(window: Window, created_property: str = DEFAULT_CREATED_PROPERTY) -> str:
+    """The Engage `where` selecting ``start <= created < end`` with ``datetime(<unix seconds>)`` bounds.
 
     Mixpanel evaluates `<`/`>=` on numbers and dates only; a ``datetime("...")`` string literal is
     read in the project's timezone, so Unix seconds are the one form that means UTC everywhere.
     """
+    prop = property_reference(created_property)
     start, end = _unix_seconds(window.start), _unix_seconds(window.end)
-    return f'datetime({start}) <= properties["$created"] and properties["$created"] < datetime({end})'
+    return f"datetime({start}) <= {prop} and {prop} < datetime({end})"
 
 
-def where_created_in_any(windows: Sequence[Window]) -> str:
-    """The `where` for several ranges at once (a catch-up with a gap): one query, `or`-ed."""
+def where_created_in_any(
+    windows: Sequence[Window],
+    created_property: str = DEFAULT_CREATED_PROPERTY,
+    where_filter: str | None = None,
+) -> str:
+    """The `where` for several ranges at once (a catch-up with a gap), `or`-ed, then the filter.
+
+    Each side is parenthesised, ``(A or B) and (filter)``, so the filter can only narrow the ranges.
+    """
     if not windows:
         raise ValueError("no ranges: an empty where would select every profile in the project")
     if len(windows) == 1:
-        return where_created_in(windows[0])
-    return " or ".join(f"({where_created_in(window)})" for window in windows)
+        ranges = where_created_in(windows[0], created_property)
+    else:
+        ranges = " or ".join(f"({where_created_in(window, created_property)})" for window in windows)
+    return f"({ranges}) and ({where_filter})" if where_filter else ranges
+
+
+def property_reference(name: str) -> str:
+    """``properties["name"]``; a name that could end the quoted string is refused, never escaped."""
+    if not name or '"' in name or "\\" in name or not name.isprintable():
+        raise ValueError("a property name holds a quote, a backslash or a control character")
+    return f'properties["{name}"]'
 
 
 def _unix_seconds(moment: datetime) -> int:
     return int(moment.astimezone(UTC).timestamp())
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the first page promised: how many profiles, in pages of what size, in which session."""
+
+    total: int
+    page_size: int
+    session_id: str
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.page_size))
+
+    def length(self, number: int) -> int:
+        """How many profiles page `number` must hold."""
+        return min(self.page_size, self.total - number * self.page_size)
+
+
+@dataclass
+class _Page:
+    """One page made into users, with the distinct ids of the profiles it skipped."""
+
+    users: list[NewUser]
+    skipped_ids: list[str] = field(default_factory=list)
 
 
 class MixpanelClient:
@@ -101,98 +154,124 @@ class MixpanelClient:
         auth: MixpanelAuth,
         retrier: Retrier,
         extra_properties: tuple[str, ...] = (),
+        created_property: str = DEFAULT_CREATED_PROPERTY,
+        where_filter: str | None = None,
+        page_concurrency: int = DEFAULT_PAGE_CONCURRENCY,
     ) -> None:
         self._url = f"{base_url.rstrip('/')}/api/query/engage"
         self._project_id = project_id
         self._auth = auth
         self._retrier = retrier
         self._extra = extra_properties
+        self._created = created_property
+        self._filter = where_filter
+        self._at_once = page_concurrency
         self.stats = FetchStats()
 
-    def new_users(self, windows: Window | Sequence[Window]) -> Iterator[NewUser]:
-        """Yield each profile created in `windows` once, in the order Mixpanel returns them."""
+    def new_users(self, windows: Window | Sequence[Window]) -> Generator[NewUser, None, None]:
+        """Yield each profile created in `windows` once, in page order and each page's order."""
         ranges = (windows,) if isinstance(windows, Window) else tuple(windows)
         if not ranges:
             return  # no time to search: nothing is asked of Mixpanel
-        form: dict[str, str] = {
-            "where": where_created_in_any(ranges),
-            "output_properties": json.dumps([*OUTPUT_PROPERTIES, *self._extra]),
+        form = {
+            "where": where_created_in_any(ranges, self._created, self._filter),
+            "output_properties": json.dumps(
+                list(dict.fromkeys([*NAME_PROPERTIES, self._created, *self._extra]))
+            ),
         }
-        seen: set[str] = set()
-        total: int | None = None  # Mixpanel's count of matches, from the first page
-        received = 0
-        while True:
-            page = self._retrier.call(partial(self._post, form), name="Mixpanel engage")
-            results = page.get("results")
-            if not isinstance(results, list):
-                raise SourceUnavailable(
-                    f"{SERVICE} answered without a results list (page {form.get('page', 0)})",
-                    service=SERVICE,
-                )
-            if total is None and _is_int(page.get("total")):
-                total = page["total"]
-            received += len(results)
-            fresh = 0
-            for raw in results:
-                user = self._to_user(raw, ranges)
-                if user is None:
-                    continue
-                if user.distinct_id in seen:
-                    self.stats.duplicates_dropped += 1
-                    continue
-                seen.add(user.distinct_id)
-                fresh += 1
-                yield user
-            if results and fresh == 0 and all(_distinct_id(r) in seen for r in results):
-                raise SourceUnavailable(
-                    f"{SERVICE} returned page {page.get('page')} with only profiles already seen; "
-                    "stopping rather than looping",
-                    service=SERVICE,
-                )
-            if not self._more(page, results, received, total):
-                return
-            session_id = page.get("session_id")
-            if not isinstance(session_id, str) or not session_id:
-                raise SourceUnavailable(
-                    f"{SERVICE} returned {received} profiles of {'?' if total is None else total} "
-                    "and no session_id, so the rest cannot be fetched",
-                    service=SERVICE,
-                )
-            number = page.get("page", 0)
-            form = {**form, "session_id": session_id, "page": str((number if _is_int(number) else 0) + 1)}
+        pace, keys, shared = _Pace(self._retrier, self._at_once), _Keys(), _Shared()
+        first = self._first_page(form, pace)
+        plan = _plan(first)
+        page = self._page_of(first, ranges, plan, 0, shared)
+        del first  # a parsed page weighs several times its users: not held while the others arrive
+        yield from keys.fresh(page)
+        if plan.pages > 1:
+            pace.check(plan)
+            form = {**form, "session_id": plan.session_id}
+            fetch = partial(self._later_page, form, ranges, plan, pace, shared)
+            numbered = pages.in_order(
+                range(1, plan.pages), fetch, at_once=self._at_once, on_page=lambda _n: pace.check(plan)
+            )
+            for page in numbered:
+                yield from keys.fresh(page)
+        keys.check_unique()
 
-    def total(self, where: str) -> int:
-        """How many profiles match `where`, by Mixpanel's own count: one query, its first page's `total`."""
-        # Only $created comes back: the count is what matters, not a thousand profiles' properties.
-        form = {"where": where, "output_properties": json.dumps(["$created"])}
-        page = self._retrier.call(partial(self._post, form), name="Mixpanel engage")
-        total = page.get("total")
-        if not isinstance(total, int) or isinstance(total, bool):
+    def total(self, where: str | None) -> int:
+        """How many profiles match `where` (all of them for None), by Mixpanel's own count: one query."""
+        # One property comes back: the count is what matters, not a thousand profiles' properties.
+        form = {"output_properties": json.dumps([self._created])}
+        if where is not None:
+            form["where"] = where
+        total = _count(self._retrier.call(partial(self._post, form), name="Mixpanel engage").get("total"))
+        if total is None:
             raise SourceUnavailable(f"{SERVICE} answered without a total count", service=SERVICE)
         return total
 
-    def _more(self, page: dict[str, Any], results: list[Any], received: int, total: int | None) -> bool:
-        """Whether another page is needed; an inconsistency that paging cannot resolve is raised."""
-        if not results:
-            if total is not None and received < total:
-                raise SourceUnavailable(
-                    f"{SERVICE} said {total} profiles match but sent {received} before an empty page",
-                    service=SERVICE,
-                )
-            return False
-        if total is not None and received > total and not self.stats.total_mismatch:
-            self.stats.total_mismatch = True
-            LOG.warning(
-                "Mixpanel's total (%d) is smaller than what it returned; paging on until an empty page",
-                total,
-            )
-        if total is not None and not self.stats.total_mismatch:
-            # Trusting `total` saves the query that would come back empty: 60 an hour is the limit.
-            return received < total
-        page_size = page.get("page_size")
-        if isinstance(page_size, int) and not isinstance(page_size, bool) and page_size > 0:
-            return len(results) >= page_size
-        return True  # neither total nor page_size: page until one comes back empty
+    def total_in(self, windows: Sequence[Window]) -> int:
+        """How many profiles the function's own where finds in `windows`: one query, as a run asks it."""
+        with self._filter_named():
+            return self.total(where_created_in_any(windows, self._created, self._filter))
+
+    def _first_page(self, form: dict[str, str], pace: _Pace) -> dict[str, Any]:
+        with self._filter_named():
+            return self._retrier.call(partial(pace.timed, self._post, form), name="Mixpanel engage")
+
+    @contextmanager
+    def _filter_named(self) -> Iterator[None]:
+        """A query Mixpanel cannot run (400) while a filter is set: the filter is the part people wrote."""
+        try:
+            yield
+        except SourceRejected as error:
+            if error.status == 400 and self._filter:
+                raise ConfigError(
+                    f"{SERVICE} refused the query ({error}); the filter is the part of it you wrote",
+                    variable="MIXPANEL_FILTER",
+                ) from None
+            raise
+
+    def _later_page(
+        self,
+        form: dict[str, str],
+        ranges: tuple[Window, ...],
+        plan: _Plan,
+        pace: _Pace,
+        shared: _Shared,
+        number: int,
+        stop: threading.Event,
+    ) -> _Page:
+        """Page `number` of the session, retried by itself; checked against what the first page said."""
+
+        def attempt() -> dict[str, Any]:
+            if stop.is_set():
+                raise pages.Stopped
+            try:
+                return pace.timed(self._post, {**form, "page": str(number)})
+            except SourceRejected as error:
+                if error.status == 400:  # the session is gone: a new query would make another
+                    raise SourceUnavailable(
+                        f"{SERVICE} no longer knows the session of this query (page {number} "
+                        f"answered 400); the run will start the query again",
+                        service=SERVICE,
+                    ) from None
+                raise
+
+        retrier = replace(self._retrier, sleep=pages.stoppable(self._retrier.sleep, stop))
+        page = retrier.call(attempt, name=f"Mixpanel engage page {number}")
+        return self._page_of(page, ranges, plan, number, shared)
+
+    def _page_of(
+        self, page: dict[str, Any], ranges: tuple[Window, ...], plan: _Plan, number: int, shared: _Shared
+    ) -> _Page:
+        """The page's users, after checking that it is the page the first one promised."""
+        _agrees(page, plan, number)
+        made = _Page([])
+        for raw in page["results"]:
+            user = self._to_user(raw, ranges, shared)
+            if user is not None:
+                made.users.append(user)
+            elif isinstance(raw, dict) and raw.get("$distinct_id") is not None:
+                made.skipped_ids.append(_distinct_id(raw))
+        return made
 
     def _post(self, form: dict[str, str]) -> dict[str, Any]:
         request = Request.form(
@@ -221,12 +300,12 @@ class MixpanelClient:
             )
         return page
 
-    def _to_user(self, raw: object, ranges: tuple[Window, ...]) -> NewUser | None:
+    def _to_user(self, raw: object, ranges: tuple[Window, ...], shared: _Shared) -> NewUser | None:
         if not isinstance(raw, dict):
             return None
         props = raw.get("$properties")
         props = props if isinstance(props, dict) else {}
-        created = _parse_created(props.get("$created"))
+        created = shared.created(props.get(self._created))
         if created is None:
             self.stats.skipped_without_created += 1
             return None
@@ -242,18 +321,188 @@ class MixpanelClient:
             name=name,
             email=_text(props.get("$email"), 254),
             created=created,
-            extra=tuple(_display(props.get(key)) for key in self._extra),
+            extra=shared.one(tuple(shared.one(_display(props.get(key))) for key in self._extra)),
         )
+
+
+class _Shared:
+    """Values many users have in common (a second, a plan, a country), held once rather than per user.
+
+    At 100,000 users that is most of the memory EXTRA_PROPERTIES would take. Bounded: past LIMIT
+    distinct values, new ones are simply not shared.
+    """
+
+    LIMIT = 10_000
+
+    def __init__(self) -> None:
+        self._values: dict[object, Any] = {}
+        self._dates: dict[str, datetime | None] = {}
+
+    def one(self, value: _T) -> _T:
+        """`value`, or the equal one already held."""
+        held = self._values.get(value)
+        if held is not None:
+            return cast(_T, held)
+        if len(self._values) < self.LIMIT:
+            self._values[value] = value
+        return value
+
+    def created(self, value: object) -> datetime | None:
+        """The created property as a date (None when it is not one), parsed once per distinct text."""
+        if not isinstance(value, str):
+            return None
+        if value in self._dates:
+            return self._dates[value]
+        parsed = _parse_created(value)
+        if len(self._dates) < self.LIMIT:
+            self._dates[value] = parsed
+        return parsed
+
+
+class _Keys:
+    """Every profile's key, so that pages repeating one stop the run instead of losing as many others."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []  # the users' own strings: a set would add 4 MB at 100,000 users
+        self.twins: dict[str, int] = {}
+
+    def fresh(self, page: _Page) -> Iterator[NewUser]:
+        """The page's users, each with a key of its own (one is made for a profile without one)."""
+        self.ids += page.skipped_ids
+        for user in page.users:
+            if user.distinct_id:
+                self.ids.append(user.distinct_id)
+                yield user
+            else:
+                yield user._replace(distinct_id=self._made_up(user))
+
+    def check_unique(self) -> None:
+        """Raise when a profile came twice: its pages disagree, so as many others could be missing."""
+        self.ids.sort()
+        repeated = sum(1 for a, b in zip(self.ids, self.ids[1:], strict=False) if a == b)
+        if repeated:
+            raise SourceUnavailable(
+                f"{SERVICE} sent {repeated} profile(s) already seen on another page: its pages disagree, "
+                "so as many others could be missing; the run will start the query again",
+                service=SERVICE,
+            )
+
+    def _made_up(self, user: NewUser) -> str:
+        """A key for a profile without $distinct_id: what it shows, hashed, and its place among twins.
+
+        Never merged with another (each is listed), and the same on every run that finds it.
+        """
+        shown = json.dumps([user.name, user.email, user.created.isoformat(), user.extra])
+        digest = hashlib.sha256(shown.encode("utf-8", "replace")).hexdigest()[:16]
+        twin = self.twins[digest] = self.twins.get(digest, 0) + 1
+        return f"{NO_DISTINCT_ID}{digest}" + (f"-{twin}" if twin > 1 else "")
+
+
+class _Pace:
+    """How long pages take, and whether the pages left can arrive before the run's time runs out."""
+
+    def __init__(self, retrier: Retrier, at_once: int) -> None:
+        self._deadline = retrier.deadline
+        self._at_once = at_once
+        self._seconds: list[float] = []
+        self._arrived = 0
+
+    def timed(self, post: Any, form: dict[str, str]) -> dict[str, Any]:
+        """`post(form)`, noting how long an answered page took."""
+        started = self._deadline.clock()
+        page: dict[str, Any] = post(form)
+        self._seconds.append(self._deadline.clock() - started)
+        return page
+
+    def check(self, plan: _Plan) -> None:
+        """Count one more page arrived; stop at once when the rest cannot arrive in the time left."""
+        self._arrived += 1
+        left = plan.pages - self._arrived
+        if left <= 0 or not self._seconds:
+            return
+        each = sum(self._seconds) / len(self._seconds)
+        needed = math.ceil(left / self._at_once) * each
+        if needed > self._deadline.remaining():
+            raise self._too_large(plan, each, needed)
+
+    def _too_large(self, plan: _Plan, each: float, needed: float) -> SourceRejected:
+        left = max(self._deadline.remaining(), 0.0)
+        return SourceRejected(
+            f"{SERVICE}: the window holds {plan.total:,} profiles in {plan.pages:,} pages; at {each:.1f} s "
+            f"a page, {self._at_once} at once, the {plan.pages - self._arrived:,} pages left need about "
+            f"{needed:.0f} s and the run has {left:.0f} s. Not retried: the same window cannot fit the "
+            "next time either. Fix: MIXPANEL_PAGE_CONCURRENCY up to 5, a shorter lookback on a more "
+            "frequent schedule, a narrower MIXPANEL_FILTER, or a longer function timeout",
+            service=SERVICE,
+        )
+
+
+def _plan(page: dict[str, Any]) -> _Plan:
+    """The first page's promise: `total`, `page_size` and `session_id`, each checked."""
+    results, session = page.get("results"), page.get("session_id")
+    total, size = _count(page.get("total")), _count(page.get("page_size"))
+    if not isinstance(results, list):
+        raise _disagrees(0, "without a results list")
+    if total is None:
+        raise _disagrees(0, "without a total count, so its other pages cannot be planned")
+    if total <= len(results):
+        return _Plan(total, max(len(results), 1), session if isinstance(session, str) else "")
+    size = size or len(results)  # no page_size: the first page is a full one
+    if not size or size < len(results):
+        raise _disagrees(0, f"with {len(results)} of {total} profiles and no usable page_size")
+    if not isinstance(session, str) or not session:
+        raise _disagrees(0, f"with {len(results)} of {total} profiles and no session_id to fetch the rest")
+    return _Plan(total, size, session)
+
+
+def _agrees(page: dict[str, Any], plan: _Plan, number: int) -> None:
+    """Raise unless `page` is page `number` of the query the first page described."""
+    results = page.get("results")
+    if not isinstance(results, list):
+        raise _disagrees(number, "without a results list")
+    if len(results) != plan.length(number):
+        raise _disagrees(number, f"with {len(results)} profiles where {plan.length(number)} were promised")
+    total, session, echoed = page.get("total"), page.get("session_id"), page.get("page")
+    if number and total is not None and total != plan.total:
+        raise _disagrees(number, f"with a total of {total!r} where the first page said {plan.total}")
+    if number and session is not None and session != plan.session_id:
+        raise _disagrees(number, "from another session_id")
+    if echoed is not None and echoed != number:
+        raise _disagrees(number, f"numbered {echoed!r}")
+
+
+def _disagrees(number: int, what: str) -> SourceUnavailable:
+    return SourceUnavailable(
+        f"{SERVICE} answered page {number} {what}; stopping rather than losing anyone, "
+        "the run will start the query again",
+        service=SERVICE,
+    )
+
+
+# What each refusal means for this query; 429 and 5xx are retried, and so are these two.
+_TRANSIENT = {408: "timed out reading the request (408)", 409: "answered 409 Conflict"}
+_MEANING = {
+    400: "it could not run the query (check CREATED_PROPERTY)",
+    401: "it does not accept the credentials (check MIXPANEL_SERVICE_ACCOUNT and MIXPANEL_SECRET)",
+    402: "the project's plan does not include the Query API",
+    403: "the credentials have no access to this project (check MIXPANEL_PROJECT_ID, and the "
+    "service account's role in the project)",
+    404: "there is no Engage API at this address (check MIXPANEL_REGION, and MIXPANEL_API_URL if set)",
+    413: "the query is too long for it (shorten MIXPANEL_FILTER)",
+}
 
 
 def _refusal(status: int, body: bytes, headers: Any) -> Exception:
     detail = error_detail(body)
-    if is_transient_status(status):
-        said = (
-            "rate limit reached (60 queries per hour, 5 at once per project)"
-            if status == 429
-            else f"answered {status}"
+    if status == 429:
+        return SourceUnavailable(
+            f"{SERVICE} rate limit reached: {rate_limit(headers)}: {detail}",
+            service=SERVICE,
+            status=status,
+            retry_after=parse_retry_after(headers),
         )
+    if is_transient_status(status) or status in _TRANSIENT:
+        said = _TRANSIENT.get(status, f"answered {status}")
         return SourceUnavailable(
             f"{SERVICE} {said}: {detail}",
             service=SERVICE,
@@ -261,17 +510,56 @@ def _refusal(status: int, body: bytes, headers: Any) -> Exception:
             retry_after=parse_retry_after(headers),
         )
     if 300 <= status < 400:
-        detail = "a redirect, not followed so the secret stays with Mixpanel (check MIXPANEL_REGION)"
+        meaning = "a redirect, not followed so the secret stays with Mixpanel (check MIXPANEL_REGION)"
+    else:
+        meaning = _MEANING.get(status, "check MIXPANEL_PROJECT_ID, MIXPANEL_REGION and the credentials")
     return SourceRejected(
-        f"{SERVICE} refused the query with {status}: {detail} "
-        "(check MIXPANEL_PROJECT_ID, MIXPANEL_REGION, MIXPANEL_SERVICE_ACCOUNT and MIXPANEL_SECRET)",
-        service=SERVICE,
-        status=status,
+        f"{SERVICE} refused the query with {status}: {meaning}: {detail}", service=SERVICE, status=status
     )
+
+
+def rate_limit(headers: Any) -> str:
+    """What a 429 says: the project's limit (RateLimit-Policy) and when room returns (Retry-After)."""
+    policy = _header(headers, "ratelimit-policy")
+    limits = [_policy_text(item) for item in policy.split(",")] if policy else []
+    limits = [text for text in limits if text]
+    said = (
+        f"the project's limit is {' and '.join(limits)}"
+        if limits
+        else "Mixpanel allows 60 queries per hour and 5 at once per project, unless raised"
+    )
+    wait = parse_retry_after(headers)
+    return said + (f"; room again in about {wait:.0f} s" if wait is not None else "")
+
+
+def _policy_text(item: str) -> str:
+    """One RateLimit-Policy item, ``"name";q=60;w=3600`` or ``...;q=5;qu="concurrent-requests"``."""
+    params = dict(part.strip().partition("=")[::2] for part in item.split(";")[1:] if "=" in part)
+    quota, window = params.get("q", ""), params.get("w", "")
+    if not quota.isdigit():
+        return ""
+    if "concurrent" in params.get("qu", "") or "concurrency" in item.split(";")[0]:
+        return f"{quota} at once"
+    if not window.isdigit():
+        return f"{quota} queries"
+    per = {"3600": "per hour", "60": "per minute", "86400": "per day"}.get(window, f"per {window} s")
+    return f"{quota} queries {per}"
+
+
+def _header(headers: Any, name: str) -> str:
+    if not headers:
+        return ""
+    value = next((v for k, v in headers.items() if str(k).lower() == name), "")
+    return value if isinstance(value, str) else ""
 
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _count(value: object) -> int | None:
+    """A count from Mixpanel's JSON: a whole number, not negative, not a boolean; else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _distinct_id(raw: object) -> str:

@@ -1,25 +1,27 @@
 """Settings read from a mapping of environment variables (``os.environ`` in production).
 
-Every error names the variable at fault and says what was expected. Errors never repeat the
-value: a secret pasted into the wrong variable must not reach a log.
+Defaults, bounds and patterns come from `notifier.variables`. Every problem is collected and raised
+at once, as one ConfigError, each naming its variable and saying what was expected. Errors never
+repeat the value: a secret pasted into the wrong variable must not reach a log.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from email_validator import EmailNotValidError, validate_email
+
 from notifier.errors import ConfigError
-from notifier.variables import (
-    E164_PATTERN,
-    MAX_EXTRA_PROPERTIES,
-    MAX_LOOKBACK_MINUTES,
-    default,
-)
+from notifier.filter_expression import why_unbalanced
+from notifier.quiet_hours import QuietHours
+from notifier.variables import BY_NAME, MESSAGING_SERVICE_SID_PATTERN, Variable
 
 MIXPANEL_HOSTS = {
     "us": "https://mixpanel.com",
@@ -27,29 +29,19 @@ MIXPANEL_HOSTS = {
     "in": "https://in.mixpanel.com",
 }
 
-# Deliberately strict: what SendGrid accepts as a plain mailbox, without quoting or comments.
-_EMAIL = re.compile(
-    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
-)
 # `Name <addr>`, the name optionally in double quotes (RFC 5322's quoted-string, as mail clients write it).
 _NAMED_EMAIL = re.compile(r'^\s*(?:"(?P<quoted>[^"\\]*)"|(?P<name>[^<>"]*?))\s*<(?P<addr>[^<>]+)>\s*$')
-_DOMAIN = re.compile(
-    r"^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)+$"
-)
-_E164 = re.compile(E164_PATTERN)
-_MESSAGING_SERVICE_SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
-_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
-_FIRESTORE_DATABASE = re.compile(r"^(\(default\)|[a-z][a-z0-9-]{2,61}[a-z0-9])$")
-_PROPERTY_NAME = re.compile(r"^[^\x00-\x1f\x7f,]{1,255}$")
+_MESSAGING_SERVICE_SID = re.compile(MESSAGING_SERVICE_SID_PATTERN)
 # The variable that turns each channel on.
 CHANNEL_VARIABLES = {"email": "EMAIL_TO", "sms": "SMS_TO", "slack": "SLACK_WEBHOOK_URL"}
-MAX_EMAIL_RECIPIENTS = 1000
-MAX_SMS_RECIPIENTS = 100
 MAX_LABEL_CHARS = 60
 SECRET_VERSION_NAME = re.compile(r"^projects/[^/\s]+/secrets/[^/\s]+/versions/[^/\s]+$")
-STATE_STORES = ("memory", "firestore")
 # The digest's own fields: asking for them again as extra columns would only repeat them.
 _BUILT_IN_PROPERTIES = frozenset({"$email", "$name", "$first_name", "$last_name", "$created"})
+_TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
+
+T = TypeVar("T")
+_ORDER = {name: position for position, name in enumerate(BY_NAME)}
 
 
 @dataclass(frozen=True)
@@ -125,7 +117,7 @@ class Endpoints:
 
 @dataclass(frozen=True)
 class DigestSettings:
-    """What the digest shows: the project's name, links, extra columns, who is left out."""
+    """What the digest shows: the project's name, links, extra columns, who is left out, the summaries."""
 
     # No defaults here: notifier/variables.py holds them, and from_environ passes every field.
     project_label: str
@@ -134,6 +126,8 @@ class DigestSettings:
     exclude_email_domains: tuple[str, ...]
     notify_when_empty: bool
     email_row_limit: int
+    breakdown_property: str | None  # counted per value at the top of the digest
+    company_rollup: bool  # work addresses counted by company
 
 
 @dataclass(frozen=True)
@@ -154,9 +148,13 @@ class Settings:
     mixpanel_region: str
     mixpanel_service_account: str | None
     mixpanel_secret: SecretRef
+    created_property: str  # the profile property that dates a sign-up
+    mixpanel_filter: str | None  # an Engage `where` expression ANDed with the window
+    mixpanel_page_concurrency: int  # pages fetched at once after the first
     email: EmailSettings | None
     sms: SmsSettings | None
     slack: SlackSettings | None
+    sms_quiet_hours: QuietHours | None  # in `timezone`
     timezone: ZoneInfo
     default_lookback_minutes: int
     digest: DigestSettings
@@ -191,86 +189,79 @@ class Settings:
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
-        """Read and validate settings; raise ConfigError naming the first bad variable."""
+        """Read and validate settings; one ConfigError carries every problem found."""
         env = _Env(environ)
-        region = env.choice("MIXPANEL_REGION", tuple(MIXPANEL_HOSTS))
-        project_id = env.integer("MIXPANEL_PROJECT_ID", minimum=1, required=True)
-        return cls(
+        region = env.text("MIXPANEL_REGION", str, lower=True) or "us"
+        project_id = env.text("MIXPANEL_PROJECT_ID", int) or 0
+        settings = cls(
             mixpanel_project_id=project_id,
             mixpanel_region=region,
-            mixpanel_service_account=env.header_text("MIXPANEL_SERVICE_ACCOUNT"),
+            mixpanel_service_account=env.text("MIXPANEL_SERVICE_ACCOUNT", _header_text),
             mixpanel_secret=env.secret("MIXPANEL_SECRET"),
+            created_property=env.text("CREATED_PROPERTY", _property_name) or "",
+            mixpanel_filter=env.text("MIXPANEL_FILTER", _filter),
+            mixpanel_page_concurrency=env.whole("MIXPANEL_PAGE_CONCURRENCY"),
             email=_email_settings(env),
             sms=_sms_settings(env),
-            slack=_slack_settings(env),
-            timezone=env.timezone("TIMEZONE"),
-            default_lookback_minutes=env.integer(
-                "DEFAULT_LOOKBACK_MINUTES", minimum=1, maximum=MAX_LOOKBACK_MINUTES
-            ),
-            digest=DigestSettings(
-                project_label=env.label("PROJECT_LABEL") or f"Mixpanel project {project_id}",
-                profile_url_template=env.url_template("PROFILE_URL_TEMPLATE"),
-                extra_properties=env.property_names("EXTRA_PROPERTIES"),
-                exclude_email_domains=env.listed_domains("EXCLUDE_EMAIL_DOMAINS"),
-                notify_when_empty=env.boolean("NOTIFY_WHEN_EMPTY"),
-                email_row_limit=env.integer("EMAIL_ROW_LIMIT", minimum=1, maximum=10000),
-            ),
+            slack=env.attempt(lambda: _slack_settings(env)),
+            sms_quiet_hours=env.text("SMS_QUIET_HOURS", _quiet_hours),
+            timezone=env.text("TIMEZONE", _zone) or ZoneInfo("UTC"),
+            default_lookback_minutes=env.whole("DEFAULT_LOOKBACK_MINUTES"),
+            digest=_digest_settings(env, project_id),
             state=StateSettings(
-                store=env.choice("STATE_STORE", STATE_STORES),
-                firestore_database=env.matching(
-                    "FIRESTORE_DATABASE", _FIRESTORE_DATABASE, "(default) or a database id like notifierator"
-                ),
-                max_catch_up_minutes=env.integer(
-                    "MAX_CATCH_UP_MINUTES", minimum=0, maximum=MAX_LOOKBACK_MINUTES
-                ),
-                late_arrival_minutes=env.integer("LATE_ARRIVAL_MINUTES", minimum=0, maximum=1440),
+                store=env.text("STATE_STORE", str, lower=True) or "",
+                firestore_database=env.text("FIRESTORE_DATABASE", str) or "",
+                max_catch_up_minutes=env.whole("MAX_CATCH_UP_MINUTES"),
+                late_arrival_minutes=env.whole("LATE_ARRIVAL_MINUTES"),
             ),
-            run_budget_seconds=env.integer("RUN_BUDGET_SECONDS", minimum=1, maximum=3600),
-            max_message_age_minutes=env.integer("MAX_MESSAGE_AGE_MINUTES", minimum=1, maximum=10080),
+            run_budget_seconds=env.whole("RUN_BUDGET_SECONDS"),
+            max_message_age_minutes=env.whole("MAX_MESSAGE_AGE_MINUTES"),
             endpoints=Endpoints(
-                mixpanel=env.url("MIXPANEL_API_URL") or MIXPANEL_HOSTS[region],
-                sendgrid=env.url("SENDGRID_API_URL"),
-                twilio=env.url("TWILIO_API_URL"),
-                secret_manager=env.url("SECRET_MANAGER_API_URL"),
+                mixpanel=env.text("MIXPANEL_API_URL", _base_url) or MIXPANEL_HOSTS.get(region, ""),
+                sendgrid=env.text("SENDGRID_API_URL", _base_url),
+                twilio=env.text("TWILIO_API_URL", _base_url),
+                secret_manager=env.text("SECRET_MANAGER_API_URL", _base_url),
             ),
         )
+        env.raise_problems()
+        return settings
+
+
+def _digest_settings(env: _Env, project_id: int) -> DigestSettings:
+    return DigestSettings(
+        project_label=env.text("PROJECT_LABEL", _label) or f"Mixpanel project {project_id}",
+        profile_url_template=env.text("PROFILE_URL_TEMPLATE", _url_template),
+        extra_properties=env.listed("EXTRA_PROPERTIES", _extra_property),
+        exclude_email_domains=env.listed("EXCLUDE_EMAIL_DOMAINS", lambda domain: domain.lower().lstrip("@")),
+        notify_when_empty=env.boolean("NOTIFY_WHEN_EMPTY"),
+        email_row_limit=env.whole("EMAIL_ROW_LIMIT"),
+        breakdown_property=env.text("BREAKDOWN_PROPERTY", _property_name),
+        company_rollup=env.boolean("COMPANY_ROLLUP"),
+    )
 
 
 def _email_settings(env: _Env) -> EmailSettings | None:
     if env.optional("EMAIL_TO") is None:
         return None
     # Mailbox names are case-insensitive in practice: CEO@Example.com and ceo@example.com are one inbox.
-    to = env.listed("EMAIL_TO", _is_email, "an email address like ops@example.com", key=str.lower)
-    if len(to) > MAX_EMAIL_RECIPIENTS:
-        # One SendGrid request carries at most 1,000 personalizations.
-        raise ConfigError(f"has {len(to)} addresses; at most {MAX_EMAIL_RECIPIENTS}", variable="EMAIL_TO")
-    return EmailSettings(to=to, sender=env.sender("EMAIL_FROM"), api_key=env.secret("SENDGRID_API_KEY"))
+    to = env.listed("EMAIL_TO", _email_address, key=str.lower)
+    sender = env.attempt(lambda: _sender(env.required("EMAIL_FROM")))
+    return EmailSettings(to=to, sender=sender or Sender(""), api_key=env.secret("SENDGRID_API_KEY"))
 
 
 def _sms_settings(env: _Env) -> SmsSettings | None:
     if env.optional("SMS_TO") is None:
         return None
-    to = env.listed("SMS_TO", _E164.match, "an E.164 number like +14155550100")
-    if len(to) > MAX_SMS_RECIPIENTS:
-        # One message per number, one after another, inside one run's budget.
-        raise ConfigError(f"has {len(to)} numbers; at most {MAX_SMS_RECIPIENTS}", variable="SMS_TO")
-    sender = env.required("SMS_FROM")
-    if not (_E164.match(sender) or _MESSAGING_SERVICE_SID.match(sender)):
-        raise ConfigError(
-            "must be an E.164 number like +14155550100 or a Messaging Service SID (MG + 32 hex)",
-            variable="SMS_FROM",
-        )
-    account_sid = env.required("TWILIO_ACCOUNT_SID")
-    if not _ACCOUNT_SID.match(account_sid):
-        raise ConfigError("must be a Twilio account SID: AC + 32 hex", variable="TWILIO_ACCOUNT_SID")
     return SmsSettings(
-        to=to, sender=sender, account_sid=account_sid, auth_token=env.secret("TWILIO_AUTH_TOKEN")
+        to=env.listed("SMS_TO"),
+        sender=env.required_text("SMS_FROM"),
+        account_sid=env.required_text("TWILIO_ACCOUNT_SID"),
+        auth_token=env.secret("TWILIO_AUTH_TOKEN"),
     )
 
 
 def _slack_settings(env: _Env) -> SlackSettings | None:
-    ref = env.optional("SLACK_WEBHOOK_URL")
-    if ref is None:
+    if env.optional("SLACK_WEBHOOK_URL") is None:
         return None
     secret = env.secret("SLACK_WEBHOOK_URL")
     if not secret.is_version_name:
@@ -309,10 +300,6 @@ def check_slack_webhook_url(url: str) -> str:
     return url
 
 
-def _is_email(text: str) -> bool:
-    return len(text) <= 254 and bool(_EMAIL.match(text))
-
-
 def is_loopback_host(host: str) -> bool:
     """True for localhost and loopback IP addresses, where plain http cannot be intercepted."""
     if host == "localhost":
@@ -323,170 +310,227 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+class _Invalid(ValueError):
+    """A value a parser refuses; `wants` overrides the table's words for what was expected."""
+
+    def __init__(self, wants: str | None = None) -> None:
+        super().__init__(wants)
+        self.wants = wants
+
+
 class _Env:
-    """Typed reads of one environment mapping; empty strings count as unset; defaults from variables."""
+    """Typed reads of one environment mapping, checked against the variables' table.
+
+    Empty strings count as unset, and unset takes the table's default. A read that fails records its
+    problem and returns a stand-in, so every variable is read; `raise_problems` raises them all.
+    """
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self._environ = environ
+        self._problems: list[ConfigError] = []
+
+    def raise_problems(self) -> None:
+        """Raise one ConfigError carrying every problem recorded, if there is any."""
+        if self._problems:
+            # In the table's order, as docs/configuration.md lists them.
+            raise ConfigError.every(sorted(self._problems, key=lambda problem: _ORDER[problem.variable]))
+
+    def attempt(self, read: Callable[[], T | None]) -> T | None:
+        """`read()`, or None with its problem recorded."""
+        try:
+            return read()
+        except ConfigError as error:
+            self._problems.append(error)
+            return None
 
     def optional(self, name: str) -> str | None:
         value = self._environ.get(name, "").strip()
         return value or None
 
-    def _or_default(self, name: str) -> str:
-        return self.optional(name) or default(name)
-
-    def header_text(self, name: str) -> str | None:
-        """A value that travels in an HTTP header (Basic auth): printable ASCII, no spaces."""
-        value = self.optional(name)
-        if value is not None and not (value.isascii() and value.isprintable() and " " not in value):
-            raise ConfigError(
-                "must be printable ASCII without spaces (it travels in a header)", variable=name
-            )
+    def _raw(self, name: str) -> str | None:
+        variable = BY_NAME[name]
+        value = self.optional(name) or variable.default
+        if value is None and variable.required:
+            raise ConfigError("is required but not set", variable=name)
         return value
 
     def required(self, name: str) -> str:
         value = self.optional(name)
         if value is None:
-            raise ConfigError("is required but not set", variable=name)
-        return value
+            other = BY_NAME[name].required_with
+            reason = f"; it is required when {other} is set" if other else ""
+            raise ConfigError(f"is not set{reason}", variable=name)
+        return _checked(BY_NAME[name], value, str)
 
-    def secret(self, name: str) -> SecretRef:
-        return SecretRef(variable=name, reference=self.required(name))
+    def text(self, name: str, parse: Callable[[str], T], *, lower: bool = False) -> T | None:
+        """The value checked against its pattern and parsed; None when unset without a default."""
+        return self.attempt(lambda: self._text(name, parse, lower))
 
-    def integer(self, name: str, *, minimum: int, maximum: int | None = None, required: bool = False) -> int:
-        raw = self.required(name) if required else self._or_default(name)
-        if not re.fullmatch(r"[0-9]{1,9}", raw):
-            raise ConfigError("must be a whole number", variable=name)
-        value = int(raw)
-        if value < minimum or (maximum is not None and value > maximum):
-            bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-            raise ConfigError(f"must be {bound}; got {value}", variable=name)
-        return value
+    def _text(self, name: str, parse: Callable[[str], T], lower: bool) -> T | None:
+        raw = self._raw(name)
+        if raw is None:
+            return None
+        return _checked(BY_NAME[name], raw.lower() if lower else raw, parse)
+
+    def required_text(self, name: str) -> str:
+        return self.attempt(lambda: self.required(name)) or ""
+
+    def whole(self, name: str) -> int:
+        return self.attempt(lambda: self._whole(name)) or 0
+
+    def _whole(self, name: str) -> int:
+        variable, raw = BY_NAME[name], self._raw(name) or ""
+        whole = re.fullmatch(r"[0-9]{1,9}", raw) is not None
+        if not (whole and (variable.minimum or 0) <= int(raw) <= (variable.maximum or int(raw))):
+            raise ConfigError(f"must be {variable.wants}", variable=name)
+        return int(raw)
 
     def boolean(self, name: str) -> bool:
-        lowered = self._or_default(name).lower()
-        if lowered in ("true", "1", "yes"):
-            return True
-        if lowered in ("false", "0", "no"):
-            return False
-        raise ConfigError("must be true or false", variable=name)
+        return bool(self.attempt(lambda: self._boolean(name)))
 
-    def choice(self, name: str, options: tuple[str, ...]) -> str:
-        value = self._or_default(name).lower()
-        if value not in options:
-            raise ConfigError(f"must be one of {', '.join(options)}", variable=name)
-        return value
+    def _boolean(self, name: str) -> bool:
+        lowered = (self._raw(name) or "").lower()
+        if lowered not in (*_TRUE, *_FALSE):
+            raise ConfigError("must be true or false", variable=name)
+        return lowered in _TRUE
 
-    def matching(self, name: str, pattern: re.Pattern[str], expected: str) -> str:
-        value = self._or_default(name)
-        if not pattern.match(value):
-            raise ConfigError(f"must be {expected}", variable=name)
-        return value
-
-    def timezone(self, name: str) -> ZoneInfo:
-        value = self._or_default(name)
-        try:
-            return ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ConfigError("must be an IANA time zone like Europe/Berlin", variable=name) from None
+    def secret(self, name: str) -> SecretRef:
+        reference = self.attempt(lambda: self._raw(name) if BY_NAME[name].required else self.required(name))
+        # An empty stand-in only while a problem is recorded: raise_problems then raises.
+        return SecretRef(variable=name, reference=reference or "")
 
     def listed(
-        self, name: str, valid: Callable[[str], object], expected: str, *, key: Callable[[str], str] = str
+        self, name: str, parse: Callable[[str], str] = str, *, key: Callable[[str], str] = str
     ) -> tuple[str, ...]:
-        items = tuple(item.strip() for item in self.required(name).split(","))
-        for position, item in enumerate(items, start=1):
-            if not item:
-                raise ConfigError("has an empty entry (check the commas)", variable=name)
-            if not valid(item):
-                raise ConfigError(f"entry {position} of {len(items)} is not {expected}", variable=name)
-        # Repeats dropped, first spelling kept: `key` says when two entries are the same recipient.
+        """Comma-separated entries, each checked and parsed; repeats dropped, the first spelling kept."""
+        return self.attempt(lambda: self._listed(name, parse, key)) or ()
+
+    def _listed(self, name: str, parse: Callable[[str], str], key: Callable[[str], str]) -> tuple[str, ...]:
+        raw, variable = self.optional(name), BY_NAME[name]
+        if raw is None:
+            return ()
+        items = [item.strip() for item in raw.split(",")]
+        if not all(items):
+            raise ConfigError("has an empty entry (check the commas)", variable=name)
+        if variable.max_entries is not None and len(items) > variable.max_entries:
+            raise ConfigError(f"has {len(items)} entries; at most {variable.max_entries}", variable=name)
         first: dict[str, str] = {}
-        for item in items:
-            first.setdefault(key(item), item)
+        for position, item in enumerate(items, start=1):
+            try:
+                parsed = _checked(variable, item, parse)
+            except ConfigError:
+                raise ConfigError(
+                    f"entry {position} of {len(items)} is not {variable.wants}", variable=name
+                ) from None
+            first.setdefault(key(parsed), parsed)
         return tuple(first.values())
 
-    def sender(self, name: str) -> Sender:
-        raw = self.required(name)
-        named = _NAMED_EMAIL.match(raw)
-        if named:
-            address, display = named["addr"].strip(), (named["quoted"] or named["name"] or "").strip() or None
-        else:
-            address, display = raw, None
-        if not _is_email(address) or (display is not None and _has_control(display)):
-            raise ConfigError(
-                "must be an address like alerts@example.com or 'Name <alerts@example.com>'",
-                variable=name,
-            )
-        return Sender(address=address, name=display)
 
-    def label(self, name: str) -> str | None:
-        raw = self.optional(name)
-        if raw is None:
-            return None
-        if len(raw) > MAX_LABEL_CHARS or _has_control(raw):
-            raise ConfigError(
-                f"must be one line of at most {MAX_LABEL_CHARS} characters, like Acme iOS", variable=name
-            )
-        return " ".join(raw.split())
+def _checked(variable: Variable, raw: str, parse: Callable[[str], T]) -> T:
+    """`raw` parsed, once it matches the variable's pattern; ConfigError names the variable, not the value."""
+    wants: str | None = variable.wants
+    try:
+        if variable.pattern is not None and not re.search(variable.pattern, raw):
+            raise _Invalid
+        return parse(raw)
+    except (_Invalid, ValueError) as error:
+        wants = error.wants if isinstance(error, _Invalid) and error.wants else wants
+        raise ConfigError(f"must be {wants}", variable=variable.name) from None
 
-    def url_template(self, name: str) -> str | None:
-        raw = self.optional(name)
-        if raw is None:
-            return None
-        if raw.count("{distinct_id}") != 1 or _has_control(raw) or " " in raw:
-            raise ConfigError(
-                "must be a URL holding {distinct_id} once, like https://admin.example.com/users/{distinct_id}",
-                variable=name,
-            )
-        self._check_url(name, raw.replace("{distinct_id}", "x"), bare=False)
-        return raw
 
-    def property_names(self, name: str) -> tuple[str, ...]:
-        raw = self.optional(name)
-        if raw is None:
-            return ()
-        names = tuple(dict.fromkeys(item.strip() for item in raw.split(",")))
-        if len(names) > MAX_EXTRA_PROPERTIES:
-            raise ConfigError(f"lists {len(names)} properties; at most {MAX_EXTRA_PROPERTIES}", variable=name)
-        for position, item in enumerate(names, start=1):
-            if not _PROPERTY_NAME.match(item):
-                raise ConfigError(
-                    f"entry {position} is not a Mixpanel property name (like utm_source or plan)",
-                    variable=name,
-                )
-            if item in _BUILT_IN_PROPERTIES:
-                raise ConfigError(f"entry {position} is already in every digest", variable=name)
-        return names
+def _email_address(text: str) -> str:
+    try:
+        validate_email(text, check_deliverability=False, allow_smtputf8=False)
+    except EmailNotValidError:
+        raise _Invalid from None
+    return text
 
-    def listed_domains(self, name: str) -> tuple[str, ...]:
-        if self.optional(name) is None:
-            return ()
-        domains = self.listed(name, lambda d: _DOMAIN.match(d.lower().lstrip("@")), "a domain like acme.com")
-        return tuple(dict.fromkeys(domain.lower().lstrip("@") for domain in domains))
 
-    def url(self, name: str) -> str | None:
-        raw = self.optional(name)
-        if raw is None:
-            return None
-        self._check_url(name, raw, bare=True)
-        return raw.rstrip("/")
+def _sender(raw: str) -> Sender:
+    named = _NAMED_EMAIL.match(raw)
+    if named:
+        address, display = named["addr"].strip(), (named["quoted"] or named["name"] or "").strip() or None
+    else:
+        address, display = raw, None
+    if display is not None and _has_control(display):
+        raise ConfigError(f"must be {BY_NAME['EMAIL_FROM'].wants}", variable="EMAIL_FROM")
+    try:
+        _email_address(address)
+    except _Invalid:
+        raise ConfigError(f"must be {BY_NAME['EMAIL_FROM'].wants}", variable="EMAIL_FROM") from None
+    return Sender(address=address, name=display)
 
-    def _check_url(self, name: str, raw: str, *, bare: bool) -> None:
-        try:
-            parts = urlsplit(raw)
-            parts.port  # noqa: B018 - raises ValueError for a port out of range
-        except ValueError:
-            raise ConfigError("is not a valid URL (check the host and port)", variable=name) from None
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError("must be an http(s) URL like https://api.example.com", variable=name)
-        if parts.scheme == "http" and not is_loopback_host(parts.hostname):
-            raise ConfigError(
-                "plain http is accepted only for loopback hosts (127.0.0.1, localhost); use https",
-                variable=name,
-            )
-        if parts.username or parts.password or (bare and (parts.query or parts.fragment)):
-            raise ConfigError("must be a bare base URL without credentials or query", variable=name)
+
+def _header_text(value: str) -> str:
+    """A value that travels in an HTTP header (Basic auth): printable ASCII, no spaces."""
+    if not (value.isascii() and value.isprintable() and " " not in value):
+        raise _Invalid
+    return value
+
+
+def _property_name(value: str) -> str:
+    if _has_control(value):
+        raise _Invalid
+    return value
+
+
+def _extra_property(value: str) -> str:
+    if value in _BUILT_IN_PROPERTIES:
+        raise _Invalid("a property the digest does not already show")
+    return _property_name(value)
+
+
+def _filter(value: str) -> str:
+    problem = why_unbalanced(value)
+    if problem is not None:
+        raise _Invalid(f"an expression that stands on its own ({problem})")
+    return value
+
+
+def _quiet_hours(value: str) -> QuietHours:
+    start, end = (dt.time.fromisoformat(part) for part in value.split("-"))
+    if start == end:
+        raise _Invalid("two different times like 22:00-07:00 (equal ends would hold every text)")
+    return QuietHours(start=start, end=end)
+
+
+def _zone(value: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _Invalid from None
+
+
+def _label(raw: str) -> str:
+    if len(raw) > MAX_LABEL_CHARS or _has_control(raw):
+        raise _Invalid
+    return " ".join(raw.split())
+
+
+def _url_template(raw: str) -> str:
+    if raw.count("{distinct_id}") != 1 or _has_control(raw) or " " in raw:
+        raise _Invalid
+    _check_url(raw.replace("{distinct_id}", "x"), bare=False)
+    return raw
+
+
+def _base_url(raw: str) -> str:
+    _check_url(raw, bare=True)
+    return raw.rstrip("/")
+
+
+def _check_url(raw: str, *, bare: bool) -> None:
+    try:
+        parts = urlsplit(raw)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range
+    except ValueError:
+        raise _Invalid("a valid URL (check the host and port)") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise _Invalid("an http(s) URL like https://api.example.com")
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname):
+        raise _Invalid("https: plain http is accepted only for loopback hosts (127.0.0.1, localhost)")
+    if parts.username or parts.password or (bare and (parts.query or parts.fragment)):
+        raise _Invalid("a bare base URL without credentials or query")
 
 
 def _has_control(text: str) -> bool:

@@ -95,7 +95,6 @@ class RunSummary:
             "pages": self.stats.pages,
             "bytes_received": self.stats.bytes_received,
             "skipped_without_created": self.stats.skipped_without_created,
-            "duplicates_dropped": self.stats.duplicates_dropped,
             "channels": {summary.channel: summary.log_fields() for summary in self.channels},
             "retries": self.retries,
             **({"state_round_trips": self.state_round_trips} if self.state_round_trips else {}),

@@ -18,6 +18,13 @@ SECRETS = {
     "projects/demo/secrets/twilio-auth-token/versions/latest": "demo-twilio-token",
 }
 ODD_NAMES = "<script>, <!channel>, <https://evil.example|Click here> and =HYPERLINK(...)"
+# What the digest tells, for the sample project: a segment, a breakdown, companies, quiet hours.
+DIGEST_SETTINGS = {
+    "MIXPANEL_FILTER": 'properties["plan"] != "staff"',
+    "BREAKDOWN_PROPERTY": "utm_source",
+    "COMPANY_ROLLUP": "true",
+    "SMS_QUIET_HOURS": "22:00-07:00",
+}
 
 
 def secret_name(secret: str) -> str:
@@ -26,7 +33,9 @@ def secret_name(secret: str) -> str:
 
 
 def sample_profiles(window_end: datetime) -> list[dict[str, Any]]:
-    """Profiles inside and outside the last hour, with the awkward names and values real data has."""
+    """Profiles inside and outside the last hour, with the awkward names and values real data has:
+    work addresses at companies and their subdomains, free-mail and disposable ones, and a staff
+    member (plan "staff", at acme.com) whom the filter and EXCLUDE_EMAIL_DOMAINS both leave out."""
 
     def at(minutes_before_end: float) -> str:
         return (window_end - timedelta(minutes=minutes_before_end)).strftime("%Y-%m-%dT%H:%M:%S")
@@ -37,21 +46,19 @@ def sample_profiles(window_end: datetime) -> list[dict[str, Any]]:
         return person
 
     return [
-        signed_up("u-1", 55, "pro", "newsletter", name="Ada Lovelace", email="ada@example.com"),
+        signed_up("u-1", 55, "pro", "newsletter", name="Ada Lovelace", email="ada@globex.io"),
         signed_up(
-            "u-2", 41, "team", "google", first_name="Grace", last_name="Hopper", email="grace@example.com"
+            "u-2", 41, "team", "google", first_name="Grace", last_name="Hopper", email="grace@eng.globex.io"
         ),
         signed_up(
-            "u-3", 34, "free", "<b>ad</b>", name="<script>alert('x')</script>", email="mallory@example.com"
+            "u-3", 34, "free", "<b>ad</b>", name="<script>alert('x')</script>", email="mallory@mailinator.com"
         ),
-        signed_up("u-4", 30, "pro", "twitter", name="Zoë Ångström-Łukasiewicz", email="zoe@example.com"),
-        signed_up("u-5", 26, "free", "weibo", name="李雷 🎉", email="li@example.com"),
-        signed_up("u-6", 22, "free", "google", name="Ivy Internal", email="ivy@eng.acme.com"),  # excluded
-        signed_up("u-7", 15, "free", "", email="no-name@example.com"),
-        signed_up("u-8", 9, "team", "slack", name="<!channel> <https://evil.example|Click here>"),
-        signed_up(
-            "u-9", 0.5, "free", "=cmd", name='=HYPERLINK("http://evil.example")', email="f@example.com"
-        ),
+        signed_up("u-4", 30, "pro", "google", name="Zoë Ångström-Łukasiewicz", email="zoe@initech.co.uk"),
+        signed_up("u-5", 26, "free", "google", name="李雷 🎉", email="li@qq.com"),
+        signed_up("u-6", 22, "staff", "google", name="Ivy Internal", email="ivy@eng.acme.com"),  # left out
+        signed_up("u-7", 15, "free", "", email="no-name@sales.hooli.com"),
+        signed_up("u-8", 9, "team", "newsletter", name="<!channel> <https://evil.example|Click here>"),
+        signed_up("u-9", 0.5, "free", "=cmd", name='=HYPERLINK("http://evil.example")', email="f@gmail.com"),
         profile("early", at(61), name="Before The Window", email="early@example.com"),
         profile("late", at(-1), name="After The Window", email="late@example.com"),
         {"$distinct_id": "no-created", "$properties": {"$name": "No Created Property"}},

@@ -63,27 +63,34 @@ def compile_where(expression: str, *, project_timezone: str = "UTC") -> Callable
     return lambda properties: node(properties) is True
 
 
-_CREATED = r'properties\["\$created"\]'
-_ONE_RANGE = rf"datetime\((-?\d+)\) <= {_CREATED} and {_CREATED} < datetime\((-?\d+)\)"
+_PROPERTY = r'properties\["([^"\\]+)"\]'
+_ONE_RANGE = rf"datetime\((-?\d+)\) <= {_PROPERTY} and {_PROPERTY} < datetime\((-?\d+)\)"
 _RANGE = re.compile(rf"{_ONE_RANGE}|\({_ONE_RANGE}\)")
 
 
-def created_ranges(expression: str) -> list[tuple[float, float]] | None:
-    """The (start, end) Unix-second ranges when `expression` is only `or`-ed `$created` ranges, else None.
+def created_ranges(expression: str) -> tuple[str, list[tuple[float, float]]] | None:
+    """The date property and its (start, end) Unix-second ranges when `expression` is only `or`-ed
+    ranges of one property, else None.
 
     The Engage client sends that form; the stand-in then selects by a quick numeric comparison that
     follows the same rules as `compile_where` (a test holds the two to the same answers).
     """
-    parts = expression.split(" or ")
-    matches = [_RANGE.fullmatch(part.strip()) for part in parts]
-    if not all(matches):
-        return None
-    return [(float(m[1] or m[3]), float(m[2] or m[4])) for m in matches if m]
+    ranges: list[tuple[float, float]] = []
+    names: set[str] = set()
+    for part in expression.split(" or "):
+        match = _RANGE.fullmatch(part.strip())
+        if match is None:
+            return None
+        groups = match.groups()
+        start, first, second, end = groups[:4] if groups[0] is not None else groups[4:]
+        names.update((first, second))
+        ranges.append((float(start), float(end)))
+    return (names.pop(), ranges) if len(names) == 1 else None
 
 
-def created_seconds(properties: Mapping[str, Any]) -> float | None:
-    """A profile's `$created` as Unix seconds when it is date text, as Mixpanel compares it."""
-    value = properties.get("$created")
+def created_seconds(properties: Mapping[str, Any], name: str = "$created") -> float | None:
+    """A profile's date property `name` as Unix seconds when it is date text, as Mixpanel compares it."""
+    value = properties.get(name)
     return _date_seconds(value) if isinstance(value, str) else None
 
 
@@ -237,7 +244,10 @@ def _date_seconds(text: str) -> float | None:
     """
     if len(text) != 19 or not _DATE_TEXT.fullmatch(text):
         return None
-    return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+    try:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC).timestamp()
+    except ValueError:
+        return None  # digits in the shape of a date that is none (month 13, day 0)
 
 
 _DATE_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}")

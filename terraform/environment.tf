@@ -1,9 +1,9 @@
 # What the function is told: its environment variables and the secrets they name.
 # No resources here (tests evaluate this file with `terraform console`).
 locals {
-  # The function's own defaults and limits, generated from notifier/variables.py.
-  code_defaults = {
-    for line in regexall("(?m)^([A-Z0-9_]+)=(.*)$", file("${path.module}/../deploy/function-defaults.env")) :
+  # The variables' table (notifier/variables.py), written to deploy/variables.env: NAME.fact=value.
+  facts = {
+    for line in regexall("(?m)^([A-Za-z0-9_.]+)=(.*)$", file("${path.module}/../deploy/variables.env")) :
     line[0] => line[1]
   }
 
@@ -15,50 +15,26 @@ locals {
 
   # Secret Manager secret ids by the variable that names them. Slack only when enabled: the channel is
   # on whenever SLACK_WEBHOOK_URL is set, and an empty secret would make every run a bad configuration.
-  secret_ids = merge(
-    {
-      MIXPANEL_SECRET   = "${var.name}-mixpanel-secret"
-      SENDGRID_API_KEY  = "${var.name}-sendgrid-api-key"
-      TWILIO_AUTH_TOKEN = "${var.name}-twilio-auth-token"
-    },
-    var.slack_enabled ? { SLACK_WEBHOOK_URL = "${var.name}-slack-webhook-url" } : {},
-  )
+  secret_ids = {
+    for key, id in local.facts : trimsuffix(key, ".secret") => "${var.name}-${id}"
+    if endswith(key, ".secret") && (var.slack_enabled || key != "SLACK_WEBHOOK_URL.secret")
+  }
 
   settings = merge(
+    { for variable, secret in local.secret_ids : variable => "projects/${var.project_id}/secrets/${secret}/versions/latest" },
+    local.function_settings, # function_settings.tf
     {
-      for variable, secret in local.secret_ids :
-      variable => "projects/${var.project_id}/secrets/${secret}/versions/latest"
-    },
-    {
-      MIXPANEL_PROJECT_ID      = var.mixpanel_project_id
-      MIXPANEL_REGION          = var.mixpanel_region
-      MIXPANEL_SERVICE_ACCOUNT = var.mixpanel_service_account
-      EMAIL_TO                 = join(",", var.email_to)
-      EMAIL_FROM               = var.email_from
-      SMS_TO                   = join(",", var.sms_to)
-      SMS_FROM                 = var.sms_from
-      TWILIO_ACCOUNT_SID       = var.twilio_account_sid
-      TIMEZONE                 = var.display_time_zone
-      DEFAULT_LOOKBACK_MINUTES = tostring(var.lookback_minutes)
-      NOTIFY_WHEN_EMPTY        = tostring(var.notify_when_empty)
-      PROJECT_LABEL            = var.project_label
-      PROFILE_URL_TEMPLATE     = var.profile_url_template
-      EXTRA_PROPERTIES         = join(",", var.extra_properties)
-      EXCLUDE_EMAIL_DOMAINS    = join(",", var.exclude_email_domains)
+      DEFAULT_LOOKBACK_MINUTES = tostring(local.lookback_minutes) # schedule.tf
       STATE_STORE              = "firestore"
       FIRESTORE_DATABASE       = local.firestore_database
-      MAX_CATCH_UP_MINUTES     = tostring(var.max_catch_up_minutes)
-      LATE_ARRIVAL_MINUTES     = tostring(var.late_arrival_minutes)
-      EMAIL_ROW_LIMIT          = tostring(var.email_row_limit)
-      # The run's own budget ends a minute before the platform would stop it.
-      RUN_BUDGET_SECONDS      = tostring(var.timeout_seconds - 60)
-      MAX_MESSAGE_AGE_MINUTES = tostring(var.max_message_age_minutes)
+      # The run's own budget ends before the platform would stop it.
+      RUN_BUDGET_SECONDS = tostring(var.timeout_seconds - tonumber(local.facts.RUN_BUDGET_MARGIN_SECONDS))
     },
   )
 
   # Only what is set and differs from the function's own default.
   environment = {
     for variable, value in local.settings : variable => value
-    if value != null && value != "" && value != lookup(local.code_defaults, variable, "")
+    if value != null && value != "" && value != lookup(local.facts, "${variable}.default", "")
   }
 }

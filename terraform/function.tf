@@ -5,8 +5,9 @@ resource "google_cloudfunctions2_function" "notify" {
   description = "Tells the team, by email, SMS and Slack, the Mixpanel users who signed up in each window."
 
   build_config {
-    runtime     = "python312"
-    entry_point = "notify"
+    runtime         = "python312"
+    entry_point     = "notify"
+    service_account = google_service_account.build.id # service_accounts.tf
     source {
       storage_source {
         bucket = google_storage_bucket.source.name
@@ -35,9 +36,13 @@ resource "google_cloudfunctions2_function" "notify" {
     service_account_email = google_service_account.trigger.email
   }
 
-  # The environment names secrets and the database by name: they, and the access to them, come first.
+  # The environment names secrets and the database by name: they, and the access to them, come first;
+  # so do the build account's role and the service agents.
   depends_on = [
     google_project_service.required,
+    time_sleep.service_agents_ready, # apis.tf
+    google_project_iam_member.build_builds,
+    google_service_account_iam_member.pubsub_agent_mints_tokens,
     google_secret_manager_secret_iam_member.runtime_reads,
     google_project_iam_member.runtime_uses_state,
     google_firestore_field.expire_at,

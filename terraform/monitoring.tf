@@ -88,13 +88,17 @@ resource "google_monitoring_alert_policy" "runs_missing" {
   project      = var.project_id
   display_name = local.missing.displayName
   combiner     = local.missing.combiner
+  enabled      = local.missing.enabled
   conditions {
     display_name = local.missing_condition.displayName
-    condition_absent {
-      filter   = local.missing_condition.conditionAbsent.filter
-      duration = local.missing_condition.conditionAbsent.duration
+    condition_threshold {
+      filter                  = local.missing_condition.conditionThreshold.filter
+      comparison              = local.missing_condition.conditionThreshold.comparison
+      threshold_value         = local.missing_condition.conditionThreshold.thresholdValue
+      duration                = local.missing_condition.conditionThreshold.duration
+      evaluation_missing_data = local.missing_condition.conditionThreshold.evaluationMissingData
       dynamic "aggregations" {
-        for_each = local.missing_condition.conditionAbsent.aggregations
+        for_each = local.missing_condition.conditionThreshold.aggregations
         content {
           alignment_period     = aggregations.value.alignmentPeriod
           per_series_aligner   = aggregations.value.perSeriesAligner
@@ -102,7 +106,7 @@ resource "google_monitoring_alert_policy" "runs_missing" {
         }
       }
       trigger {
-        count = local.missing_condition.conditionAbsent.trigger.count
+        count = local.missing_condition.conditionThreshold.trigger.count
       }
     }
   }

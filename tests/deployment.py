@@ -5,40 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-# deploy.env setting -> (Terraform variable, how Terraform spells the value)
+from notifier.variables import DEPLOYMENT, SETTINGS, Kind
+
+_SPELLING: dict[Kind, type] = {Kind.TEXT: str, Kind.WHOLE: int, Kind.BOOLEAN: bool, Kind.LIST: list}
+# deploy.env setting -> (Terraform variable, how Terraform spells the value), from the variables' table.
 TERRAFORM_NAMES: dict[str, tuple[str, type]] = {
-    "PROJECT_ID": ("project_id", str),
-    "REGION": ("region", str),
-    "NAME": ("name", str),
-    "SCHEDULE": ("schedule", str),
-    "SCHEDULE_TIME_ZONE": ("time_zone", str),
-    "LOOKBACK_MINUTES": ("lookback_minutes", int),
-    "ALERT_EMAIL": ("alert_email", str),
-    "MISSING_RUN_ALERT": ("missing_run_alert", bool),
-    "FIRESTORE_LOCATION": ("firestore_location", str),
-    "SLACK_ENABLED": ("slack_enabled", bool),
-    "MEMORY": ("memory", str),
-    "TIMEOUT_SECONDS": ("timeout_seconds", int),
-    "MAX_INSTANCES": ("max_instances", int),
-    "MIXPANEL_PROJECT_ID": ("mixpanel_project_id", str),
-    "MIXPANEL_REGION": ("mixpanel_region", str),
-    "MIXPANEL_SERVICE_ACCOUNT": ("mixpanel_service_account", str),
-    "EMAIL_TO": ("email_to", list),
-    "EMAIL_FROM": ("email_from", str),
-    "SMS_TO": ("sms_to", list),
-    "SMS_FROM": ("sms_from", str),
-    "TWILIO_ACCOUNT_SID": ("twilio_account_sid", str),
-    "TIMEZONE": ("display_time_zone", str),
-    "NOTIFY_WHEN_EMPTY": ("notify_when_empty", bool),
-    "PROJECT_LABEL": ("project_label", str),
-    "PROFILE_URL_TEMPLATE": ("profile_url_template", str),
-    "EXTRA_PROPERTIES": ("extra_properties", list),
-    "EXCLUDE_EMAIL_DOMAINS": ("exclude_email_domains", list),
-    "MAX_CATCH_UP_MINUTES": ("max_catch_up_minutes", int),
-    "LATE_ARRIVAL_MINUTES": ("late_arrival_minutes", int),
-    "EMAIL_ROW_LIMIT": ("email_row_limit", int),
-    "MAX_MESSAGE_AGE_MINUTES": ("max_message_age_minutes", int),
+    variable.name: (variable.terraform_name, _SPELLING[variable.kind])
+    for variable in (*DEPLOYMENT, *SETTINGS)
 }
+# Terraform's own: where it finds the source (deploy.sh is in it), and the job's state (deploy.sh
+# pause and resume say it instead).
+TERRAFORM_ONLY = {"source_dir", "schedule_paused"}
 
 # The settings neither path can do without; everything else has a default.
 REQUIRED = {
@@ -78,6 +55,12 @@ EVERYTHING = {
     "LATE_ARRIVAL_MINUTES": "120",
     "EMAIL_ROW_LIMIT": "200",
     "MAX_MESSAGE_AGE_MINUTES": "720",
+    "CREATED_PROPERTY": "$mp_first_event_time",
+    "MIXPANEL_FILTER": 'properties["plan"] == "pro"',
+    "MIXPANEL_PAGE_CONCURRENCY": "2",
+    "BREAKDOWN_PROPERTY": "utm_source",
+    "COMPANY_ROLLUP": "false",
+    "SMS_QUIET_HOURS": "22:00-07:00",
 }
 
 

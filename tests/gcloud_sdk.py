@@ -74,4 +74,5 @@ def run_sdk_python(code: str, *args: str, config: Path) -> subprocess.CompletedP
         check=False,
         timeout=300,
         env=offline_environment(config),
+        stdin=subprocess.DEVNULL,  # a command that reads a value from stdin (--data-file=-) reads none
     )

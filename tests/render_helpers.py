@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
+
+from hypothesis import strategies as st
 
 from notifier.mixpanel import NewUser
 from notifier.render.report import Report
@@ -29,3 +31,12 @@ def user(n: int, name: str = "", email: str = "", **fields: object) -> NewUser:
 def report(users: list[NewUser], zone: ZoneInfo = UTC_ZONE, **fields: object) -> Report:
     """A report of `users` for the 08:00-09:00 UTC window."""
     return Report(users, WINDOW, zone, **fields)  # type: ignore[arg-type]
+
+
+# Any instant valid in UTC, the last and first days of the calendar as often as the rest: there a
+# zone far from UTC has no date to show.
+ANY_INSTANT = st.one_of(
+    st.datetimes(),
+    st.datetimes(min_value=datetime.max - timedelta(days=2)),
+    st.datetimes(max_value=datetime.min + timedelta(days=2)),
+).map(lambda moment: moment.replace(tzinfo=UTC))

@@ -74,14 +74,14 @@ def variable_default(name: str) -> Any:
     return unquote(load()["variable"][name]["default"])
 
 
-def scheduler_payload() -> bytes:
-    """The exact bytes the Cloud Scheduler job publishes, evaluated from its `data` expression."""
+def scheduler_payload(variables: dict[str, Any] | None = None) -> bytes:
+    """The exact bytes the Cloud Scheduler job publishes, evaluated from its `data` expression with
+    these variables (terraform.tfvars.example's when None)."""
     data = block(resource("google_cloud_scheduler_job", "tick"), "pubsub_target")["data"]
-    match = re.fullmatch(r"\$\{base64encode\(jsonencode\(\{(\w+) = var\.(\w+)\}\)\)\}", data)
+    match = re.fullmatch(r"\$\{base64encode\((jsonencode\(.*\))\)\}", data)
     assert match, f"unexpected scheduler data expression: {data}"
-    key, var = match.groups()
-    # jsonencode writes compact JSON: no spaces after separators.
-    return json.dumps({key: variable_default(var)}, separators=(",", ":")).encode()
+    given = example_variables() if variables is None else variables
+    return base64.b64decode(evaluate(f"base64encode({match.group(1)})", given))
 
 
 # --- Real Terraform, offline -----------------------------------------------------------------------
@@ -163,7 +163,7 @@ class Refusal:
 
 # Where an "Invalid value for variable" error points: the variable's line in the var file, or, for a
 # variable left at its default, its declaration.
-_REFUSED = re.compile(r'on (?:test\.tfvars\.json|variables\.tf) line \d+:\n\s*\d+:\s*(?:variable )?"(\w+)"')
+_REFUSED = re.compile(r'on (?:test\.tfvars\.json|\w+\.tf) line \d+:\n\s*\d+:\s*(?:variable )?"(\w+)"')
 
 
 def refusal(variables: dict[str, Any]) -> Refusal | None:

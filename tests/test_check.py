@@ -12,9 +12,11 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from notifier.check import Finding, Verdict, _checker, check_mixpanel
 from notifier.cli import main
 from notifier.envfile import deployed_environ, tool_environ
 from notifier.errors import ConfigError
@@ -76,7 +78,7 @@ def test_a_good_configuration_passes_every_check_and_sends_nothing(world: World)
     assert set(report.verdicts()) == {
         "configuration",
         "Mixpanel",
-        "$created filter",
+        "sign-up date",
         "SendGrid key",
         "SendGrid sender",
         "Twilio",
@@ -88,14 +90,17 @@ def test_a_good_configuration_passes_every_check_and_sends_nothing(world: World)
     assert nothing_sent(world)
 
 
-def test_the_created_filter_compares_two_queries_and_says_so(world: World) -> None:
+def test_the_sign_up_date_check_counts_in_three_queries_and_says_so(world: World) -> None:
     world.users("2026-11-28T07:00:00", "2025-01-01T00:00:00")
-    verdict, text = check(world)["$created filter"]
+    report = check(world)
+    assert report["Mixpanel"][1].endswith("accepted: 3 profiles")
+    verdict, text = report["sign-up date"]
     assert verdict == "PASS"
-    assert "finds all 3 profile(s) that have $created" in text
-    assert "2 Engage queries" in text
-    queries = [r.form()["where"] for r in world.mixpanel.received("/api/query/engage")]
+    assert "CREATED_PROPERTY $created: the function's where finds all 3 profiles that have it" in text
+    assert "3 Engage queries" in text
+    queries = [r.form().get("where") for r in world.mixpanel.received("/api/query/engage")]
     assert queries == [
+        None,
         'defined(properties["$created"])',
         'datetime(0) <= properties["$created"] and properties["$created"] < datetime(1795856447)',
     ]
@@ -110,7 +115,7 @@ def test_a_wrong_mixpanel_secret_fails_mixpanel_and_the_rest_is_still_checked(wo
     assert verdict == "FAIL"
     assert "401" in text
     assert "MIXPANEL_SECRET" in text
-    assert report["$created filter"][0] == "SKIP"
+    assert report["sign-up date"][0] == "SKIP"
     assert report["SendGrid key"][0] == report["Twilio"][0] == "PASS"
     assert "1 check(s) failed" in report.output
 
@@ -135,22 +140,84 @@ def test_profiles_the_function_s_filter_cannot_find_fail_the_created_filter(
     report = check(world)
     assert report.code == 1
     assert report["Mixpanel"][0] == "PASS"
-    verdict, text = report["$created filter"]
+    verdict, text = report["sign-up date"]
     assert verdict == "FAIL"
-    assert "2 profiles have $created but the function's filter finds 1 of them" in text
+    assert "2 profiles have $created but the function's where finds 1 of them" in text
     assert "never be reported" in text
-    assert "2 Engage queries" in text
+    assert "3 Engage queries" in text
 
 
-def test_a_project_without_profiles_cannot_tell_about_the_filter(world: World) -> None:
+def test_a_project_without_profiles_cannot_tell_about_the_sign_up_date(world: World) -> None:
     world.mixpanel.profiles = []
     report = check(world)
-    assert report["$created filter"] == (
+    assert report["sign-up date"] == (
         "UNSURE",
-        "no profile has $created yet, so there is nothing to compare (2 Engage queries of the 60 an hour "
+        "the project has no profiles yet, so there is nothing to count (2 Engage queries of the 60 an hour "
         "Mixpanel allows); run the check again after the first sign-up",
     )
     assert report.code == 0  # not knowing is not a failure
+
+
+def _without_created(world: World, count: int, *, first_seen: bool) -> None:
+    world.mixpanel.profiles = [profile(f"p{n}", "", name=f"P {n}") for n in range(count)]
+    for p in world.mixpanel.profiles if first_seen else []:
+        p["$properties"]["$mp_first_event_time"] = "2026-11-01T10:00:00"
+
+
+def test_profiles_without_created_fail_loudly_naming_first_seen_when_mixpanel_has_it(world: World) -> None:
+    _without_created(world, 40, first_seen=True)
+    report = check(world)
+    assert report.code == 1
+    verdict, text = report["sign-up date"]
+    assert verdict == "FAIL"  # never UNSURE for a project that has profiles
+    assert text.startswith("only 0 of 40 profiles have $created, so the digests would miss almost everyone")
+    assert (
+        "set CREATED_PROPERTY=$mp_first_event_time (Mixpanel's First Seen), which Mixpanel has for 40" in text
+    )
+    assert "3 Engage queries" in text
+
+
+def test_few_profiles_with_created_fail_too_and_first_seen_is_not_offered_when_absent(world: World) -> None:
+    _without_created(world, 40, first_seen=False)
+    world.users("2026-11-28T08:10:00", "2026-11-28T08:20:00")  # 2 of 42: fewer than one in ten
+    verdict, text = check(world)["sign-up date"]
+    assert verdict == "FAIL"
+    assert "only 2 of 42 profiles have $created" in text
+    assert "set it on each profile at sign-up" in text
+    assert "Mixpanel has it for none of them" in text
+
+
+def _mixpanel_check(world: World, **options: Any) -> Finding:
+    settings = Settings.from_environ(world.environ)
+    findings = check_mixpanel(_checker(settings, world.environ, world.services), **options)
+    assert findings[0].verdict is Verdict.PASS
+    return findings[1]
+
+
+def test_the_check_counts_the_created_property_the_function_uses(world: World) -> None:
+    _without_created(world, 3, first_seen=True)
+    finding = _mixpanel_check(world, created_property="$mp_first_event_time")
+    assert finding.verdict is Verdict.PASS
+    assert "CREATED_PROPERTY $mp_first_event_time: the function's where finds all 3" in finding.text
+    assert "; 0 profiles" not in finding.text
+
+
+def test_the_check_runs_the_filter_once_and_says_how_many_it_keeps(world: World) -> None:
+    world.users("2026-11-28T08:10:00", "2026-11-28T08:20:00")
+    world.mixpanel.profiles[0]["$properties"]["plan"] = "pro"
+    finding = _mixpanel_check(world, where_filter='properties["plan"] == "pro"')
+    assert finding.verdict is Verdict.PASS
+    assert "MIXPANEL_FILTER keeps 1 of the 3 profiles that have it (3 Engage queries" in finding.text
+    wheres = [r.form().get("where", "") for r in world.mixpanel.requests]
+    assert sum('properties["plan"] == "pro"' in where for where in wheres) == 1
+
+
+def test_a_filter_mixpanel_cannot_run_fails_the_check_naming_it(world: World) -> None:
+    settings = Settings.from_environ(world.environ)
+    checker = _checker(settings, world.environ, world.services)
+    findings = check_mixpanel(checker, where_filter='properties["plan"] ==')
+    assert [f.verdict for f in findings] == [Verdict.PASS, Verdict.FAIL]
+    assert findings[1].text.startswith("MIXPANEL_FILTER: Mixpanel refused the query")
 
 
 # -- SendGrid ---------------------------------------------------------------------------------------
@@ -272,6 +339,17 @@ def test_a_configuration_without_any_channel_fails(world: World) -> None:
         "EMAIL_TO: no channel is configured: set EMAIL_TO, SMS_TO or SLACK_WEBHOOK_URL (fix it; it was "
         "read from the environment: --env-file reads a file; nothing else was checked)",
     )
+
+
+def test_every_configuration_problem_is_printed_on_its_own_line(world: World) -> None:
+    world.environ.update(SMS_FROM="Notifier", TIMEZONE="Mars/Olympus", EMAIL_TO="growth")
+    report = check(world)
+    assert report.code == 1
+    failures = [line for line in report.output.splitlines() if line.startswith("FAIL")]
+    assert [line.split()[2] for line in failures] == ["EMAIL_TO:", "SMS_FROM:", "TIMEZONE:"]
+    assert failures[-1].endswith("nothing else was checked)")
+    assert "3 check(s) failed" in report.output
+    assert world.mixpanel.requests == []
 
 
 def test_a_bad_setting_fails_the_configuration_and_nothing_else_is_asked(world: World) -> None:

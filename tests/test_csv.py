@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
+import unicodedata
 import zipfile
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from notifier.mixpanel import NewUser
 from notifier.render.csv import neutralise_cell, render_csv
@@ -31,6 +35,28 @@ def test_formula_like_cells_are_neutralised(value: str) -> None:
     )
     assert rows[0][6].startswith("'")
     assert all(cell.startswith("'") for cell in (rows[1][0], rows[1][1], rows[1][4], rows[1][6]))
+
+
+# Every kind of space, line break and invisible formatting character Unicode has.
+BLANKS = [
+    chr(code)
+    for code in range(sys.maxunicode + 1)
+    if unicodedata.category(chr(code)) in {"Zs", "Zl", "Zp", "Cc", "Cf"}
+]
+
+
+@pytest.mark.parametrize("blank", ["\u2003", "\u2002", "\u2009", "\u200b", "\ufeff", "\u2028", "\u3000"])
+def test_a_formula_behind_any_unicode_space_is_neutralised(blank: str) -> None:
+    assert neutralise_cell(f'{blank}=HYPERLINK("http://evil.example")').startswith("'")
+
+
+@given(
+    st.text(alphabet=st.sampled_from(BLANKS), max_size=4),
+    st.sampled_from("=+-@＝＋－＠﹦"),
+    st.text(max_size=10),
+)
+def test_no_blank_before_a_formula_sign_hides_it(blanks: str, sign: str, rest: str) -> None:
+    assert neutralise_cell(blanks + sign + rest) == "'" + blanks + sign + rest
 
 
 def test_plain_cells_are_left_alone() -> None:

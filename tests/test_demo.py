@@ -79,8 +79,24 @@ def assert_files_show_everything(output: Path, result: DemoResult, *, screenshot
     assert "<!channel>" not in shown
     for path in (output / "email.html", output / "email.txt", attachment, output / "slack.json"):
         assert "ivy@eng.acme.com" not in path.read_text(encoding="utf-8-sig"), f"{path.name} lists ivy"
+    assert_the_preview_tells_what_the_sign_ups_mean(output, result)
     pictures = [output / "email-phone.png", output / "email-desktop.png"]
     assert all(path.exists() for path in pictures) is screenshots
     if screenshots:
         assert all(path.read_bytes().startswith(b"\x89PNG") for path in pictures)
         assert set(pictures) <= set(result.files)
+
+
+def assert_the_preview_tells_what_the_sign_ups_mean(output: Path, result: DemoResult) -> None:
+    """The sample project's segment, breakdown, companies and quiet hours, at the top of both parts."""
+    html = (output / "digest-preview.html").read_text(encoding="utf-8")
+    text = (output / "digest-preview.txt").read_text(encoding="utf-8")
+    breakdown = "By utm_source: google 3, newsletter 2, <b>ad</b> 1, =cmd 1, (none) 1"
+    companies = "Companies: globex.io 2, hooli.com 1, initech.co.uk 1"  # not gmail, qq, mailinator
+    for part in (html.replace("&lt;", "<").replace("&gt;", ">"), text):
+        assert part.index(breakdown) < part.index(companies) < part.index("Ada Lovelace")
+        assert "Ivy Internal" not in part  # plan "staff": MIXPANEL_FILTER leaves her out
+    assert "&lt;b&gt;ad&lt;/b&gt; 1" in html
+    assert "Showing the first 5 of 8" in html
+    assert result.morning_text.startswith("Acme iOS: 11 new users since 22:00 ")
+    assert "Call" not in result.morning_text

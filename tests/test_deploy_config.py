@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
+from notifier import envfile
 from notifier.settings import Settings
 from notifier.trigger import parse_trigger
-from notifier.variables import NAMES, SECRET_NAMES
+from notifier.variables import BY_NAME, NAMES, SECRET_NAMES
 from tests.deploy_script import DryRun, dry_run, example_settings, flags, refusal, run_deploy_sh
-from tests.deployment import EVERYTHING, as_tfvars
+from tests.deployment import EVERYTHING, REQUIRED, TERRAFORM_NAMES, TERRAFORM_ONLY, as_tfvars
 from tests.terraform_config import (
     block,
     evaluate,
@@ -25,7 +26,6 @@ from tests.terraform_config import (
     resource,
     scheduler_payload,
     unquote,
-    variable_default,
 )
 
 
@@ -109,23 +109,31 @@ def test_each_secret_is_readable_by_the_runtime_account_only_and_bound_on_the_se
     assert binding["for_each"] == "${google_secret_manager_secret.secret}"
     assert unquote(binding["role"]) == "roles/secretmanager.secretAccessor"
     assert "google_service_account.runtime.email" in binding["member"]
-    project_level = [key for key in load()["resource"] if key[0].startswith("google_project_iam")]
-    assert project_level == [
-        ("google_project_iam_member", "runtime_uses_state")
-    ]  # conditioned: test_deploy_state
+    project_level = {key[1] for key in load()["resource"] if key[0].startswith("google_project_iam")}
+    # The runtime's is conditioned on its database (test_deploy_state); the build account's and the
+    # Pub/Sub agent's (on the trigger's account) are the deploy's own (test_deploy_first).
+    assert project_level == {"runtime_uses_state", "build_builds"}
 
 
-def test_the_scheduler_payload_is_a_valid_trigger_message_for_the_schedule(example: DryRun) -> None:
-    payload = scheduler_payload()
+@pytest.mark.parametrize(
+    ("schedule", "minutes"),
+    [("0 * * * *", 60), ("*/15 * * * *", 15), ("* * * * *", 1), ("30 */6 * * *", 360), ("0 9 * * *", 1440)],
+)
+def test_the_scheduler_payload_asks_for_the_schedule_s_interval(
+    schedule: str, minutes: int, tmp_path: Path
+) -> None:
+    settings = {**REQUIRED, "SCHEDULE": schedule}
+    payload = scheduler_payload(as_tfvars(settings))
     trigger = parse_trigger(
         payload, publish_time=datetime(2026, 11, 28, 9, 0, 3, tzinfo=UTC), default_lookback=1
     )
-    assert trigger.window.minutes == variable_default("lookback_minutes") == 60
+    assert trigger.window.minutes == minutes
     job = resource("google_cloud_scheduler_job", "tick")
     assert (job["schedule"], job["time_zone"]) == ("${var.schedule}", "${var.time_zone}")
-    scheduler = flags(example.command("gcloud", "scheduler", "jobs", "create", "pubsub"))
+    scheduler = flags(dry_run(settings, tmp_path).command("gcloud", "scheduler", "jobs", "create", "pubsub"))
     assert scheduler["message-body"].encode() == payload
-    assert scheduler["schedule"] == variable_default("schedule") == "0 * * * *"
+    assert scheduler["schedule"] == schedule
+    assert envfile.deployed_environ(settings)["DEFAULT_LOOKBACK_MINUTES"] == str(minutes)
 
 
 def test_both_paths_retry_a_failed_scheduler_publish_alike(example: DryRun) -> None:
@@ -149,9 +157,11 @@ def test_the_apis_come_first_iam_and_firestore_among_them(example: DryRun) -> No
 def test_constrained_variables_are_validated_and_all_are_described() -> None:
     variables = load()["variable"]
     assert all(unquote(body.get("description", "")) for body in variables.values())
-    unchecked = {"mixpanel_service_account", "slack_enabled", "notify_when_empty", "project_label"}
-    unchecked |= {"exclude_email_domains", "source_dir"}
-    assert {name for name, body in variables.items() if "validation" not in body} == unchecked
+    for setting, (name, _) in TERRAFORM_NAMES.items():
+        facts = BY_NAME[setting]
+        constrained = facts.pattern is not None or facts.minimum is not None
+        assert ("validation" in variables[name]) is constrained, name
+    assert not [name for name in TERRAFORM_ONLY if "validation" in variables[name]]
 
 
 def test_provider_versions_are_pinned() -> None:

@@ -1,7 +1,8 @@
 """Every gcloud command deploy.sh can run parses with the installed gcloud.
 
 deploy.sh --dry-run prints its commands (for a fresh project, for a re-run over a deployment, with
-Slack on, and with the missing-run alert off) and the look-ups it makes first. The SDK's own CLI
+Slack on, with the missing-run alert off, daily, and each operation: pause, resume, rollback,
+uninstall) and the look-ups it makes first. The SDK's own CLI
 executes each of them, in one process, the way `gcloud` does (lib/gcloud.py: gcloud_main.CreateCLI,
 then Execute), with a throwaway configuration, no credentials and a proxy that leads nowhere. gcloud
 checks its arguments before it needs an account, so an argument error ("Invalid choice",
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.deploy_script import dry_run, example_settings
+from tests.deploy_script import ROOT, dry_run, example_settings
 from tests.deployment import EVERYTHING
 from tests.gcloud_sdk import offline_environment, run_sdk_python
 
@@ -55,12 +56,17 @@ print(json.dumps(verdicts))
 
 
 def everything_deploy_sh_runs(tmp: Path) -> list[list[str]]:
-    """The gcloud commands and look-ups of four dry runs, each once."""
+    """The gcloud commands and look-ups of every kind of dry run, each once."""
     runs = [
         dry_run(example_settings(), tmp / "fresh"),
         dry_run(EVERYTHING, tmp / "slack"),  # every secret, another region and name
         dry_run(EVERYTHING, tmp / "rerun", "--assume-deployed"),
         dry_run({**example_settings(), "MISSING_RUN_ALERT": "false"}, tmp / "off", "--assume-deployed"),
+        dry_run({**example_settings(), "SCHEDULE": "0 9 * * *", "LOOKBACK_MINUTES": "1440"}, tmp / "daily"),
+        *(
+            dry_run(example_settings(), tmp / command, "--assume-deployed", command)
+            for command in ("pause", "resume", "rollback", "uninstall")
+        ),
     ]
     unique = {shlex.join(argv): argv for run in runs for argv in (*run.commands, *run.queries)}
     return list(unique.values())
@@ -82,16 +88,20 @@ def parse_check(commands: list[list[str]], config: Path) -> list[str | None]:
     return verdicts
 
 
-def test_every_gcloud_command_of_deploy_sh_parses(tmp_path: Path) -> None:
-    commands = everything_deploy_sh_runs(tmp_path)
-    assert len(commands) >= 60
-    verdicts = parse_check(commands, tmp_path / "gcloud")
+def assert_all_parse(commands: list[list[str]], config: Path) -> None:
+    verdicts = parse_check(commands, config)
     failures = [
         f"{shlex.join(argv)}\n  {verdict}"
         for argv, verdict in zip(commands, verdicts, strict=True)
         if verdict
     ]
     assert not failures, "\n".join(failures)
+
+
+def test_every_gcloud_command_of_deploy_sh_parses(tmp_path: Path) -> None:
+    commands = everything_deploy_sh_runs(tmp_path)
+    assert len(commands) >= 60
+    assert_all_parse(commands, tmp_path / "gcloud")
 
 
 # The command issue 12 found broken, and its fixed form.
@@ -121,3 +131,20 @@ def test_the_gcloud_command_itself_says_the_same(tmp_path: Path) -> None:
             env=offline_environment(tmp_path / str(code)),
         )
         assert (result.returncode, said in result.stderr) == (code, True), result.stderr
+
+
+DOCS = [ROOT / "docs" / "deploy.md", ROOT / "docs" / "operations.md"]
+
+
+def documented_commands() -> list[list[str]]:
+    """Every gcloud command the deploy and operations docs show, placeholders filled."""
+    lines = [line.strip() for doc in DOCS for line in doc.read_text().splitlines()]
+    commands = [line.split("   #")[0] for line in lines if line.startswith("gcloud ")]
+    return [shlex.split(command.replace("REVISION", "notifierator-00001-abc")) for command in commands]
+
+
+def test_every_documented_gcloud_command_names_its_project_and_parses(tmp_path: Path) -> None:
+    commands = documented_commands()
+    assert len(commands) >= 12
+    assert not [argv for argv in commands if not any(arg.startswith("--project=") for arg in argv)]
+    assert_all_parse(commands, tmp_path / "gcloud")

@@ -13,14 +13,13 @@ import pytest
 
 from notifier.errors import ConfigError
 from notifier.settings import Settings
-from notifier.variables import DEFAULTS, MAX_LOOKBACK_MINUTES, NAMES, URL_OVERRIDES, deployment_facts
+from notifier.variables import DEFAULTS, MAX_LOOKBACK_MINUTES, NAMES, URL_OVERRIDES, WRITTEN
 from tests.deploy_script import ROOT, dry_run, example_settings, flags
 from tests.deploy_script import refusal as deploy_sh_refusal
-from tests.deployment import EVERYTHING, REQUIRED, TERRAFORM_NAMES, as_tfvars
+from tests.deployment import EVERYTHING, REQUIRED, TERRAFORM_NAMES, TERRAFORM_ONLY, as_tfvars
 from tests.terraform_config import evaluate, example_variables, load, unquote, variable_default
 from tests.terraform_config import refusal as terraform_refusal
 
-FACTS = ROOT / "deploy" / "function-defaults.env"
 DEPLOYABLE = set(NAMES) - set(URL_OVERRIDES)
 CONFIGURATIONS = {"required only": REQUIRED, "the examples": example_settings(), "everything": EVERYTHING}
 
@@ -39,9 +38,10 @@ def code_accepts(environment: dict[str, str]) -> Settings:
     return Settings.from_environ(environment)
 
 
-def test_the_shared_defaults_file_is_the_code_s() -> None:
-    regenerate = ".venv/bin/python -m notifier.variables > deploy/function-defaults.env"
-    assert FACTS.read_text() == deployment_facts(), f"deploy/function-defaults.env is stale: {regenerate}"
+@pytest.mark.parametrize("path", WRITTEN)
+def test_each_file_written_from_the_table_is_current(path: str) -> None:
+    regenerate = ".venv/bin/python -m notifier.variables --write"
+    assert (ROOT / path).read_text() == WRITTEN[path](), f"{path} is stale: {regenerate}"
 
 
 def test_the_two_example_configurations_describe_one_deployment() -> None:
@@ -49,8 +49,7 @@ def test_the_two_example_configurations_describe_one_deployment() -> None:
 
 
 def test_every_terraform_variable_has_a_deploy_env_setting() -> None:
-    terraform_only = {"source_dir"}  # where Terraform finds the source; deploy.sh is in it
-    assert {variable for variable, _ in TERRAFORM_NAMES.values()} == set(load()["variable"]) - terraform_only
+    assert {variable for variable, _ in TERRAFORM_NAMES.values()} == set(load()["variable"]) - TERRAFORM_ONLY
 
 
 @pytest.mark.parametrize("settings", CONFIGURATIONS.values(), ids=CONFIGURATIONS.keys())
@@ -87,7 +86,10 @@ def test_terraform_leaves_the_function_s_settings_to_its_defaults() -> None:
     for name, (variable, _) in TERRAFORM_NAMES.items():
         if name in NAMES:
             assert unquote(load()["variable"][variable].get("default", "required")) in (None, [], "required")
-    assert variable_default("lookback_minutes") == int(DEFAULTS["DEFAULT_LOOKBACK_MINUTES"])
+    assert variable_default("lookback_minutes") is None  # the schedule's interval
+    assert evaluate("local.lookback_minutes", as_tfvars(REQUIRED)) == int(
+        DEFAULTS["DEFAULT_LOOKBACK_MINUTES"]
+    )
 
 
 def test_deploy_sh_defaults_are_terraform_s(tmp_path: Path) -> None:
@@ -140,12 +142,20 @@ MISTAKES = [
     ("LATE_ARRIVAL_MINUTES", "1441"),
     ("EMAIL_ROW_LIMIT", "0"),
     ("MAX_MESSAGE_AGE_MINUTES", "10081"),
+    ("CREATED_PROPERTY", "signed'up"),
+    ("CREATED_PROPERTY", "x" * 256),
+    ("BREAKDOWN_PROPERTY", 'utm"] or true or ["'),
+    ("MIXPANEL_PAGE_CONCURRENCY", "6"),
+    ("SMS_QUIET_HOURS", "10pm-7am"),
     # the deployment's own
     ("NAME", "Notifierator"),
     ("FIRESTORE_LOCATION", "the moon"),
     ("TIMEOUT_SECONDS", "600"),
     ("MEMORY", "2G"),
     ("SCHEDULE", "hourly"),
+    ("SCHEDULE", "0 9 * * 1-5"),  # no single interval: windows would not tile
+    ("SCHEDULE", "*/7 * * * *"),
+    ("REGION", "europe-west"),
     ("ALERT_EMAIL", "oncall"),
 ]
 
@@ -186,7 +196,7 @@ def test_both_paths_refuse_a_channel_without_what_it_needs(channel: str, needed:
 
 # (deploy.env setting, lowest and highest value the function accepts)
 BOUNDS = [
-    ("LOOKBACK_MINUTES", 1, MAX_LOOKBACK_MINUTES),
+    ("MIXPANEL_PAGE_CONCURRENCY", 1, 5),
     ("MAX_CATCH_UP_MINUTES", 0, MAX_LOOKBACK_MINUTES),
     ("LATE_ARRIVAL_MINUTES", 0, 1440),
     ("EMAIL_ROW_LIMIT", 1, 10000),
@@ -211,3 +221,40 @@ def test_both_paths_accept_the_function_s_range(setting: str, low: int, high: in
             assert not accepted, (setting, value)
         else:
             assert accepted, (setting, value)
+
+
+@pytest.mark.parametrize("region", ["europe-west10", "europe-west12", "us-central1", "me-central2"])
+def test_both_paths_accept_every_region_spelling(region: str, tmp_path: Path) -> None:
+    settings = {**REQUIRED, "REGION": region, "FIRESTORE_LOCATION": region}
+    assert terraform_refusal(as_tfvars(settings)) is None
+    deploy = flags(dry_run(settings, tmp_path).command("gcloud", "functions", "deploy"))
+    assert deploy["region"] == region
+
+
+# (schedule, its interval: each run's window)
+SCHEDULES = [("*/15 * * * *", 15), ("0 * * * *", 60), ("5 */6 * * *", 360), ("0 9 * * *", 1440)]
+
+
+@pytest.mark.parametrize(("schedule", "minutes"), SCHEDULES)
+def test_the_lookback_is_the_schedule_s_interval_in_both_paths(
+    schedule: str, minutes: int, tmp_path: Path
+) -> None:
+    settings = {**REQUIRED, "SCHEDULE": schedule}
+    environment = terraform_environment(settings)
+    assert dry_run(settings, tmp_path).function_env() == environment
+    assert code_accepts(environment).default_lookback_minutes == minutes
+    assert terraform_refusal(as_tfvars({**settings, "LOOKBACK_MINUTES": str(minutes)})) is None
+
+
+@pytest.mark.parametrize(("schedule", "minutes"), SCHEDULES)
+def test_a_lookback_that_differs_from_the_schedule_s_interval_is_refused(
+    schedule: str, minutes: int, tmp_path: Path
+) -> None:
+    settings = {**REQUIRED, "SCHEDULE": schedule, "LOOKBACK_MINUTES": str(minutes * 2)}
+    terraform = terraform_refusal(as_tfvars(settings))
+    assert terraform is not None
+    assert terraform.variables == {"lookback_minutes"}
+    assert f"the schedule's interval ({minutes} minutes)" in terraform.message
+    script = deploy_sh_refusal(settings, tmp_path)
+    assert script is not None
+    assert script.startswith(f"LOOKBACK_MINUTES must equal the schedule's interval ({minutes} minutes)")

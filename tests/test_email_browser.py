@@ -16,6 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from notifier.breakdown import break_down
+from notifier.companies import roll_up
 from notifier.render.email import HTML_BUDGET, render_email
 from notifier.render.report import Catchup, Report
 from sandbox.browser import DESKTOP, INSTALL_HINT, PHONE, Chromium, Viewport, chromium_path
@@ -72,6 +74,8 @@ MEASURE = """(() => {
       label: colours(document.querySelector("p.label")),
       count: colours(document.querySelector("p.count")),
       window: colours(document.querySelector("p.when")),
+      breakdown: colours(document.querySelector("p.tally")),
+      companies: colours(document.querySelector("p.tally:last-of-type")),
       note: colours(note),
       name: colours(first && first.querySelector("b")),
       link: colours(first && first.querySelector("a")),
@@ -100,8 +104,11 @@ def seen(browser: Chromium, digest_report: Report, viewport: Viewport, *, row_li
 
 
 def hostile_report(**fields: Any) -> Report:
-    """The widest content a digest can get: 200-character unbroken names, long emails, five long extras."""
+    """The widest content a digest can get: 200-character unbroken names, long emails, five long extras,
+    a breakdown of long unbroken values and the longest company names."""
     long_email = "a" * 64 + "@" + "very-long-subdomain-" * 9 + "example.com"
+    sources = [f"{'Ж' * 100}{n}" for n in range(7) for _ in range(n + 1)] + [""]
+    companies = [f"ada@{letter * 63}.com" for letter in "abcdefg"]
     users = [
         user(
             n, ("Ж" if n % 2 else "W") * 200, long_email, extra=tuple("y" * 100 for _ in EXTRAS), late=n == 1
@@ -118,6 +125,8 @@ def hostile_report(**fields: Any) -> Report:
         catchup=Catchup(WINDOW.start - timedelta(hours=2), 7200),
         previous_users=2,
         window_users=7,
+        breakdown=break_down("u" * 255, sources),
+        companies=roll_up(companies),
         **fields,
     )
 

@@ -8,6 +8,8 @@ from html.parser import HTMLParser
 from hypothesis import given
 from hypothesis import strategies as st
 
+from notifier.breakdown import break_down
+from notifier.companies import roll_up
 from notifier.mixpanel import NewUser
 from notifier.render.email import HTML_BUDGET, email_subject, render_email
 from notifier.render.report import Catchup, sort_users
@@ -122,13 +124,21 @@ def test_past_the_row_limit_the_note_comes_first_and_the_csv_has_everyone() -> N
     assert digest.attachment is not None
 
 
-def test_the_html_stays_under_the_budget_with_5000_users_with_200_character_names() -> None:
+def test_the_html_stays_under_the_budget_with_5000_users_with_200_character_names_and_every_line() -> None:
     users = [user(n, "Ж" * 200, f"{'x' * 60}{n}@example.com", extra=("y" * 100,)) for n in range(5000)]
     digest = render_email(
-        report(users, extra_properties=("plan",), profile_url_template="https://a.example/u/{distinct_id}"),
+        report(
+            users,
+            extra_properties=("plan",),
+            profile_url_template="https://a.example/u/{distinct_id}",
+            breakdown=break_down("utm_source", ["&" * 200 + str(n % 9) for n in range(5000)]),
+            companies=roll_up(f"u@{n % 9}{'x' * 60}.com" for n in range(5000)),
+        ),
         row_limit=10_000,
     )
     assert len(digest.html.encode()) <= HTML_BUDGET
+    assert "By utm_source: &amp;&amp;" in digest.html
+    assert "and 4 more" in digest.html
     assert 0 < digest.listed < 5000
     assert f"Showing the first {digest.listed:,} of 5,000 (all an email can hold" in digest.html
     assert digest.html.count("user-row") == 0

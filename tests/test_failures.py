@@ -40,7 +40,8 @@ def test_mixpanel_refusing_the_query_is_logged_and_acked_with_nothing_sent(
     assert (world.sendgrid.requests, world.twilio.requests) == ([], [])
     (error,) = errors(caplog)
     assert f"refused the query with {status}" in error.getMessage()
-    assert "MIXPANEL_SECRET" in error.getMessage()
+    cause = {400: "CREATED_PROPERTY", 401: "MIXPANEL_SECRET", 402: "plan", 403: "MIXPANEL_PROJECT_ID"}
+    assert cause[status] in error.getMessage()
     assert summaries(caplog)[0]["service"] == "Mixpanel"
     assert summaries(caplog)[0]["status"] == status
 
@@ -239,7 +240,8 @@ def test_a_stale_redelivery_gives_up_on_the_recipients_left_naming_channel_and_c
 
 def test_a_bug_still_logs_one_summary_with_the_exception_type(world: World, log_lines: LogLines) -> None:
     world.environ["EXTRA_PROPERTIES"] = "plan"
-    world.mixpanel.transform_next_page(lambda page: {**page, "results": [{"$distinct_id": {"a": 1}}] * 3})
+    odd = [{"$distinct_id": {"a": n}} for n in range(3)]
+    world.mixpanel.transform_next_page(lambda page: {**page, "results": odd, "total": 3})
     world.deliver()  # odd ids are made text, not a crash
     assert sum('"event": "run_summary"' in line for line in log_lines.lines) == 1
 

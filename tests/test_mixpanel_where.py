@@ -71,9 +71,11 @@ def test_the_quick_range_path_answers_as_the_evaluator_does(
         f'(datetime({a}) <= properties["$created"] and properties["$created"] < datetime({b}))'
         for a, b in bounds
     )
-    ranges = created_ranges(expression)
-    assert ranges is not None
+    found = created_ranges(expression)
+    assert found is not None
+    name, ranges = found
+    assert name == "$created"
     properties = {} if created is None else {"$created": created}
-    seconds = created_seconds(properties)
+    seconds = created_seconds(properties, name)
     quick = seconds is not None and any(start <= seconds < end for start, end in ranges)
     assert quick == evaluate(expression, properties)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from urllib.parse import unquote, urlsplit
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, available_timezones
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from notifier.mixpanel import NewUser
+from notifier.quiet_hours import HeldTexts
+from notifier.render.csv import render_csv
+from notifier.render.email import render_email
 from notifier.render.report import (
     Catchup,
     Report,
@@ -18,12 +21,15 @@ from notifier.render.report import (
     duration,
     missed,
     profile_url,
+    showable,
     sort_users,
     trend,
     user_time,
 )
+from notifier.render.slack import render_slack
+from notifier.render.sms import render_sms
 from notifier.trigger import Window
-from tests.render_helpers import BERLIN, UTC_ZONE, WINDOW, report, user
+from tests.render_helpers import ANY_INSTANT, BERLIN, UTC_ZONE, WINDOW, report, user
 
 
 def test_a_window_within_a_day_names_the_date_once() -> None:
@@ -118,3 +124,65 @@ def test_every_zone_reads_as_a_window(zone: str) -> None:
     text = describe_window(WINDOW, ZoneInfo(zone))
     assert "–" in text
     assert text.startswith("28 Nov 2026")
+
+
+# -- windows at the ends of the calendar --------------------------------------------------------------
+def test_a_window_with_no_date_in_the_zone_is_shown_in_utc() -> None:
+    last = Window(datetime(9999, 12, 31, 22, 0, tzinfo=UTC), datetime(9999, 12, 31, 23, 0, tzinfo=UTC))
+    assert describe_window(last, ZoneInfo("Asia/Tokyo")) == "31 Dec 9999, 22:00–23:00 UTC"
+    first = Window(datetime(1, 1, 1, 0, 0, tzinfo=UTC), datetime(1, 1, 1, 1, 0, tzinfo=UTC))
+    assert describe_window(first, ZoneInfo("America/New_York")) == "01 Jan 1, 00:00–01:00 UTC"
+
+
+def test_a_report_that_cannot_be_shown_in_its_zone_is_shown_in_utc_on_every_channel() -> None:
+    last = Window(datetime(9999, 12, 31, 22, 0, tzinfo=UTC), datetime(9999, 12, 31, 23, 0, tzinfo=UTC))
+    tokyo = Report([NewUser("a", "Ada", "ada@acme.com", last.start)], last, ZoneInfo("Asia/Tokyo"))
+    assert showable(tokyo).zone.key == "UTC"
+    assert "31 Dec 9999, 22:00–23:00 UTC" in render_email(tokyo, row_limit=1).subject
+    assert render_sms(tokyo) == "Mixpanel: 1 new user 31 Dec 22:00-23:00 UTC: Ada"
+    assert (
+        render_slack(tokyo, email_on=False)["blocks"][1]["elements"][0]["text"]
+        == "31 Dec 9999, 22:00–23:00 UTC"
+    )
+    assert b"9999-12-31 22:00:00" in render_csv(tokyo)
+    assert showable(report([user(1)], BERLIN)).zone is BERLIN  # any other time stays in its zone
+
+
+MIN_UTC, MAX_UTC = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+
+
+@given(
+    ANY_INSTANT,
+    st.booleans(),
+    st.integers(min_value=1, max_value=31 * 24 * 60),
+    st.sampled_from(sorted(available_timezones())),
+)
+def test_no_window_valid_in_utc_stops_a_digest_in_any_zone(
+    anchor: datetime, anchor_starts: bool, minutes: int, zone: str
+) -> None:
+    span = timedelta(minutes=minutes)
+    anchor = anchor.replace(microsecond=0)
+    start = (
+        min(anchor, MAX_UTC.replace(microsecond=0) - span)
+        if anchor_starts
+        else max(anchor, MIN_UTC + span) - span
+    )
+    window = Window(start, start + span)
+    users = [
+        NewUser("a", "Ada", "ada@acme.com", window.start),
+        NewUser("b", "Bob", "", window.end - span / 2),
+    ]
+    digest = Report(
+        users,
+        window,
+        ZoneInfo(zone),
+        catchup=Catchup(window.start, 60),
+        held_texts=HeldTexts(2, window.start),
+    )
+    shown = showable(digest).zone
+    assert shown.key in (zone, "UTC")
+    assert render_email(digest, row_limit=1).subject.endswith(describe_window(window, shown))
+    assert describe_window(window, ZoneInfo(zone)) == describe_window(window, shown)
+    assert "new users" in render_sms(digest)
+    assert render_slack(digest, email_on=True)["blocks"]
+    assert render_csv(digest).count(b"\r\n") == 3

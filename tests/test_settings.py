@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
+import re
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from notifier.errors import ConfigError
+from notifier.filter_expression import why_unbalanced
+from notifier.quiet_hours import QuietHours
+from notifier.services import Services
 from notifier.settings import MIXPANEL_HOSTS, SecretRef, Settings
-from tests.conftest import MARKER, MIXPANEL_SECRET, SENDGRID_KEY, TWILIO_TOKEN
+from notifier.variables import BY_NAME
+from tests.conftest import MARKER, MIXPANEL_SECRET, SENDGRID_KEY, TWILIO_TOKEN, run_once
 
 MINIMAL = {"MIXPANEL_PROJECT_ID": "4242", "MIXPANEL_SECRET": MIXPANEL_SECRET}
 EMAIL = {"EMAIL_TO": "a@example.com", "EMAIL_FROM": "alerts@example.com", "SENDGRID_API_KEY": SENDGRID_KEY}
@@ -232,3 +242,226 @@ def test_recipients_that_differ_only_in_case_are_one_mailbox() -> None:
     email = Settings.from_environ({**MINIMAL, **EMAIL, "EMAIL_TO": "ceo@example.com, CEO@Example.com"}).email
     assert email is not None
     assert email.to == ("ceo@example.com",)
+
+
+# -- Every problem at once --------------------------------------------------------------------------
+
+
+def test_every_problem_is_reported_at_once_each_naming_its_variable() -> None:
+    error = error_for(
+        {
+            "MIXPANEL_SECRET": MIXPANEL_SECRET,
+            **EMAIL,
+            **SMS,
+            "EMAIL_TO": "growth@example.com, " + SENDGRID_KEY,
+            "SMS_FROM": "Notifier",
+            "MIXPANEL_PAGE_CONCURRENCY": "9",
+        }
+    )
+    assert [problem.variable for problem in error.problems] == [
+        "MIXPANEL_PROJECT_ID",
+        "MIXPANEL_PAGE_CONCURRENCY",
+        "EMAIL_TO",
+        "SMS_FROM",
+    ]
+    text = str(error)
+    assert "\n" not in text  # the function logs it as one line
+    assert all(f"{problem.variable}: " in text for problem in error.problems)
+    assert MARKER not in text
+    assert error.variable == "MIXPANEL_PROJECT_ID"
+    assert error.log_fields()["variables"] == [problem.variable for problem in error.problems]
+
+
+def test_one_problem_is_one_error_as_before() -> None:
+    error = error_for({**MINIMAL, "TIMEZONE": "Mars/Olympus"})
+    assert error.problems == (error,)
+    assert str(error) == "TIMEZONE: must be an IANA time zone like Europe/Berlin"
+
+
+# -- The variables SPEC added -----------------------------------------------------------------------
+
+
+def test_the_new_variables_have_their_documented_defaults() -> None:
+    settings = Settings.from_environ(MINIMAL)
+    assert settings.created_property == "$created"
+    assert settings.mixpanel_page_concurrency == 3
+    assert settings.mixpanel_filter is None
+    assert settings.digest.breakdown_property is None
+    assert settings.digest.company_rollup is True
+    assert settings.sms_quiet_hours is None
+
+
+def test_the_new_variables_are_read() -> None:
+    settings = Settings.from_environ(
+        {
+            **MINIMAL,
+            "CREATED_PROPERTY": "signed_up_at",
+            "MIXPANEL_PAGE_CONCURRENCY": "5",
+            "MIXPANEL_FILTER": ' properties["plan"] == "pro" ',
+            "BREAKDOWN_PROPERTY": "utm_source",
+            "COMPANY_ROLLUP": "false",
+            "SMS_QUIET_HOURS": "22:00-07:30",
+        }
+    )
+    assert settings.created_property == "signed_up_at"
+    assert settings.mixpanel_page_concurrency == 5
+    assert settings.mixpanel_filter == 'properties["plan"] == "pro"'
+    assert settings.digest.breakdown_property == "utm_source"
+    assert settings.digest.company_rollup is False
+    assert settings.sms_quiet_hours == QuietHours(start=dt.time(22, 0), end=dt.time(7, 30))
+
+
+def test_an_empty_created_property_counts_as_unset() -> None:
+    assert Settings.from_environ({**MINIMAL, "CREATED_PROPERTY": "  "}).created_property == "$created"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("CREATED_PROPERTY", 'signed_up"at'),
+        ("CREATED_PROPERTY", "signed_up'at"),
+        ("CREATED_PROPERTY", "signed\\up"),
+        ("CREATED_PROPERTY", "signed\tup"),
+        ("CREATED_PROPERTY", "x" * 256),
+        ("BREAKDOWN_PROPERTY", 'utm"] or true or ["'),
+        ("BREAKDOWN_PROPERTY", "a\x7fb"),
+        ("MIXPANEL_PAGE_CONCURRENCY", "0"),
+        ("MIXPANEL_PAGE_CONCURRENCY", "6"),
+        ("MIXPANEL_FILTER", 'properties["plan"] == "pro") or (true'),
+        ("MIXPANEL_FILTER", 'properties["plan"] == "pro'),
+        ("MIXPANEL_FILTER", 'properties["plan"] == "pro\\") or (true or ("'),
+        ("COMPANY_ROLLUP", "sometimes"),
+        ("SMS_QUIET_HOURS", "22:00-22:00"),
+        ("SMS_QUIET_HOURS", "24:00-07:00"),
+        ("SMS_QUIET_HOURS", "22-07"),
+        ("SMS_QUIET_HOURS", "10pm-7am"),
+    ],
+)
+def test_each_malformed_spec_variable_is_bad_configuration_naming_it(variable: str, value: str) -> None:
+    error = error_for({**MINIMAL, variable: value})
+    assert [problem.variable for problem in error.problems] == [variable]
+    assert value not in str(error)
+
+
+def test_a_created_property_of_255_characters_is_a_property_name() -> None:
+    name = "p" * 255
+    assert Settings.from_environ({**MINIMAL, "CREATED_PROPERTY": name}).created_property == name
+
+
+@pytest.mark.parametrize("hours", ["22:00-07:00", "07:00-22:00", "00:00-23:59", "23:59-00:00"])
+def test_quiet_hours_may_wrap_midnight(hours: str) -> None:
+    quiet = Settings.from_environ({**MINIMAL, "SMS_QUIET_HOURS": hours}).sms_quiet_hours
+    assert quiet is not None
+    assert f"{quiet.start:%H:%M}-{quiet.end:%H:%M}" == hours
+
+
+# -- Addresses: email-validator in the function, one coarse pattern in the deploy paths --------------
+
+
+@pytest.mark.parametrize(
+    "address", ["a..b@example.com", ".a@example.com", "a.@example.com", "a@example..com", "a@-example.com"]
+)
+def test_addresses_sendgrid_would_refuse_are_bad_configuration(address: str) -> None:
+    assert error_for({**MINIMAL, **EMAIL, "EMAIL_TO": address}).variable == "EMAIL_TO"
+    assert error_for({**MINIMAL, **EMAIL, "EMAIL_FROM": f"Bot <{address}>"}).variable == "EMAIL_FROM"
+
+
+@given(st.emails())
+def test_the_deploy_paths_pattern_never_refuses_an_address_the_function_accepts(address: str) -> None:
+    try:
+        accepted = Settings.from_environ({**MINIMAL, **EMAIL, "EMAIL_TO": address}).email
+    except ConfigError:
+        return
+    assert accepted is not None
+    assert re.search(BY_NAME["EMAIL_TO"].pattern or "", address)
+    assert re.search(BY_NAME["EMAIL_FROM"].pattern or "", f"Growth <{address}>")
+
+
+# -- MIXPANEL_FILTER never widens the query ---------------------------------------------------------
+
+# The filter goes inside parentheses after the window: `<window> and (<filter>)`.
+FILTER_TEXT = st.text(alphabet="()[]\"'\\ ortuex=", max_size=30)
+
+
+def groups_as_one(expression: str, *, escapes: bool) -> bool:
+    """Whether `(expression)` is one group: its first parenthesis closes at its last character, with
+    every string closed. `escapes`: a backslash escapes the next character inside a string (the other
+    reading: it is a character like any other)."""
+    wrapped = f"({expression})"
+    depth, quote, escaped = 0, "", False
+    for position, char in enumerate(wrapped):
+        if quote:
+            if escaped:
+                escaped = False
+            elif escapes and char == "\\":
+                escaped = True
+            elif char == quote:
+                quote = ""
+            continue
+        if char in "\"'":
+            quote = char
+        elif char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+            if depth == 0 and position < len(wrapped) - 1:
+                return False
+    return depth == 0 and not quote
+
+
+@given(FILTER_TEXT)
+def test_a_filter_the_guard_accepts_stays_inside_its_parentheses_however_escapes_are_read(
+    expression: str,
+) -> None:
+    if why_unbalanced(expression) is None:
+        assert groups_as_one(expression, escapes=True)
+        assert groups_as_one(expression, escapes=False)
+
+
+@given(FILTER_TEXT)
+def test_a_filter_that_would_escape_its_parentheses_is_refused(expression: str) -> None:
+    if not (groups_as_one(expression, escapes=True) and groups_as_one(expression, escapes=False)):
+        assert why_unbalanced(expression) is not None
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        'properties["plan"] == "pro"',
+        'properties["$country_code"] == "DE" and properties["plan"] in ["pro", "team"]',
+        'properties["note"] == "a (b" or properties["note"] == \'c ] d\'',
+        '(properties["a"] == \'it"s\') and (true)',
+    ],
+)
+def test_filters_with_brackets_and_quotes_inside_strings_are_accepted(expression: str) -> None:
+    assert why_unbalanced(expression) is None
+    assert Settings.from_environ({**MINIMAL, "MIXPANEL_FILTER": expression}).mixpanel_filter == expression
+
+
+@pytest.mark.parametrize(
+    ("expression", "reason"),
+    [
+        ('properties["plan"] == "pro") or (true', "a ) closes what it did not open"),
+        ('properties["plan"] == "pro\\") or (true', "it holds a backslash"),
+        ("properties['plan'] == 'pro", "a ' is never closed"),
+        ('properties["plan"] == "pro" or (true', "a ( is never closed"),
+        ('properties["plan") == "pro"', "a ) closes what it did not open"),
+    ],
+)
+def test_the_guard_says_why_a_filter_does_not_stand_on_its_own(expression: str, reason: str) -> None:
+    assert why_unbalanced(expression) == reason
+    assert reason in str(error_for({**MINIMAL, "MIXPANEL_FILTER": expression}))
+
+
+def test_the_function_logs_every_configuration_problem_in_its_one_summary_line(
+    environ: dict[str, str], services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    environ.update(SMS_FROM="Notifier", TIMEZONE="Mars/Olympus", EMAIL_TO="growth")
+    with caplog.at_level(logging.INFO):
+        summary = run_once(environ, services)
+    assert summary.outcome == "bad_config"
+    (line,) = [record for record in caplog.records if record.levelno >= logging.ERROR]
+    fields = line.__dict__["fields"]
+    assert fields["variables"] == ["EMAIL_TO", "SMS_FROM", "TIMEZONE"]
+    assert all(f"{variable}: " in line.getMessage() for variable in fields["variables"])
+    assert "\n" not in line.getMessage()

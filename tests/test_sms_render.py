@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from notifier.mixpanel import NewUser
 from notifier.render.gsm7 import BASIC, SEGMENT_SEPTETS, septets, to_gsm7
 from notifier.render.report import Report
-from notifier.render.sms import render_sms
+from notifier.render.sms import DIALLABLE_DIGITS, render_sms
 from notifier.trigger import Window
 from tests.render_helpers import BERLIN, UTC_ZONE, WINDOW, report, user
 
@@ -91,3 +91,45 @@ def test_ordinary_names_keep_their_dots_and_spaces() -> None:
 def test_a_window_across_midnight_names_both_days() -> None:
     window = Window(datetime(2026, 11, 27, 22, 0, tzinfo=UTC), datetime(2026, 11, 28, 22, 0, tzinfo=UTC))
     assert render_sms(Report([], window, UTC_ZONE)) == "Mixpanel: no new users 27 Nov 22:00-28 Nov 22:00 UTC"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Call +1 415 555 0100 now",
+        "(415) 555-0100",
+        "+44 7700 900123",
+        "４１５５５５０１００",
+        "dial *21*4155550100#",
+        "tel:+14155550100",
+    ],
+)
+def test_a_name_cannot_carry_a_number_to_call_in_the_sms(name: str) -> None:
+    body = render_sms(report([user(1, name), user(2, "Ada")], label="Acme"))
+    assert not re.search(r"\d", names_part(body))
+
+
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(codec="ascii") | st.sampled_from("４１５"), max_size=40),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_no_name_puts_a_number_or_a_link_in_the_sms(names_list: list[str]) -> None:
+    body = render_sms(report([user(n, name) for n, name in enumerate(names_list)], label="Acme"))
+    for name in names_part(body).split(", "):
+        assert len(re.findall(r"\d", name)) < DIALLABLE_DIGITS, name
+        assert not re.search(r"://|\w\.\w", name)
+
+
+def test_names_keep_their_words_and_a_short_number_when_a_phone_number_goes() -> None:
+    assert render_sms(report([user(1, "Call +1 415 555 0100 now")])).endswith(": Call now")
+    assert render_sms(report([user(1, "Agent 47"), user(2, "Dial 911")])).endswith(": Agent 47, Dial")
+
+
+def names_part(body: str) -> str:
+    """The names an SMS lists, without its own head and its "+N more"."""
+    head, _, names = body.partition("UTC: ")
+    assert head.startswith("Acme: ")
+    return re.sub(r" \+[\d,]+ more$", "", names)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import unicodedata
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -15,9 +16,12 @@ from datetime import datetime
 from typing import IO
 
 from notifier.mixpanel import NewUser
-from notifier.render.report import Report
+from notifier.render.report import Report, showable
 
 CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Characters a spreadsheet may pass over before it reads a formula: spaces of every kind, line breaks,
+# and the invisible formatting ones (zero-width space, byte-order mark, word joiner...).
+_BLANK_CATEGORIES = frozenset({"Zs", "Zl", "Zp", "Cc", "Cf"})
 # Past this many users the CSV travels zipped: a 100,000-user CSV is 14 MB, 19 MB once base64-encoded
 # for the email, close to Gmail's 25 MB and past Outlook's 20 MB; zipped it is about 3 MB.
 ZIP_ABOVE_ROWS = 10_000
@@ -50,7 +54,7 @@ def attachment(report: Report, *, zip_above_rows: int = ZIP_ABOVE_ROWS) -> Attac
 def render_csv(report: Report) -> bytes:
     """Every user as CSV bytes."""
     buffer = io.BytesIO()
-    _write_csv(report, buffer)
+    _write_csv(showable(report), buffer)
     return buffer.getvalue()
 
 
@@ -62,7 +66,7 @@ def render_csv_zip(report: Report, *, member: str) -> bytes:
         zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive,
         archive.open(member, "w") as stream,
     ):
-        _write_csv(report, stream)
+        _write_csv(showable(report), stream)
     return buffer.getvalue()
 
 
@@ -106,5 +110,17 @@ def _rows(users: Sequence[NewUser], report: Report) -> Iterator[list[str]]:
 def neutralise_cell(value: str) -> str:
     """Prefix a quote to cells a spreadsheet would run as a formula.
 
-    Leading whitespace is looked past too: some spreadsheets trim it before reading a formula."""
-    return "'" + value if value.lstrip(" \u00a0\u3000\n").startswith(CSV_FORMULA_STARTS) else value
+    Leading blanks of any kind are looked past, and full-width signs read as their ASCII twins:
+    some spreadsheets do either before reading a formula."""
+    return "'" + value if _formula_like(value) else value
+
+
+def _formula_like(value: str) -> bool:
+    if not value or value[0].isalnum():  # most cells, and at C speed: 100,000 rows of them
+        return False
+    if value.startswith(CSV_FORMULA_STARTS):
+        return True
+    for char in value:
+        if unicodedata.category(char) not in _BLANK_CATEGORIES:
+            return unicodedata.normalize("NFKC", char).startswith(CSV_FORMULA_STARTS)
+    return False

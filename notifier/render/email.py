@@ -28,6 +28,8 @@ from notifier.render.report import (
     missed,
     new_users,
     profile_url,
+    showable,
+    summary_lines,
     trend,
     user_time,
 )
@@ -66,6 +68,7 @@ def render_email(
     zip_above_rows: int = ZIP_ABOVE_ROWS,
 ) -> EmailDigest:
     """The whole email; past `row_limit` users, or the HTML budget, the rest go to a CSV of everyone."""
+    report = showable(report)
     count = report.count
     candidates = min(count, row_limit, html_budget // _MIN_ROW_BYTES)
     rows = [_user_row(report, n) for n in range(candidates)]
@@ -109,6 +112,7 @@ def _context(report: Report) -> dict[str, Any]:
         "count_text": count_text,
         "window": describe_window(report.window, report.zone),
         "context_lines": lines,
+        "summary_lines": summary_lines(report),
         "note": Markup(_NOTE_MARK),  # noqa: S704 - a constant marker, replaced by escaped text
         "footer": footer_lines(report, channel_variable="EMAIL_TO"),
     }

@@ -1,4 +1,5 @@
-"""What a digest says, on any channel: the headline, the window, missed time, the trend, each user.
+"""What a digest says, on any channel: the headline, the window, missed time, the trend, the
+breakdown and the companies, each user.
 
 Pure functions over a Report; the email, the SMS and the Slack message all take their words here,
 so they say the same thing in the same order.
@@ -7,16 +8,21 @@ so they say the same thing in the same order.
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+from notifier.breakdown import Breakdown
 from notifier.mixpanel import NewUser
+from notifier.quiet_hours import HeldTexts
+from notifier.tally import Tally
 from notifier.trigger import Window
 
 BY_CREATED_THEN_ID = operator.attrgetter("created", "distinct_id")  # C-speed key for 100,000 users
+UTC_ZONE = ZoneInfo("UTC")
+SHOWN_VALUE_CHARS = 40  # a breakdown's value or property name, as the digest's summary lines show it
 
 
 @dataclass(frozen=True)
@@ -40,6 +46,9 @@ class Report:
     window_users: int = 0  # users of the window itself (not caught up, not late), for the trend
     profile_url_template: str | None = None
     extra_properties: tuple[str, ...] = ()
+    breakdown: Breakdown | None = None  # the users per value of BREAKDOWN_PROPERTY
+    companies: Tally | None = None  # the users per company (COMPANY_ROLLUP); None when nobody has one
+    held_texts: HeldTexts | None = None  # users found while quiet hours held the SMS, for the next SMS
 
     @property
     def count(self) -> int:
@@ -50,6 +59,25 @@ class Report:
     def late(self) -> int:
         """Users created in time an earlier digest covered, that reached Mixpanel after it ran."""
         return sum(1 for user in self.users if user.late)
+
+
+def showable(report: Report) -> Report:
+    """The report, in UTC instead when a time it shows has no date in its zone (the calendar's ends)."""
+    instants = [report.window.start, report.window.end]
+    instants += [extra.since for extra in (report.catchup, report.held_texts) if extra]
+    instants += [user.created for user in report.users[:1]] + [user.created for user in report.users[-1:]]
+    zone = shown_zone(instants, report.zone)
+    return report if zone is report.zone else replace(report, zone=zone)
+
+
+def shown_zone(instants: Iterable[datetime], zone: ZoneInfo) -> ZoneInfo:
+    """`zone`, or UTC when one of `instants` falls past year 9999 or before year 1 there."""
+    try:
+        for instant in instants:
+            instant.astimezone(zone)
+    except OverflowError:
+        return UTC_ZONE
+    return zone
 
 
 def sort_users(users: list[NewUser]) -> None:
@@ -74,7 +102,9 @@ def describe_window(window: Window, zone: ZoneInfo, *, short: bool = False) -> s
 
     `short` drops the year and uses ASCII, for the SMS: '28 Nov 08:00-09:00 CET'. A window across a
     change of clocks names the zone at each end ('02:00 CEST–02:00 CET'), so it never reads as empty.
+    A window with no date in `zone` (at the calendar's ends) is shown in UTC.
     """
+    zone = shown_zone((window.start, window.end), zone)
     start, end = window.start.astimezone(zone), window.end.astimezone(zone)
     day, dash = ("%d %b", "-") if short else ("%d %b %Y,", "–")
     start_zone, end_zone = start.strftime("%Z"), end.strftime("%Z")
@@ -150,6 +180,41 @@ def late_note(report: Report) -> str | None:
     if not late:
         return None
     return f"{late:,} arrived late (created earlier, reached Mixpanel after its digest)"
+
+
+def summary_lines(report: Report) -> list[str]:
+    """What the sign-ups mean, under the window: the breakdown, then the companies, where there are any."""
+    return [line for line in (breakdown_line(report), companies_line(report)) if line]
+
+
+def breakdown_line(report: Report) -> str | None:
+    """'By utm_source: google 3, newsletter 2, (none) 1', 'other N' users past the top 5; None if unset."""
+    breakdown = report.breakdown
+    if breakdown is None or not breakdown.tally.top:
+        return None
+    counts = _counts(breakdown.tally)
+    if breakdown.tally.rest_count:
+        counts.append(f"other {breakdown.tally.rest_count:,}")
+    return f"By {shown_value(breakdown.property)}: {', '.join(counts)}"
+
+
+def companies_line(report: Report) -> str | None:
+    """'Companies: acme.com 3, globex.io 1', 'and N more' companies past the top 5; None without any."""
+    companies = report.companies
+    if companies is None or not companies.top:
+        return None
+    more = f" and {companies.rest_values:,} more" if companies.rest_values else ""
+    return f"Companies: {', '.join(_counts(companies))}{more}"
+
+
+def _counts(tally: Tally) -> list[str]:
+    return [f"{shown_value(value) or '(none)'} {count:,}" for value, count in tally.top]
+
+
+def shown_value(value: str) -> str:
+    """A value on one line, cut to SHOWN_VALUE_CHARS: no value can crowd out the rest of the line."""
+    line = " ".join(value.split())
+    return line if len(line) <= SHOWN_VALUE_CHARS else line[: SHOWN_VALUE_CHARS - 1].rstrip() + "…"
 
 
 def profile_url(report: Report, user: NewUser) -> str | None:

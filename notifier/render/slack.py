@@ -19,6 +19,8 @@ from notifier.render.report import (
     late_note,
     missed,
     profile_url,
+    showable,
+    summary_lines,
     trend,
     user_time,
 )
@@ -40,9 +42,11 @@ def escape(text: str) -> str:
 
 def render_slack(report: Report, *, email_on: bool) -> dict[str, Any]:
     """The webhook payload: header, context, as many users as fit, and "N more"."""
+    report = showable(report)
     when = describe_window(report.window, report.zone)
     head = escape(headline(report))
-    context = [escape(line) for line in (when, missed(report), trend(report), late_note(report)) if line]
+    lines = (when, missed(report), trend(report), late_note(report), *summary_lines(report))
+    context = [escape(line) for line in lines if line]
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": _plain(_cut(head, MAX_HEADER_CHARS))},
         {"type": "context", "elements": [_plain(_cut(line, MAX_SECTION_CHARS)) for line in context]},
