@@ -31,12 +31,8 @@ def is_transient_status(status: int) -> bool:
 
 
 def error_detail(body: object, limit: int = MAX_DETAIL_CHARS, *, sent: bytes = b"") -> str:
-    """A short, one-line reason from an error body of any shape: every secret blanked, phones and
-    addresses masked.
-
-    `sent` is the request's body: words of it the provider repeats (a person's name, quoted back in
-    an error) are shown as ECHO, so what people's profiles hold never reaches a log through it.
-    """
+    """A short, one-line reason from an error body of any shape: secrets blanked, phones and addresses
+    masked, and words of `sent` (the request's body: a person's name) that it repeats shown as ECHO."""
     text = logs.blank(_text(body))  # first: a mask or a cut could leave part of a secret unmatched
     try:
         parsed: Any = json.loads(text) if text.lstrip()[:1] in ("{", "[", '"') else None

@@ -139,13 +139,8 @@ def crc32c(data: bytes) -> int:
 
 
 def checked(variable: str, value: str) -> str:
-    """A secret's value, stripped of surrounding whitespace, if it can travel in an HTTP header.
-
-    Raises ConfigError naming the variable (never the value) for an empty value, one too short to be
-    a credential (under logs.MIN_SECRET_CHARS: so short a value could not be blanked from logs without
-    blanking ordinary words), a byte-order mark, control characters or anything outside printable
-    ASCII, which would otherwise fail inside a client library with the value in its message.
-    """
+    """A secret's value, stripped, if it is long enough to blank from logs and can travel in a header;
+    else ConfigError naming the variable, never the value."""
     value = value.strip()
     if not value:
         raise ConfigError("the secret's value is empty", variable=variable)

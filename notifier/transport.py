@@ -206,10 +206,7 @@ class Transport:
         self, request: Request, deadline: Deadline, policy: RetryPolicy, *, reserve: float = 0.0
     ) -> Answer:
         """Send `request` once within the deadline (plus `reserve`); raises Unanswered without an answer.
-
-        Once a status has arrived the call returns it, even if the body then breaks or outlasts the
-        time left (`complete` is then False): a 2xx means the server took the request.
-        """
+        A status that arrived stands, even if the body then breaks or outlasts the time (`complete`)."""
         left_seconds = deadline.remaining() + reserve
         if left_seconds < MIN_USEFUL_SECONDS:
             raise Unanswered("was not asked: the run's time had run out", sent=False)
