@@ -25,14 +25,36 @@ class Outcome(StrEnum):
 
     @property
     def severity(self) -> int:
-        """INFO for outcomes that need nobody; WARNING for a harmless race; ERROR for a person to look."""
-        if self in _QUIET:
-            return logging.INFO
-        if self is Outcome.IN_PROGRESS:
-            return logging.WARNING
-        return logging.ERROR
+        """The log level of the summary line: ERROR exactly when a person should look."""
+        return SEVERITY[self]
+
+    @property
+    def needs_a_person(self) -> bool:
+        """True for the outcomes "a run failed" opens for (docs/operations.md)."""
+        return self.severity >= logging.ERROR
+
+    @property
+    def good(self) -> bool:
+        """True for the outcomes "no successful run" counts: the digests work."""
+        return self in _GOOD
 
 
-_QUIET = frozenset(
-    {Outcome.SENT, Outcome.NOTHING_TO_SEND, Outcome.DRY_RUN, Outcome.ALREADY_SENT, Outcome.ALREADY_COVERED}
-)
+# A transient failure is a warning: a redelivery usually completes it, and if none does, the
+# "no successful run" alert tells. A stale message is an error: its time or its recipients were
+# given up, and a person may want to re-run its window.
+SEVERITY: dict[Outcome, int] = {
+    Outcome.SENT: logging.INFO,
+    Outcome.NOTHING_TO_SEND: logging.INFO,
+    Outcome.DRY_RUN: logging.INFO,
+    Outcome.ALREADY_SENT: logging.INFO,
+    Outcome.ALREADY_COVERED: logging.INFO,
+    Outcome.IN_PROGRESS: logging.WARNING,
+    Outcome.WILL_RETRY: logging.WARNING,
+    Outcome.PARTIAL: logging.ERROR,
+    Outcome.FAILED: logging.ERROR,
+    Outcome.BAD_MESSAGE: logging.ERROR,
+    Outcome.BAD_CONFIG: logging.ERROR,
+    Outcome.SOURCE_REJECTED: logging.ERROR,
+    Outcome.STALE_MESSAGE: logging.ERROR,
+}
+_GOOD = frozenset({Outcome.SENT, Outcome.NOTHING_TO_SEND, Outcome.ALREADY_SENT, Outcome.ALREADY_COVERED})

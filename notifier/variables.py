@@ -491,17 +491,11 @@ DEPLOYMENT: tuple[Variable, ...] = tuple(
     )
 )
 
-# Which run summaries the alerts count, by outcome. "a run failed" opens for a run that needs a person;
-# a transient failure (will_retry) is what a redelivery completes, and if none does, "no successful
-# run" tells. in_progress, dry_run and stale_message are neither: they say nothing of whether runs work.
-NEEDS_A_PERSON = (
-    Outcome.FAILED,
-    Outcome.PARTIAL,
-    Outcome.BAD_CONFIG,
-    Outcome.BAD_MESSAGE,
-    Outcome.SOURCE_REJECTED,
-)
-GOOD_RUNS = (Outcome.SENT, Outcome.NOTHING_TO_SEND, Outcome.ALREADY_SENT, Outcome.ALREADY_COVERED)
+# Which run summaries the alerts count, by outcome (notifier/outcome.py says which need a person): "a
+# run failed" opens for a run that needs one; a transient failure (will_retry) is what a redelivery
+# completes, and if none does, "no successful run" tells. in_progress and dry_run are neither.
+NEEDS_A_PERSON = tuple(outcome for outcome in Outcome if outcome.needs_a_person)
+GOOD_RUNS = tuple(outcome for outcome in Outcome if outcome.good)
 # "no successful run" looks back one interval plus this (a run's summary is logged up to its timeout
 # after the tick, and log-based metrics arrive minutes late) and must see nothing for as long again.
 ALERT_SLACK_MINUTES = 30

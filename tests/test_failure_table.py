@@ -64,12 +64,12 @@ TABLE = [
             True, 0, 0, "release")
         for status in (400, 401, 402, 403)
     ),
-    Row("Mixpanel still failing (5xx)", mixpanel_fails(Fault.status(503), times=0), "will_retry", "ERROR",
+    Row("Mixpanel still failing (5xx)", mixpanel_fails(Fault.status(503), times=0), "will_retry", "WARNING",
         False, 0, 0, "keep_open"),
     Row("Mixpanel still rate limited (429)", mixpanel_fails(Fault.status(429, retry_after="0"), times=0),
-        "will_retry", "ERROR", False, 0, 0, "keep_open"),
+        "will_retry", "WARNING", False, 0, 0, "keep_open"),
     Row("a channel still failing: the others send", sendgrid_fails(Fault.status(503), times=0), "will_retry",
-        "ERROR", False, 0, 2, "keep_open"),
+        "WARNING", False, 0, 2, "keep_open"),
     Row("a channel refuses: the others send", sendgrid_fails(Fault.status(401)), "partial", "ERROR", True,
         0, 2, "close"),
     Row("a send's answer lost: unconfirmed, never retried", sendgrid_fails(Fault.dropped(after_acting=True)),
