@@ -75,10 +75,10 @@ def _warm_up(services: Any, environ: dict[str, str]) -> None:
     from notifier.settings import Settings
 
     modules = ("sendgrid", "sendgrid.helpers.mail", "twilio.rest", "twilio.http.http_client", "css_inline")
-    for module in (*modules, "slack_sdk.webhook", "notifier.state.firestore"):
+    for module in (*modules, "notifier.state.firestore"):
         importlib.import_module(module)
     settings = Settings.from_environ(environ)
-    retrier = Retrier(RetryPolicy(), Deadline(60))
+    retrier = Retrier(RetryPolicy(), Deadline(60), services.transport)
     refs = [settings.mixpanel_secret]
     refs += [settings.email.api_key] if settings.email else []
     refs += [settings.sms.auth_token] if settings.sms else []
@@ -88,18 +88,16 @@ def _warm_up(services: Any, environ: dict[str, str]) -> None:
 
 def fetch(config: dict[str, Any]) -> dict[str, Any]:
     """The function's own Mixpanel client fetching every page of the window, `concurrency` at once."""
-    import requests
-
     from notifier.mixpanel import MixpanelAuth, MixpanelClient
     from notifier.retry import Deadline, Retrier, RetryPolicy
+    from notifier.transport import Transport
     from notifier.trigger import Window
 
     client = MixpanelClient(
         base_url=config["url"],
         project_id=int(config["project_id"]),
         auth=MixpanelAuth(config["username"], config["secret"]),
-        session=requests.Session(),
-        retrier=Retrier(RetryPolicy(), Deadline(600)),
+        retrier=Retrier(RetryPolicy(), Deadline(600), Transport()),
         page_concurrency=config["concurrency"],
     )
     window = Window(datetime.fromisoformat(config["start"]), datetime.fromisoformat(config["end"]))

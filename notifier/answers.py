@@ -1,39 +1,39 @@
-"""Reading what providers answer, defensively: error bodies of any shape, and whether a failed
-request ever left this process. Shared by the clients (Mixpanel, Firestore, SendGrid, Twilio, Slack),
-so an odd answer from any of them is read the same careful way.
+"""Reading what providers answer, defensively: what a status means, and a short reason from an error
+body of any shape, with no phone number, address or echo of the request in it. Shared by every
+service (Mixpanel, Secret Manager, Firestore, SendGrid, Twilio, Slack), so an odd answer from any of
+them is read the same careful way.
 """
 
 from __future__ import annotations
 
-import http.client
 import json
 import re
-import socket
-import ssl
-import threading
-import urllib.error
-import urllib.request
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qsl
+
+from notifier import logs
 
 MAX_DETAIL_CHARS = 200
+ECHO = "•••"
 # Keys under which the providers put a human-readable reason, most specific first:
 # SendGrid errors[].message, Twilio message / RFC 9457 detail+title, Google error.message, Mixpanel error.
-_REASON_KEYS = ("message", "detail", "title", "error", "error_description", "reason", "code")
+_REASON_KEYS = ("errors", "message", "detail", "title", "error", "error_description", "reason", "code")
 # "+" and any digits (E.164 allows 2 to 15: +6834002 is a number), or 8 digits and more without it.
 _PHONE = re.compile(r"\+\d[\d ().-]{0,20}\d|\d[\d ().-]{6,18}\d")
 _EMAIL = re.compile(r"[^\s@<>()\"',;:]+@([^\s@<>()\"',;:]+\.[^\s@<>()\"',;:]+)")
+_WORD = re.compile(r"\w+")
 
 
-def error_detail(body: object, limit: int = MAX_DETAIL_CHARS) -> str:
-    """A short, one-line reason from an error body of any shape, with phones and addresses masked."""
-    if isinstance(body, bytes | bytearray):
-        text = bytes(body[: 64 * 1024]).decode("utf-8", "replace")
-    elif isinstance(body, str):
-        text = body[: 64 * 1024]
-    elif body is None:
-        text = ""
-    else:
-        text = _reason(body) or ""
+def is_transient_status(status: int) -> bool:
+    """429 and 5xx may succeed later; other 4xx will not."""
+    return status == 429 or status >= 500
+
+
+def error_detail(body: object, limit: int = MAX_DETAIL_CHARS, *, sent: bytes = b"") -> str:
+    """A short, one-line reason from an error body of any shape: secrets blanked, phones and addresses
+    masked, and words of `sent` (the request's body: a person's name) that it repeats shown as ECHO."""
+    text = logs.blank(_text(body))  # first: a mask or a cut could leave part of a secret unmatched
     try:
         parsed: Any = json.loads(text) if text.lstrip()[:1] in ("{", "[", '"') else None
     except (ValueError, RecursionError):
@@ -41,10 +41,18 @@ def error_detail(body: object, limit: int = MAX_DETAIL_CHARS) -> str:
     reason = _reason(parsed) if parsed is not None else None
     # Cut before masking: the masks are regular expressions, and a 100 KB body is not worth reading.
     detail = " ".join((reason if reason is not None else text)[: 4 * limit].split())
-    detail = mask_contacts(detail)
+    detail = mask_echo(mask_contacts(detail), sent)
     if len(detail) > limit:
         detail = detail[: limit - 1] + "…"
     return detail or "(empty body)"
+
+
+def _text(body: object) -> str:
+    if isinstance(body, bytes | bytearray):
+        return bytes(body[: 64 * 1024]).decode("utf-8", "replace")
+    if isinstance(body, str):
+        return body[: 64 * 1024]
+    return "" if body is None else _reason(body) or ""
 
 
 def _reason(value: object, depth: int = 0) -> str | None:
@@ -59,15 +67,8 @@ def _reason(value: object, depth: int = 0) -> str | None:
         reasons = [r for item in value[:5] if (r := _reason(item, depth + 1))]
         return "; ".join(dict.fromkeys(reasons)) or None
     if isinstance(value, dict):
-        if "errors" in value:
-            found = _reason(value["errors"], depth + 1)
-            if found:
-                return found
-        for key in _REASON_KEYS:
-            if key in value:
-                found = _reason(value[key], depth + 1)
-                if found:
-                    return found
+        found = (_reason(value[key], depth + 1) for key in _REASON_KEYS if key in value)
+        return next((reason for reason in found if reason), None)
     return None
 
 
@@ -84,105 +85,35 @@ def mask_phone(number: str) -> str:
     return "+" + "•" * (len(digits) - shown) + digits[len(digits) - shown :]
 
 
-def urllib_request_was_sent(error: BaseException) -> bool:
-    """For urllib (SendGrid, Slack): did the request reach the server before `error`?
-
-    urllib wraps whatever fails while connecting and sending in URLError; anything raised after that,
-    while waiting for or reading the answer, comes through bare: the server may have acted on it.
-    """
-    if isinstance(error, urllib.error.HTTPError):
-        return True  # an answer came back
-    if isinstance(error, urllib.error.URLError):
-        return False
-    return isinstance(error, OSError | http.client.HTTPException | TimeoutError | socket.timeout)
+def mask_echo(text: str, sent: bytes) -> str:
+    """`text` with every word that the request's values also hold shown as ECHO."""
+    if not sent:
+        return text
+    words = {word.casefold() for value in _values(sent) for word in _WORD.findall(value)}
+    return _WORD.sub(lambda m: ECHO if m[0].casefold() in words else m[0], text)
 
 
-def requests_request_was_sent(error: BaseException) -> bool:
-    """For requests (Twilio, Mixpanel): did the request reach the server before `error`?
-
-    Connecting (DNS, TCP, TLS) failures and connect timeouts mean it did not; a read timeout or a
-    connection dropped after sending means it may have been acted on.
-    """
-    import requests
-
-    if isinstance(
-        error, requests.ConnectTimeout | requests.exceptions.SSLError | requests.exceptions.ProxyError
-    ):
-        return False
-    if isinstance(error, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
-        return False
-    if isinstance(error, requests.ConnectionError):
-        return not _failed_to_connect(error)
-    return isinstance(error, requests.RequestException)
+def _values(body: bytes) -> Iterator[str]:
+    """The text values a request body carries: JSON strings, form values, or the text itself."""
+    text = body.decode("utf-8", "replace")
+    try:
+        yield from _strings(json.loads(text))
+        return
+    except (ValueError, RecursionError):
+        pass
+    pairs = parse_qsl(text, keep_blank_values=True)
+    if pairs and "=" in text:
+        yield from (value for _key, value in pairs)
+        return
+    yield text
 
 
-def _failed_to_connect(error: BaseException) -> bool:
-    from urllib3.exceptions import NameResolutionError, NewConnectionError
-
-    seen: set[int] = set()
-    pending: list[object] = [error]
-    while pending:
-        item = pending.pop()
-        if item is None or id(item) in seen:
-            continue
-        seen.add(id(item))
-        if isinstance(item, NewConnectionError | NameResolutionError | ConnectionRefusedError | ssl.SSLError):
-            return True
-        if isinstance(item, BaseException):
-            pending.extend([item.__cause__, item.__context__, getattr(item, "reason", None), *item.args])
-    return False
-
-
-class RefuseRedirects(urllib.request.HTTPRedirectHandler):
-    """For urllib clients: a redirect becomes an HTTPError, since following it would send the
-    credential (SendGrid's key) or the message (a Slack 301/302 turns into a bodiless GET elsewhere)."""
-
-    def redirect_request(self, *_args: Any, **_kwargs: Any) -> None:
-        return None
-
-
-def refusing_opener() -> urllib.request.OpenerDirector:
-    """A urllib opener that refuses redirects and shares the process's one TLS context.
-
-    urllib's own HTTPS handler loads the CA store for every opener it builds (about 45 ms each here,
-    three times in a first run); proxies are still read from the environment each time."""
-    return urllib.request.build_opener(RefuseRedirects(), _SharedTLS())
-
-
-class _SharedTLS(urllib.request.HTTPSHandler):
-    """urllib's HTTPS handler with a verifying context made at the first https request, then kept."""
-
-    def __init__(self) -> None:
-        urllib.request.AbstractHTTPHandler.__init__(self)  # no context yet: plain-http runs never need one
-
-    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
-        return self.do_open(http.client.HTTPSConnection, req, context=tls_context())
-
-
-class _OneTLSContext:
-    """The verifying TLS context urllib would make (certificates and hostnames checked, HTTP/1.1),
-    made once under a lock: functools.cache does not lock, so racing first calls would each load it."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._context: ssl.SSLContext | None = None
-        self.made = 0  # contexts made so far: 1 after any number of https requests
-
-    def __call__(self) -> ssl.SSLContext:
-        with self._lock:
-            if self._context is None:
-                context = ssl.create_default_context()
-                context.set_alpn_protocols(["http/1.1"])
-                context.post_handshake_auth = True  # as urllib's own context
-                self._context = context
-                self.made += 1
-            return self._context
-
-    def forget(self) -> None:
-        """Drop the context, so the next request loads the CA store again (tests that change it)."""
-        with self._lock:
-            self._context = None
-            self.made = 0
-
-
-tls_context = _OneTLSContext()
+def _strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)

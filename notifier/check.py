@@ -9,21 +9,18 @@ per check: PASS, FAIL (with what to do), UNSURE (the service would not say: not 
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
-import urllib.error
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import IO, Any
 
-import requests
-
 from notifier import sample
-from notifier.answers import error_detail, mask_phone
+from notifier.answers import error_detail, is_transient_status, mask_phone
 from notifier.channels import DeliveryStatus
-from notifier.channels.email import sendgrid_client
+from notifier.channels.email import sendgrid_request
+from notifier.channels.sms import twilio_transport
 from notifier.envfile import OPTION, tool_environ
 from notifier.errors import ConfigError, NotifierError, SourceUnavailable, TransientError
 from notifier.mixpanel import (
@@ -32,10 +29,11 @@ from notifier.mixpanel import (
     MixpanelClient,
     property_reference,
 )
-from notifier.retry import Deadline, DeadlinePassed, Retrier, is_transient_status
+from notifier.retry import Deadline, Retrier
 from notifier.services import Services
 from notifier.settings import CHANNEL_VARIABLES, SecretRef, Settings, SmsSettings, check_slack_webhook_url
 from notifier.state.firestore import open_firestore
+from notifier.transport import Answer, Request, Unanswered
 from notifier.trigger import Window
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -144,7 +142,7 @@ def run_checks(settings: Settings, environ: Mapping[str, str], services: Service
 
 def _checker(settings: Settings, environ: Mapping[str, str], services: Services) -> Checker:
     deadline = Deadline(settings.run_budget_seconds, services.clock)
-    retrier = Retrier(services.policy, deadline, sleep=services.sleep, rng=services.rng)
+    retrier = Retrier(services.policy, deadline, services.transport, sleep=services.sleep, rng=services.rng)
     return Checker(settings, environ, services, retrier)
 
 
@@ -214,26 +212,24 @@ def check_mixpanel(c: Checker) -> list[Finding]:
     """The credentials, region and project, then how many profiles the function can date and find."""
     s = c.settings
     created_property, where_filter = s.created_property, s.mixpanel_filter
-    with requests.Session() as session:
-        try:
-            client = MixpanelClient(
-                base_url=s.endpoints.mixpanel,
-                project_id=s.mixpanel_project_id,
-                auth=MixpanelAuth(s.mixpanel_service_account, c.secret(s.mixpanel_secret)),
-                session=session,
-                retrier=c.retrier,
-                created_property=created_property,
-                where_filter=where_filter,
-            )
-            everyone = client.total(None)
-        except NotifierError as error:
-            return [_failed("Mixpanel", error), _skipped(DATED)]
-        accepted = f"credentials, region {s.mixpanel_region} and project {s.mixpanel_project_id} accepted"
-        found = [Finding(Verdict.PASS, "Mixpanel", f"{accepted}: {everyone:,} profiles")]
-        try:
-            counts = count_profiles(client, everyone, created_property, c.services.now())
-        except NotifierError as error:
-            return [*found, _failed(DATED, error)]
+    try:
+        client = MixpanelClient(
+            base_url=s.endpoints.mixpanel,
+            project_id=s.mixpanel_project_id,
+            auth=MixpanelAuth(s.mixpanel_service_account, c.secret(s.mixpanel_secret)),
+            retrier=c.retrier,
+            created_property=created_property,
+            where_filter=where_filter,
+        )
+        everyone = client.total(None)
+    except NotifierError as error:
+        return [_failed("Mixpanel", error), _skipped(DATED)]
+    accepted = f"credentials, region {s.mixpanel_region} and project {s.mixpanel_project_id} accepted"
+    found = [Finding(Verdict.PASS, "Mixpanel", f"{accepted}: {everyone:,} profiles")]
+    try:
+        counts = count_profiles(client, everyone, created_property, c.services.now())
+    except NotifierError as error:
+        return [*found, _failed(DATED, error)]
     return [*found, dated_finding(counts, created_property, where_filter)]
 
 
@@ -338,27 +334,26 @@ def check_sendgrid(c: Checker) -> list[Finding]:
     return [key_ok, _sender(email.sender.address, c, key)]
 
 
-def _sendgrid_get(c: Checker, key: str, *path: str) -> tuple[int, Any]:
-    """One GET through SendGrid's own client: the status and the parsed body."""
-    from python_http_client.exceptions import HTTPError
-
-    client = sendgrid_client(key, c.settings.endpoints.sendgrid, *path)
+def _sendgrid_get(c: Checker, key: str, path: str) -> tuple[int, Any]:
+    """One GET of SendGrid's v3 API through the transport: the status and the parsed body."""
+    answer = _ask(c, sendgrid_request("GET", key, c.settings.endpoints.sendgrid, path), "SendGrid")
     try:
-        response = c.retrier.bounded(lambda: client.get(timeout=c.retrier.timeout()))
-    except HTTPError as error:
-        return int(error.status_code), error.body
-    except DeadlinePassed:
-        raise SourceUnavailable("SendGrid had not answered in time", service="SendGrid") from None
-    except (OSError, http.client.HTTPException, urllib.error.URLError) as error:
-        raise SourceUnavailable(
-            f"SendGrid is unreachable ({type(error).__name__})", service="SendGrid"
-        ) from None
-    try:
-        return int(response.status_code), json.loads(response.body or b"null")
+        return answer.status, json.loads(answer.body or b"null")
     except ValueError:
         raise SourceUnavailable(
             "SendGrid answered with a body that is not JSON", service="SendGrid"
         ) from None
+
+
+def _ask(c: Checker, request: Request, service: str) -> Answer:
+    """One request of the check's own: its whole answer, or SourceUnavailable."""
+    try:
+        answer = c.retrier.send(request)
+    except Unanswered as error:
+        raise SourceUnavailable(f"{service} {error.reason}", service=service) from None
+    if not answer.complete:
+        raise SourceUnavailable(f"{service} answered, but the answer broke off", service=service)
+    return answer
 
 
 def _sender(address: str, c: Checker, key: str) -> Finding:
@@ -457,39 +452,27 @@ class _TwilioAnswered(Exception):
 
 def _twilio_owns_sender(sms: SmsSettings, token: str, c: Checker) -> bool:
     """True when the account has SMS_FROM, through the twilio library's client objects."""
-    from twilio.base.exceptions import TwilioException
-    from twilio.http.http_client import TwilioHttpClient
     from twilio.rest import Client
 
-    answers: list[requests.Response] = []
-
-    def note(response: requests.Response, *_args: Any, **_kwargs: Any) -> requests.Response:
-        # The library's error for a list drops the status and body: keep them (a requests hook).
-        answers.append(response)
-        return response
-
-    http_client = TwilioHttpClient(timeout=c.retrier.timeout(), request_hooks={"response": [note]})
-    client = Client(sms.account_sid, token, http_client=http_client)
+    http = twilio_transport(lambda request: _ask(c, request, "Twilio"))
+    client = Client(sms.account_sid, token, http_client=http)
     if c.settings.endpoints.twilio:
         # One stand-in answers both APIs; in production they are api. and messaging.twilio.com.
         client.api.base_url = client.messaging.base_url = c.settings.endpoints.twilio
     try:
         if sms.uses_messaging_service:
-            c.retrier.bounded(lambda: client.messaging.v1.services(sms.sender).fetch())
+            client.messaging.v1.services(sms.sender).fetch()
             return True
-        numbers = c.retrier.bounded(
-            lambda: client.api.v2010.accounts(sms.account_sid).incoming_phone_numbers.list(
-                phone_number=sms.sender, limit=20
-            )
+        numbers = client.api.v2010.accounts(sms.account_sid).incoming_phone_numbers.list(
+            phone_number=sms.sender, limit=20
         )
-    except DeadlinePassed:
-        raise SourceUnavailable("Twilio had not answered in time", service="Twilio") from None
-    except requests.RequestException as error:
-        raise SourceUnavailable(f"Twilio is unreachable ({type(error).__name__})", service="Twilio") from None
-    except TwilioException:
-        if not answers or 200 <= answers[-1].status_code < 300:
+    except NotifierError:
+        raise
+    except Exception:
+        answer = http.last.answer if http.last is not None else None
+        if answer is None or answer.accepted:
             raise  # not an error answer: a bug, for the check's edge to report
-        raise _TwilioAnswered(answers[-1].status_code, answers[-1].content) from None
+        raise _TwilioAnswered(answer.status, answer.body) from None
     # PhoneNumber matches partially: only the exact number counts.
     return any(number.phone_number == sms.sender for number in numbers)
 
@@ -515,13 +498,8 @@ def check_state(c: Checker) -> list[Finding]:
         text = "STATE_STORE=memory keeps the history in one process only (deployed functions use firestore)"
         return [Finding(Verdict.PASS, "state store", text)]
     try:
-        store, session = open_firestore(
-            database=state.firestore_database, session=None, retrier=c.retrier, environ=c.environ
-        )
-        try:
-            store.check()
-        finally:
-            session.close()
+        store = open_firestore(database=state.firestore_database, retrier=c.retrier, environ=c.environ)
+        store.check()
     except NotifierError as error:
         return [_failed("state store", error)]
     text = f"Firestore database {state.firestore_database} answered a read and a write"

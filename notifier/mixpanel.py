@@ -22,12 +22,11 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, NamedTuple, TypeVar, cast
 
-import requests
-
 from notifier import pages, variables
-from notifier.answers import error_detail
+from notifier.answers import error_detail, is_transient_status
 from notifier.errors import ConfigError, SourceRejected, SourceUnavailable
-from notifier.retry import DeadlinePassed, Retrier, is_transient_status, parse_retry_after
+from notifier.retry import Retrier, parse_retry_after
+from notifier.transport import ACCEPT_JSON, Request, Unanswered
 from notifier.trigger import Window
 
 SERVICE = "Mixpanel"
@@ -145,7 +144,7 @@ class _Page:
 
 
 class MixpanelClient:
-    """Fetches new users from one project; I/O goes through the given session and retrier."""
+    """Fetches new users from one project; I/O goes through the retrier's transport."""
 
     def __init__(
         self,
@@ -153,7 +152,6 @@ class MixpanelClient:
         base_url: str,
         project_id: int,
         auth: MixpanelAuth,
-        session: requests.Session,
         retrier: Retrier,
         extra_properties: tuple[str, ...] = (),
         created_property: str = DEFAULT_CREATED_PROPERTY,
@@ -163,7 +161,6 @@ class MixpanelClient:
         self._url = f"{base_url.rstrip('/')}/api/query/engage"
         self._project_id = project_id
         self._auth = auth
-        self._session = session
         self._retrier = retrier
         self._extra = extra_properties
         self._created = created_property
@@ -277,46 +274,29 @@ class MixpanelClient:
         return made
 
     def _post(self, form: dict[str, str]) -> dict[str, Any]:
-        def send() -> requests.Response:
-            response = self._session.post(
-                self._url,
-                params={"project_id": str(self._project_id)},
-                data=form,
-                auth=self._auth.as_basic(),
-                headers={"Accept": "application/json"},
-                timeout=self._retrier.timeouts(),
-                allow_redirects=False,  # never send the credentials to another host
-            )
-            _ = response.content  # read inside the bound: a trickling body cannot outlast the budget
-            return response
-
+        request = Request.form(
+            "POST",
+            self._url,
+            form,
+            params={"project_id": str(self._project_id)},
+            basic=self._auth.as_basic(),
+            headers=ACCEPT_JSON,
+        )
         try:
-            response = self._retrier.bounded(send)
-        except DeadlinePassed:
-            raise SourceUnavailable(
-                f"{SERVICE} had not answered when the run's time ran out", service=SERVICE
-            ) from None
-        except requests.Timeout:
-            raise SourceUnavailable(f"{SERVICE} did not answer in time", service=SERVICE) from None
-        except requests.RequestException as error:
-            raise SourceUnavailable(
-                f"{SERVICE} is unreachable: {type(error).__name__}", service=SERVICE
-            ) from None
-        body = response.content
+            answer = self._retrier.send(request)
+        except Unanswered as error:
+            raise SourceUnavailable(f"{SERVICE} {error.reason}", service=SERVICE) from None
         self.stats.pages += 1
-        self.stats.bytes_received += len(body)
-        status = response.status_code
-        if status != 200:
-            raise _refusal(status, body, response.headers)
+        self.stats.bytes_received += len(answer.body)
+        if answer.status != 200:
+            raise _refusal(answer.status, answer.body, answer.headers)
         try:
-            page = json.loads(body)
+            page = json.loads(answer.body) if answer.complete else None
         except (ValueError, RecursionError):
-            raise SourceUnavailable(
-                f"{SERVICE} answered 200 with a body that is not JSON", service=SERVICE
-            ) from None
+            page = None
         if not isinstance(page, dict):
             raise SourceUnavailable(
-                f"{SERVICE} answered 200 with JSON that is not an object", service=SERVICE
+                f"{SERVICE} answered 200 with a body cut short, not JSON, or not an object", service=SERVICE
             )
         return page
 

@@ -1,30 +1,31 @@
 """One retry policy for every outbound call: bounded attempts, jittered backoff, a run budget.
 
-A call site says what it retries by raising TransientError (with the server's Retry-After, if any);
-everything else propagates at once. Waits never run past the run's deadline, each retry leaves one
-log line, and `bounded` holds a single call to the time left however slowly a server answers.
+Retrying happens at the call site, as in hynek/stamina: the call site says what it retries by raising
+TransientError (with the server's Retry-After, if any); everything else propagates at once. Waits
+never run past the run's deadline, each retry leaves one log line and is counted, and every request
+goes through the instance's one transport, which holds it to the time left.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from notifier.errors import TransientError
 
+if TYPE_CHECKING:
+    from notifier.transport import Answer, Request, Transport
+
 T = TypeVar("T")
 LOG = logging.getLogger(__name__)
-# A wait shorter than this before the deadline is not started: the retry could not finish anyway.
-MIN_USEFUL_SECONDS = 0.05
-# How far past its deadline a bounded call may run: the time to notice and give up (README, Retries).
-OVERRUN_GRACE_SECONDS = 0.5
+# No request and no wait is started with less than this left: it could not finish in time.
+MIN_USEFUL_SECONDS = 0.25
 
 
 @dataclass(frozen=True)
@@ -52,10 +53,6 @@ class Deadline:
     def remaining(self) -> float:
         """Seconds left before the run must give up."""
         return self.seconds - (self.clock() - self.started)
-
-
-class DeadlinePassed(Exception):
-    """A bounded call was still running when the run's time ran out; it was abandoned."""
 
 
 @dataclass(frozen=True)
@@ -92,23 +89,23 @@ def _ignore(_event: RetryEvent) -> None:
 
 @dataclass(frozen=True)
 class Retrier:
-    """Runs calls under a policy and a deadline; `sleep`, `rng` and `on_retry` are seams for tests."""
+    """A run's calls: its policy, its deadline and the instance's transport; `sleep`, `rng` and
+    `on_retry` are where the run (and a test) decides how waits happen and who hears of retries."""
 
     policy: RetryPolicy
     deadline: Deadline
+    transport: Transport
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
     on_retry: Callable[[RetryEvent], None] = _ignore
 
-    def timeouts(self) -> tuple[float, float]:
-        """(connect, read) timeouts for the next request, shortened to the time left."""
-        left = max(self.deadline.remaining(), MIN_USEFUL_SECONDS)
-        return min(self.policy.connect_timeout, left), min(self.policy.read_timeout, left)
+    def send(self, request: Request, *, reserve: float = 0.0) -> Answer:
+        """One attempt of `request` through the transport, within the time left (plus `reserve`)."""
+        return self.transport.send(request, self.deadline, self.policy, reserve=reserve)
 
-    def timeout(self) -> float:
-        """One timeout for clients that take a single number, never past the time left."""
-        connect, read = self.timeouts()
-        return min(connect + read, max(self.deadline.remaining(), MIN_USEFUL_SECONDS))
+    def has_time(self) -> bool:
+        """True while a request could still be started and finished within the run's budget."""
+        return self.deadline.remaining() >= MIN_USEFUL_SECONDS
 
     def call(self, attempt: Callable[[], T], *, name: str = "call") -> T:
         """Run `attempt`, retrying TransientError until attempts or the deadline run out."""
@@ -120,34 +117,10 @@ class Retrier:
                     raise
                 wait = self._wait(number, error.retry_after)
                 if wait >= self.deadline.remaining() - MIN_USEFUL_SECONDS:
-                    raise
+                    raise  # the attempt after the wait could not finish in time
                 self.on_retry(RetryEvent(name, number, wait, str(error)))
                 self.sleep(wait)
         raise AssertionError("unreachable: the loop returns or raises")  # pragma: no cover
-
-    def bounded(self, call: Callable[[], T]) -> T:
-        """Run one blocking call, abandoning it (DeadlinePassed) when the run's time is up.
-
-        Socket timeouts apply per read, so a server that trickles a byte at a time could hold a call
-        for ever; the call runs in a daemon thread and is left behind at the deadline.
-        """
-        outcome: list[T] = []
-        failure: list[BaseException] = []
-
-        def target() -> None:
-            try:
-                outcome.append(call())
-            except BaseException as error:  # noqa: BLE001 - handed to the caller's thread as is
-                failure.append(error)
-
-        worker = threading.Thread(target=target, name="bounded-call", daemon=True)
-        worker.start()
-        worker.join(max(self.deadline.remaining(), MIN_USEFUL_SECONDS) + OVERRUN_GRACE_SECONDS)
-        if worker.is_alive():
-            raise DeadlinePassed("the run's time ran out while waiting for an answer")
-        if failure:
-            raise failure[0]
-        return outcome[0]
 
     def _wait(self, number: int, retry_after: float | None) -> float:
         if retry_after is not None:
@@ -176,8 +149,3 @@ def parse_retry_after(
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max((when - now()).total_seconds(), 0.0)
-
-
-def is_transient_status(status: int) -> bool:
-    """429 and 5xx may succeed later; other 4xx will not."""
-    return status == 429 or status >= 500

@@ -72,6 +72,7 @@ def _steps(
     retrier = Retrier(
         policy=services.policy,
         deadline=Deadline(settings.run_budget_seconds, services.clock),
+        transport=services.transport,
         sleep=services.sleep,
         rng=services.rng,
         on_retry=progress.retries,
@@ -88,7 +89,6 @@ def _steps(
         base_url=settings.endpoints.mixpanel,
         project_id=settings.mixpanel_project_id,
         auth=plan.secrets.mixpanel,
-        session=services.mixpanel_session,
         retrier=retrier,
         extra_properties=profile_properties(settings),
         created_property=settings.created_property,

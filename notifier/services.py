@@ -8,13 +8,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import requests
-
 from notifier.retry import Retrier, RetryPolicy
 from notifier.secrets import SecretResolver
 from notifier.settings import Settings
 from notifier.state import StateStore
 from notifier.state.memory import MemoryStore
+from notifier.transport import Transport
 
 
 @dataclass
@@ -28,9 +27,8 @@ class Services:
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
     rng: random.Random = field(default_factory=random.Random)
     memory: MemoryStore = field(default_factory=MemoryStore)
-    firestore_session: requests.Session | None = None
-    # Mixpanel's connections, kept between a warm instance's runs rather than left to each run.
-    mixpanel_session: requests.Session = field(default_factory=requests.Session)
+    # Every outbound call's one HTTP stack: its connections outlive a run on a warm instance.
+    transport: Transport = field(default_factory=Transport)
 
     def store(self, settings: Settings, retrier: Retrier, environ: Mapping[str, str]) -> StateStore:
         """The run history STATE_STORE names: this instance's memory, or Firestore."""
@@ -38,10 +36,4 @@ class Services:
             return self.memory
         from notifier.state.firestore import open_firestore
 
-        store, self.firestore_session = open_firestore(
-            database=settings.state.firestore_database,
-            session=self.firestore_session,
-            retrier=retrier,
-            environ=environ,
-        )
-        return store
+        return open_firestore(database=settings.state.firestore_database, retrier=retrier, environ=environ)

@@ -1,4 +1,8 @@
-"""Secret Manager stand-in: ``GET /v1/projects/P/secrets/NAME/versions/V:access``."""
+"""Secret Manager stand-in: ``GET /v1/projects/P/secrets/NAME/versions/V:access``.
+
+With `token` set it also plays Google's OAuth token endpoint (``POST /token``, as google-auth's
+user credentials refresh) and, like Google, answers a read without that bearer token 401.
+"""
 
 from __future__ import annotations
 
@@ -16,14 +20,24 @@ class SecretManagerStandIn(StandIn):
 
     name = "secretmanager"
 
-    def __init__(self, secrets: dict[str, str] | None = None) -> None:
+    def __init__(self, secrets: dict[str, str] | None = None, *, token: str | None = None) -> None:
         super().__init__()
         self.secrets = dict(secrets or {})
+        self.token = token
+
+    @property
+    def token_uri(self) -> str:
+        """Where google-auth's credentials refresh their token (a credentials file's `token_uri`)."""
+        return self.url + "/token"
 
     def respond(self, request: Recorded) -> Reply:
+        if request.path == "/token" and request.method == "POST" and self.token:
+            return Reply.json(200, {"access_token": self.token, "expires_in": 3600, "token_type": "Bearer"})
         match = _ACCESS.match(request.path)
         if request.method != "GET" or not match:
             return _error(404, "NOT_FOUND", "not found")
+        if self.token and request.headers.get("authorization") != f"Bearer {self.token}":
+            return _error(401, "UNAUTHENTICATED", "Request had invalid authentication credentials.")
         value = self.secrets.get(match["name"])
         if value is None:
             return _error(404, "NOT_FOUND", f"Secret Version [{match['name']}] not found.")
@@ -32,7 +46,7 @@ class SecretManagerStandIn(StandIn):
             200,
             {
                 "name": match["name"],
-                "payload": {"data": base64.b64encode(data).decode(), "dataCrc32c": str(_crc32c(data))},
+                "payload": {"data": base64.b64encode(data).decode(), "dataCrc32c": str(crc32c(data))},
             },
         )
 
@@ -56,7 +70,8 @@ class SecretManagerStandIn(StandIn):
         return len([r for r in self.received(":access") if r.served])
 
 
-def _crc32c(data: bytes) -> int:
+def crc32c(data: bytes) -> int:
+    """CRC32C (Castagnoli), bit by bit: slow, plain, and written apart from the function's own."""
     crc = 0xFFFFFFFF
     for byte in data:
         crc ^= byte

@@ -73,8 +73,14 @@ class SendGridStandIn(StandIn):
 
 
 def _problem(body: Any) -> str | None:
+    """What SendGrid would refuse in a mail/send body, or None."""
     if not isinstance(body, dict):
         return "body must be a JSON object"
+    checks = (_recipients_problem, _sender_problem, _content_problem, _attachments_problem)
+    return next((problem for check in checks if (problem := check(body)) is not None), None)
+
+
+def _recipients_problem(body: dict[str, Any]) -> str | None:
     personalizations = body.get("personalizations")
     if not isinstance(personalizations, list) or not 1 <= len(personalizations) <= 1000:
         return "personalizations must be an array of 1 to 1000 items"
@@ -86,18 +92,30 @@ def _problem(body: Any) -> str | None:
             or not all(isinstance(t, dict) and "@" in str(t.get("email", "")) for t in to)
         ):
             return "each personalization needs a to array of {email}"
-    if not isinstance(body.get("from"), dict) or "@" not in str(body["from"].get("email", "")):
-        return "from.email is required"
     if not body.get("subject") and not all(
         isinstance(p, dict) and p.get("subject") for p in personalizations
     ):
         return "subject is required"
+    return None
+
+
+def _sender_problem(body: dict[str, Any]) -> str | None:
+    if not isinstance(body.get("from"), dict) or "@" not in str(body["from"].get("email", "")):
+        return "from.email is required"
+    return None
+
+
+def _content_problem(body: dict[str, Any]) -> str | None:
     content = body.get("content")
     if not isinstance(content, list) or not content:
         return "content must be a non-empty array"
     types = [c.get("type") for c in content if isinstance(c, dict)]
     if types[:1] != ["text/plain"] and "text/plain" in types:
         return "text/plain content must come first"
+    return None
+
+
+def _attachments_problem(body: dict[str, Any]) -> str | None:
     for attachment in body.get("attachments", []) or []:
         try:
             base64.b64decode(attachment["content"], validate=True)

@@ -80,6 +80,8 @@ class Fault:
     drop: bool = False
     cut_after: int | None = None  # send the reply's headers and this many body bytes, then close
     trickle_seconds: float = 0.0  # send the reply one byte at a time, this far apart
+    trickle_body_only: bool = False  # the status and headers at once, then the body trickled
+    stall_seconds: float = 0.0  # send the reply's headers and first body byte, then wait this long
     accept: bool = False  # let the real API logic act on the request (it "happened") before the fault
 
     @classmethod
@@ -112,9 +114,20 @@ class Fault:
         return cls(reply=reply, cut_after=keep, accept=reply is None)
 
     @classmethod
-    def trickle(cls, seconds_per_byte: float, reply: Reply | None = None) -> Fault:
-        """Answer (the real reply, or `reply`) one byte at a time: socket timeouts never fire."""
-        return cls(reply=reply, trickle_seconds=seconds_per_byte, accept=reply is None)
+    def trickle(
+        cls, seconds_per_byte: float, reply: Reply | None = None, *, body_only: bool = False
+    ) -> Fault:
+        """Answer (the real reply, or `reply`) one byte at a time: socket timeouts never fire.
+
+        `body_only`: the status and headers go at once, only the body trickles."""
+        return cls(
+            reply=reply, trickle_seconds=seconds_per_byte, trickle_body_only=body_only, accept=reply is None
+        )
+
+    @classmethod
+    def stalled(cls, seconds: float, reply: Reply | None = None) -> Fault:
+        """Act on the request, answer its status and headers at once, then hold the body `seconds`."""
+        return cls(reply=reply, stall_seconds=seconds, accept=reply is None)
 
     @classmethod
     def redirect(cls, location: str, status: int = 302) -> Fault:
@@ -129,6 +142,7 @@ class StandIn:
 
     def __init__(self) -> None:
         self.requests: list[Recorded] = []
+        self.connections = 0  # TCP connections accepted: a client that keeps its pool opens one
         self.faults: deque[Fault] = deque()
         # Told of every answer (`python -m sandbox serve` prints them); None for the tests.
         self.on_reply: Callable[[Recorded, Reply], None] | None = None
@@ -207,71 +221,104 @@ class StandIn:
         with self._lock:
             self.requests.append(request)
 
+    def _connected(self) -> None:
+        with self._lock:
+            self.connections += 1
+
 
 def _handler_for(stand_in: StandIn) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    return type("Handler", (_Handler,), {"stand_in": stand_in})
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
-            pass  # keep test output clean; the records are the log
 
-        def _serve(self) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
-            parts = urlsplit(self.path)
-            fault = stand_in.fault_for(parts.path)
-            request = Recorded(
-                method=self.command,
-                path=parts.path,
-                query={k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()},
-                headers={k.lower(): v for k, v in self.headers.items()},
-                body=body,
-                fault=fault,
-            )
-            if fault is not None and fault.accept:
-                request = Recorded(**{**request.__dict__, "fault": None, "acted_despite": fault})
-            stand_in._record(request)
-            if fault is not None and fault.hang_seconds:
-                time.sleep(fault.hang_seconds)
-            if fault is not None and fault.drop:
-                self.close_connection = True
-                self.connection.close()
-                return
-            if fault is None or (fault.accept and fault.reply is None):
-                reply = stand_in.respond(request)
-            else:
-                reply = stand_in.fault_reply(fault, request)
-            if stand_in.on_reply is not None:
-                stand_in.on_reply(request, reply)
-            # The client may have given up already (a timeout test): nothing left to tell it.
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                self._answer(reply, fault)
+class _Handler(BaseHTTPRequestHandler):
+    """Serves one stand-in (the class attribute a subclass sets), playing its scripted faults."""
 
-        def _answer(self, reply: Reply, fault: Fault | None) -> None:
-            body = reply.body
-            if fault is not None and fault.cut_after is not None and len(body) <= fault.cut_after:
-                body = body + b" " * (fault.cut_after + 16 - len(body))  # promise more than is sent
-            head = f"HTTP/1.1 {reply.status} {_reason(reply.status)}\r\n"
-            head += "".join(f"{key}: {value}\r\n" for key, value in reply.headers.items())
-            head += f"Content-Length: {len(body)}\r\n\r\n"
-            raw = head.encode("latin-1") + body
-            if fault is not None and fault.cut_after is not None:
-                self.wfile.write(raw[: len(head) + fault.cut_after])
-                self.wfile.flush()
-                self.close_connection = True
-                self.connection.shutdown(2)
-                return
-            if fault is not None and fault.trickle_seconds:
-                for index in range(len(raw)):
-                    self.wfile.write(raw[index : index + 1])
-                    self.wfile.flush()
-                    time.sleep(fault.trickle_seconds)
-                return
+    protocol_version = "HTTP/1.1"
+    stand_in: StandIn
+
+    def setup(self) -> None:
+        super().setup()
+        self.stand_in._connected()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass  # keep test output clean; the records are the log
+
+    def _serve(self) -> None:
+        request, fault = self._read()
+        if fault is not None and fault.hang_seconds:
+            time.sleep(fault.hang_seconds)
+        if fault is not None and fault.drop:
+            self.close_connection = True
+            self.connection.close()
+            return
+        if fault is None or (fault.accept and fault.reply is None):
+            reply = self.stand_in.respond(request)
+        else:
+            reply = self.stand_in.fault_reply(fault, request)
+        if self.stand_in.on_reply is not None:
+            self.stand_in.on_reply(request, reply)
+        # The client may have given up already (a timeout test): nothing left to tell it.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self._answer(reply, fault)
+
+    def _read(self) -> tuple[Recorded, Fault | None]:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        fault = self.stand_in.fault_for(parts.path)
+        request = Recorded(
+            method=self.command,
+            path=parts.path,
+            query={k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()},
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=body,
+            fault=fault,
+        )
+        if fault is not None and fault.accept:
+            request = Recorded(**{**request.__dict__, "fault": None, "acted_despite": fault})
+        self.stand_in._record(request)
+        return request, fault
+
+    def _answer(self, reply: Reply, fault: Fault | None) -> None:
+        raw, head = _raw(reply, fault)
+        if fault is None:
+            self.wfile.write(raw)
+        elif fault.cut_after is not None:
+            self._write(raw[: head + fault.cut_after])
+            self.close_connection = True
+            self.connection.shutdown(2)
+        elif fault.trickle_seconds:
+            start = head if fault.trickle_body_only else 0
+            self._write(raw[:start])
+            for index in range(start, len(raw)):
+                self._write(raw[index : index + 1])
+                time.sleep(fault.trickle_seconds)
+        elif fault.stall_seconds:
+            self._write(raw[: head + 1])
+            time.sleep(fault.stall_seconds)
+            self._write(raw[head + 1 :])
+        else:
             self.wfile.write(raw)
 
-        do_GET = do_POST = do_PUT = do_DELETE = _serve
+    def _write(self, data: bytes) -> None:
+        self.wfile.write(data)
+        self.wfile.flush()
 
-    return Handler
+    do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+
+def _raw(reply: Reply, fault: Fault | None) -> tuple[bytes, int]:
+    """The reply as bytes on the wire, and where its body starts."""
+    body = reply.body
+    if fault is not None and fault.cut_after is not None and len(body) <= fault.cut_after:
+        body = body + b" " * (fault.cut_after + 16 - len(body))  # promise more than is sent
+    if fault is not None and (fault.stall_seconds or fault.trickle_body_only):
+        body = body.ljust(64)  # a body long enough to hold back or to trickle, even after a bare 202
+    head = f"HTTP/1.1 {reply.status} {_reason(reply.status)}\r\n"
+    head += "".join(f"{key}: {value}\r\n" for key, value in reply.headers.items())
+    head += f"Content-Length: {len(body)}\r\n\r\n"
+    encoded = head.encode("latin-1")
+    return encoded + body, len(encoded)
 
 
 def _reason(status: int) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sandbox.server import Recorded, Reply, StandIn
@@ -80,28 +80,45 @@ def payload_problem(payload: Any) -> str | None:
 
 def _block_problem(block: Any) -> str | None:
     kind = block.get("type") if isinstance(block, dict) else None
-    if kind == "header":
-        text = block.get("text", {})
-        if text.get("type") != "plain_text" or not 0 < len(text.get("text", "")) <= 150:
-            return "a header needs plain_text of 1 to 150 characters"
-    elif kind == "section":
-        text, fields = block.get("text"), block.get("fields")
-        if text is None and not fields:
-            return "a section needs text or fields"
-        if text is not None and not 0 < len(text.get("text", "")) <= 3000:
-            return "a section's text must be 1 to 3,000 characters"
-        if fields is not None and (len(fields) > 10 or any(len(f.get("text", "")) > 2000 for f in fields)):
-            return "a section has at most 10 fields of 2,000 characters"
-        accessory = block.get("accessory")
-        if accessory is not None and len(str(accessory.get("url", ""))) > 3000:
-            return "a button's url is at most 3,000 characters"
-    elif kind == "context":
-        elements = block.get("elements", [])
-        if not 0 < len(elements) <= 10 or any(len(e.get("text", "")) > 3000 for e in elements):
-            return "a context block has 1 to 10 elements"
-    elif kind != "divider":
-        return f"unknown block type {kind!r}"
+    if kind == "divider":
+        return None
+    check = _BLOCK_CHECKS.get(kind) if isinstance(kind, str) else None
+    return check(block) if check else f"unknown block type {kind!r}"
+
+
+def _header_problem(block: dict[str, Any]) -> str | None:
+    text = block.get("text", {})
+    if text.get("type") != "plain_text" or not 0 < len(text.get("text", "")) <= 150:
+        return "a header needs plain_text of 1 to 150 characters"
     return None
+
+
+def _section_problem(block: dict[str, Any]) -> str | None:
+    text, fields = block.get("text"), block.get("fields")
+    if text is None and not fields:
+        return "a section needs text or fields"
+    if text is not None and not 0 < len(text.get("text", "")) <= 3000:
+        return "a section's text must be 1 to 3,000 characters"
+    if fields is not None and (len(fields) > 10 or any(len(f.get("text", "")) > 2000 for f in fields)):
+        return "a section has at most 10 fields of 2,000 characters"
+    accessory = block.get("accessory")
+    if accessory is not None and len(str(accessory.get("url", ""))) > 3000:
+        return "a button's url is at most 3,000 characters"
+    return None
+
+
+def _context_problem(block: dict[str, Any]) -> str | None:
+    elements = block.get("elements", [])
+    if not 0 < len(elements) <= 10 or any(len(e.get("text", "")) > 3000 for e in elements):
+        return "a context block has 1 to 10 elements"
+    return None
+
+
+_BLOCK_CHECKS: dict[str, Callable[[dict[str, Any]], str | None]] = {
+    "header": _header_problem,
+    "section": _section_problem,
+    "context": _context_problem,
+}
 
 
 def as_text(payload: Mapping[str, Any]) -> str:

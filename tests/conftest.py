@@ -22,10 +22,11 @@ from hypothesis import HealthCheck, settings
 from notifier import logs
 from notifier.errors import RedeliveryRequested
 from notifier.logs import JsonFormatter
-from notifier.retry import RetryPolicy
+from notifier.retry import Deadline, Retrier, RetryPolicy
 from notifier.run import handle_message, run
 from notifier.services import Services
 from notifier.summary import RunSummary
+from notifier.transport import Transport
 from notifier.variables import NAMES
 from sandbox.function import run_summaries
 from sandbox.mixpanel import MixpanelStandIn, profile
@@ -180,6 +181,14 @@ class Sleeps:
 @pytest.fixture
 def sleeps() -> Sleeps:
     return Sleeps()
+
+
+QUICK = RetryPolicy(attempts=3, base_delay=0.01, connect_timeout=1.0, read_timeout=1.0)
+
+
+def retrier(policy: RetryPolicy = QUICK, seconds: float = 30, *, sleep: Sleeps | None = None) -> Retrier:
+    """A run's calls for a test: `seconds` of budget, a transport of its own, waits recorded or skipped."""
+    return Retrier(policy, Deadline(seconds), Transport(), sleep=sleep or (lambda _s: None))
 
 
 class Clock:

@@ -8,10 +8,9 @@ from notifier.channels import Delivery, DeliveryStatus
 from notifier.channels.email import EmailChannel, build_mail
 from notifier.render.csv import Attachment
 from notifier.render.email import EmailDigest
-from notifier.retry import Deadline, Retrier, RetryPolicy
 from notifier.settings import EmailSettings, SecretRef, Sender
 from sandbox.sendgrid import SendGridStandIn
-from tests.conftest import SENDGRID_KEY, NoteBook
+from tests.conftest import SENDGRID_KEY, NoteBook, retrier
 
 DIGEST = EmailDigest(subject="2 new Mixpanel users", html="<p>hi</p>", text="hi", attachment=None)
 SETTINGS = EmailSettings(
@@ -19,10 +18,6 @@ SETTINGS = EmailSettings(
     sender=Sender("alerts@example.com", "Notifierator"),
     api_key=SecretRef("SENDGRID_API_KEY", SENDGRID_KEY),
 )
-
-
-def retrier() -> Retrier:
-    return Retrier(RetryPolicy(attempts=2, base_delay=0.01), Deadline(30), sleep=lambda _s: None)
 
 
 def send(sendgrid: SendGridStandIn, api_key: str = SENDGRID_KEY) -> tuple[Delivery, ...]:

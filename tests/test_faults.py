@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-import requests
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -16,6 +15,7 @@ from notifier.errors import NotifierError, SourceUnavailable, TransientError
 from notifier.mixpanel import MixpanelAuth, MixpanelClient
 from notifier.outcome import Outcome
 from notifier.retry import Deadline, Retrier, RetryPolicy
+from notifier.transport import Transport
 from notifier.trigger import Window
 from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.secretmanager import SecretManagerStandIn
@@ -189,8 +189,7 @@ def test_arbitrary_mixpanel_pages_raise_nothing_but_the_documented_errors() -> N
                 base_url=server.url,
                 project_id=PROJECT_ID,
                 auth=MixpanelAuth(SERVICE_ACCOUNT, MIXPANEL_SECRET),
-                session=requests.Session(),
-                retrier=Retrier(RetryPolicy(attempts=1), Deadline(10)),
+                retrier=Retrier(RetryPolicy(attempts=1), Deadline(10), Transport()),
             )
             try:
                 users = list(client.new_users(Window(WINDOW_START, WINDOW_END)))
@@ -215,8 +214,7 @@ def test_arbitrary_non_object_bodies_from_mixpanel_are_transient_errors(mixpanel
             base_url=mixpanel.url,
             project_id=PROJECT_ID,
             auth=MixpanelAuth(SERVICE_ACCOUNT, MIXPANEL_SECRET),
-            session=requests.Session(),
-            retrier=Retrier(RetryPolicy(attempts=1), Deadline(10)),
+            retrier=Retrier(RetryPolicy(attempts=1), Deadline(10), Transport()),
         )
         with pytest.raises(SourceUnavailable):
             list(client.new_users(Window(WINDOW_START, WINDOW_END)))

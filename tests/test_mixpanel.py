@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 import time
@@ -10,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+from urllib3 import HTTPResponse
 
 from notifier.errors import ConfigError, SourceRejected, SourceUnavailable
 from notifier.mixpanel import (
@@ -24,6 +26,7 @@ from notifier.mixpanel import (
 from notifier.outcome import Outcome
 from notifier.retry import Deadline, Retrier, RetryPolicy
 from notifier.settings import Settings
+from notifier.transport import Transport
 from notifier.trigger import Window
 from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.server import Fault
@@ -44,9 +47,11 @@ def client_for(
         base_url=server.url,
         project_id=PROJECT_ID,
         auth=auth or MixpanelAuth(SERVICE_ACCOUNT, MIXPANEL_SECRET),
-        session=requests.Session(),
         retrier=Retrier(
-            RetryPolicy(attempts=attempts, base_delay=0.01), deadline or Deadline(30), sleep=lambda _s: None
+            RetryPolicy(attempts=attempts, base_delay=0.01),
+            deadline or Deadline(30),
+            Transport(),
+            sleep=lambda _s: None,
         ),
         **options,
     )
@@ -217,7 +222,8 @@ class RecordingAdapter(requests.adapters.BaseAdapter):
         self.urls.append(str(request.url))
         response = requests.Response()
         response.status_code = 200
-        response._content = b'{"page": 0, "page_size": 1000, "results": [], "session_id": "s", "total": 0}'
+        page = b'{"page": 0, "page_size": 1000, "results": [], "session_id": "s", "total": 0}'
+        response.raw = HTTPResponse(body=io.BytesIO(page), status=200, preload_content=False)
         response.request = request
         return response
 
@@ -237,8 +243,7 @@ def test_each_region_queries_its_own_host(region: str) -> None:
         base_url=settings.endpoints.mixpanel,
         project_id=4242,
         auth=MixpanelAuth(None, "s"),
-        session=session,
-        retrier=Retrier(RetryPolicy(), Deadline(30)),
+        retrier=Retrier(RetryPolicy(), Deadline(30), Transport(session)),
     )
     list(client.new_users(WINDOW))
     expected = {
@@ -274,8 +279,7 @@ def test_extra_properties_are_requested_and_any_json_value_becomes_short_text(
         base_url=mixpanel.url,
         project_id=PROJECT_ID,
         auth=MixpanelAuth(SERVICE_ACCOUNT, MIXPANEL_SECRET),
-        session=requests.Session(),
-        retrier=Retrier(RetryPolicy(attempts=1), Deadline(30)),
+        retrier=Retrier(RetryPolicy(attempts=1), Deadline(30), Transport()),
         extra_properties=(*values, "missing"),
     )
     (found,) = client.new_users(WINDOW)

@@ -1,25 +1,22 @@
-"""The retry policy: bounded attempts, jittered backoff, Retry-After, and the run's deadline."""
+"""The retry policy: bounded attempts, jittered backoff, Retry-After, and the run's deadline.
+
+What one attempt may take (the transport's share of the deadline) is in test_transport.py.
+"""
 
 from __future__ import annotations
 
 import random
-import threading
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from notifier.answers import is_transient_status
 from notifier.errors import SourceRejected, SourceUnavailable
-from notifier.retry import (
-    Deadline,
-    DeadlinePassed,
-    Retrier,
-    RetryEvent,
-    RetryPolicy,
-    is_transient_status,
-    parse_retry_after,
-)
+from notifier.retry import Deadline, Retrier, RetryEvent, RetryPolicy, parse_retry_after
+from notifier.transport import Transport
 from tests.conftest import Sleeps
 
 
@@ -29,6 +26,11 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.now
+
+
+def under(policy: RetryPolicy, deadline: Deadline, **options: Any) -> Retrier:
+    """The policy under test, with a transport its calls never use."""
+    return Retrier(policy, deadline, Transport(), **options)
 
 
 def flaky(failures: list[Exception]) -> tuple[list[int], object]:
@@ -45,7 +47,7 @@ def flaky(failures: list[Exception]) -> tuple[list[int], object]:
 
 def test_transient_errors_are_retried_until_success(sleeps: Sleeps) -> None:
     calls, attempt = flaky([SourceUnavailable("503", service="x"), SourceUnavailable("503", service="x")])
-    retrier = Retrier(RetryPolicy(attempts=5), Deadline(60), sleep=sleeps)
+    retrier = under(RetryPolicy(attempts=5), Deadline(60), sleep=sleeps)
     assert retrier.call(attempt) == "ok"  # type: ignore[arg-type]
     assert len(calls) == 3
     assert len(sleeps.calls) == 2
@@ -54,54 +56,36 @@ def test_transient_errors_are_retried_until_success(sleeps: Sleeps) -> None:
 def test_permanent_errors_are_not_retried(sleeps: Sleeps) -> None:
     calls, attempt = flaky([SourceRejected("401", service="x")])
     with pytest.raises(SourceRejected):
-        Retrier(RetryPolicy(), Deadline(60), sleep=sleeps).call(attempt)  # type: ignore[arg-type]
+        under(RetryPolicy(), Deadline(60), sleep=sleeps).call(attempt)  # type: ignore[arg-type]
     assert (len(calls), sleeps.calls) == (1, [])
 
 
 def test_attempts_are_bounded(sleeps: Sleeps) -> None:
     calls, attempt = flaky([SourceUnavailable("503", service="x") for _ in range(10)])
     with pytest.raises(SourceUnavailable):
-        Retrier(RetryPolicy(attempts=3), Deadline(60), sleep=sleeps).call(attempt)  # type: ignore[arg-type]
+        under(RetryPolicy(attempts=3), Deadline(60), sleep=sleeps).call(attempt)  # type: ignore[arg-type]
     assert len(calls) == 3
 
 
 def test_retry_after_is_honoured_over_the_backoff(sleeps: Sleeps) -> None:
     _calls, attempt = flaky([SourceUnavailable("429", service="x", retry_after=7.0)])
-    Retrier(RetryPolicy(base_delay=0.1), Deadline(60), sleep=sleeps).call(attempt)  # type: ignore[arg-type]
+    under(RetryPolicy(base_delay=0.1), Deadline(60), sleep=sleeps).call(attempt)  # type: ignore[arg-type]
     assert sleeps.calls == [7.0]
 
 
 def test_a_wait_that_would_pass_the_deadline_gives_up_at_once(sleeps: Sleeps) -> None:
     calls, attempt = flaky([SourceUnavailable("429", service="x", retry_after=120.0)])
     with pytest.raises(SourceUnavailable):
-        Retrier(RetryPolicy(), Deadline(60), sleep=sleeps).call(attempt)  # type: ignore[arg-type]
+        under(RetryPolicy(), Deadline(60), sleep=sleeps).call(attempt)  # type: ignore[arg-type]
     assert (len(calls), sleeps.calls) == (1, [])
 
 
 @given(st.integers(min_value=1, max_value=12), st.integers(min_value=0, max_value=2**32))
 def test_backoff_is_full_jitter_under_an_exponential_ceiling(attempt: int, seed: int) -> None:
     policy = RetryPolicy(base_delay=0.5, max_delay=20.0)
-    retrier = Retrier(policy, Deadline(3600), rng=random.Random(seed))
+    retrier = under(policy, Deadline(3600), rng=random.Random(seed))
     wait = retrier._wait(attempt, None)
     assert 0 <= wait <= min(20.0, 0.5 * 2 ** (attempt - 1))
-
-
-def test_request_timeouts_shrink_to_the_time_left() -> None:
-    clock = FakeClock()
-    retrier = Retrier(RetryPolicy(connect_timeout=5, read_timeout=30), Deadline(40, clock))
-    assert retrier.timeouts() == (5, 30)
-    clock.now = 38
-    assert retrier.timeouts() == pytest.approx((2, 2))
-
-
-def test_a_single_timeout_covers_connect_and_read_but_never_the_time_left() -> None:
-    clock = FakeClock()
-    retrier = Retrier(RetryPolicy(connect_timeout=5, read_timeout=30), Deadline(100, clock))
-    assert retrier.timeout() == 35
-    clock.now = 90
-    assert retrier.timeout() == pytest.approx(10)
-    clock.now = 120
-    assert retrier.timeout() == pytest.approx(0.05)
 
 
 @pytest.mark.parametrize(
@@ -133,27 +117,20 @@ def test_only_429_and_5xx_are_transient(status: int, transient: bool) -> None:
     assert is_transient_status(status) is transient
 
 
-def test_a_bounded_call_returns_its_value_or_raises_its_error() -> None:
-    retrier = Retrier(RetryPolicy(), Deadline(60))
-    assert retrier.bounded(lambda: 42) == 42
-    missing: dict[str, int] = {}
-    with pytest.raises(KeyError):
-        retrier.bounded(lambda: missing["key"])
-
-
-def test_a_bounded_call_still_running_when_the_time_is_up_is_abandoned() -> None:
+def test_no_wait_is_started_when_the_attempt_after_it_could_not_finish(sleeps: Sleeps) -> None:
     clock = FakeClock()
-    deadline = Deadline(10, clock)
-    clock.now = 10.0  # the run's time is up: whatever the call does, it is not waited for
-    release = threading.Event()
-    with pytest.raises(DeadlinePassed):
-        Retrier(RetryPolicy(), deadline).bounded(release.wait)
-    release.set()
+    calls, attempt = flaky([SourceUnavailable("503", service="x")] * 3)
+    retrier = under(RetryPolicy(base_delay=0.01), Deadline(10, clock), sleep=sleeps)
+    clock.now = 9.9  # 0.1 s left: less than any request needs
+    with pytest.raises(SourceUnavailable):
+        retrier.call(attempt)  # type: ignore[arg-type]
+    assert (len(calls), sleeps.calls) == (1, [])
+    assert not retrier.has_time()
 
 
 def test_each_retry_is_reported_with_the_call_the_attempt_the_wait_and_why(sleeps: Sleeps) -> None:
     events: list[RetryEvent] = []
     _calls, attempt = flaky([SourceUnavailable("Mixpanel answered 503", service="Mixpanel", retry_after=2.0)])
-    retrier = Retrier(RetryPolicy(), Deadline(60), sleep=sleeps, on_retry=events.append)
+    retrier = under(RetryPolicy(), Deadline(60), sleep=sleeps, on_retry=events.append)
     retrier.call(attempt, name="Mixpanel engage")  # type: ignore[arg-type]
     assert events == [RetryEvent("Mixpanel engage", 1, 2.0, "Mixpanel answered 503")]

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import pytest
+
 from notifier.channels import Delivery, DeliveryStatus
 from notifier.channels.sms import SmsChannel
-from notifier.retry import Deadline, Retrier, RetryPolicy
+from notifier.errors import TransientError
+from notifier.outcome import Outcome
 from notifier.settings import SecretRef, SmsSettings
 from sandbox.server import Fault, Reply
 from sandbox.twilio import ACCOUNT_SID, TwilioStandIn
-from tests.conftest import TWILIO_TOKEN, NoteBook
+from tests.conftest import TWILIO_TOKEN, NoteBook, World, retrier
 
 NUMBERS = ("+14155550100", "+447700900123", "+4915112345678")
 
@@ -17,10 +20,6 @@ def settings(sender: str = "+14155550199", to: tuple[str, ...] = NUMBERS) -> Sms
     return SmsSettings(
         to=to, sender=sender, account_sid=ACCOUNT_SID, auth_token=SecretRef("TWILIO_AUTH_TOKEN", TWILIO_TOKEN)
     )
-
-
-def retrier() -> Retrier:
-    return Retrier(RetryPolicy(attempts=2, base_delay=0.01), Deadline(30), sleep=lambda _s: None)
 
 
 def send(
@@ -96,3 +95,17 @@ def test_twilio_error_20429_with_another_status_is_retried(twilio: TwilioStandIn
     deliveries = send(twilio)
     assert [d.status for d in deliveries] == [DeliveryStatus.DELIVERED] * 3
     assert len(twilio.requests) == 4
+
+
+def test_a_trickling_twilio_cannot_hold_many_numbers_past_the_run_budget(world: World) -> None:
+    # Twilio answering a byte at a time: the first number uses the whole budget, and no other request
+    # starts once it is spent; they are left for the redelivery, the first stays unconfirmed.
+    numbers = [f"+1415555{n:04d}" for n in range(12)]
+    world.environ.update(SMS_TO=",".join(numbers), EMAIL_TO="", RUN_BUDGET_SECONDS="2")
+    world.twilio.script(*[Fault.trickle(0.2)] * 12)
+    with pytest.raises(TransientError):
+        world.deliver()
+    assert len(world.twilio.requests) == 1
+    world.twilio.faults.clear()
+    assert world.deliver().outcome is Outcome.SENT  # the eleven left; the first is never sent again
+    assert sorted(world.texts()) == sorted(numbers)

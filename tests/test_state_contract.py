@@ -14,7 +14,6 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import pytest
-import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -38,6 +37,7 @@ from notifier.state import (
 from notifier.state.firestore import FirestoreStore, open_firestore
 from notifier.state.memory import MemoryStore
 from notifier.state.rules import MAX_COUNTS
+from notifier.transport import Transport
 from sandbox.firestore import PROJECT, FirestoreFaults
 from sandbox.server import Fault
 
@@ -93,7 +93,7 @@ def end(
 
 
 def retrier() -> Retrier:
-    return Retrier(RetryPolicy(attempts=3, base_delay=0.01), Deadline(60), sleep=lambda _s: None)
+    return Retrier(RetryPolicy(attempts=3, base_delay=0.01), Deadline(60), Transport(), sleep=lambda _s: None)
 
 
 @pytest.fixture(params=["memory", "firestore"])
@@ -103,7 +103,7 @@ def stores(request: pytest.FixtureRequest) -> Callable[[], StateStore]:
         memory = MemoryStore()
         return lambda: memory
     request.getfixturevalue("firestore")
-    return lambda: open_firestore(database="(default)", session=None, retrier=retrier())[0]
+    return lambda: open_firestore(database="(default)", retrier=retrier())
 
 
 # -- claiming time: every instant to exactly one digest -------------------------------------------
@@ -414,7 +414,7 @@ def test_two_instances_racing_for_one_message_start_it_once(stores: Callable[[],
 
 
 def test_firestore_holds_no_address_no_number_no_id_and_every_record_expires(firestore: Any) -> None:
-    store = open_firestore(database="(default)", session=None, retrier=retrier())[0]
+    store = open_firestore(database="(default)", retrier=retrier())
     request = tick(0)
     state = store.begin(request)
     email = Mark("email", recipient_key("email", "ada@example.com"), Note.SENDING)
@@ -436,8 +436,10 @@ def _store_through(faults: FirestoreFaults) -> FirestoreStore:
         base_url=faults.url + "/v1",
         project=PROJECT,
         database="(default)",
-        session=requests.Session(),
-        retrier=Retrier(RetryPolicy(attempts=3, base_delay=0.01), Deadline(20), sleep=lambda _s: None),
+        google=False,
+        retrier=Retrier(
+            RetryPolicy(attempts=3, base_delay=0.01), Deadline(20), Transport(), sleep=lambda _s: None
+        ),
     )
 
 

@@ -3,20 +3,22 @@
 A channel is built with its rendered message and sends it to the recipients it is given, noting in
 a Journal each request before it goes out and each recipient's outcome after (so that a crash at
 any moment cannot make a redelivery tell them twice), and returns every recipient's Delivery. It never raises
-for what a provider answered; what its client library raises is translated in one place per
-channel (`_translate` in each module). A new channel implements `Channel` and joins `channels_for`
-in `notifier.deliver`.
+for what a provider answered: every request goes through the run's transport (`send`), and what
+comes back means the same on every channel: a 2xx is delivered, 429 and 5xx are retried, any other
+answer is a refusal (`refusal`), and a request that may have left without an answer is unconfirmed
+(`lost`). A new channel implements `Channel` and joins `channels_for` in `notifier.deliver`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+from notifier.answers import is_transient_status
 from notifier.errors import ChannelError, ChannelRejected, ChannelUnavailable, OutcomeUnknown
-from notifier.retry import is_transient_status, parse_retry_after
+from notifier.retry import Retrier, parse_retry_after
+from notifier.transport import Answer, Request, Unanswered
 
 
 class DeliveryStatus(StrEnum):
@@ -69,43 +71,40 @@ class Journal(Protocol):
         ...
 
 
-def not_sent(channel: str, recipients: tuple[str, ...]) -> tuple[Delivery, ...]:
-    """The deliveries of a request the journal would not let go out: left for the redelivery."""
-    reason = "not sent: the run history could not note it first"
+UNNOTED = "not sent: the run history could not note it first"
+NO_TIME = "not sent: the run's time had run out"
+
+
+def not_sent(channel: str, recipients: tuple[str, ...], reason: str = UNNOTED) -> tuple[Delivery, ...]:
+    """The deliveries of a request that did not go out (the journal would not note it, or no time
+    was left): left for the redelivery."""
     return tuple(Delivery(channel, r, DeliveryStatus.UNAVAILABLE, reason) for r in recipients)
 
 
-def transport_failure(
-    provider: str, channel: str, error: BaseException, *, sent: bool
-) -> ChannelError | None:
-    """The error a transport failure means, or None when `error` is not a transport failure (a bug).
+def send(retrier: Retrier, request: Request, provider: str, channel: str) -> Answer:
+    """One attempt of a send through the transport: its answer, or the ChannelError a lost one means."""
+    try:
+        return retrier.send(request)
+    except Unanswered as error:
+        raise lost(provider, channel, error) from None
 
-    Once the request may have reached the provider, the outcome is unknown and never retried.
-    """
-    kind = type(error).__name__
-    if sent:
+
+def lost(provider: str, channel: str, error: Unanswered) -> ChannelError:
+    """What a request without an answer means: retried when it never left, else unknown, never retried."""
+    if error.sent:
         return OutcomeUnknown(
-            f"{provider}: the answer was lost after sending ({kind}); it may have been delivered",
+            f"{provider} {error.reason}; the request had gone out, so it may have been delivered",
             channel=channel,
         )
-    if isinstance(error, OSError) or _is_requests_error(error):
-        return ChannelUnavailable(f"{provider} is unreachable ({kind})", channel=channel)
-    return None
-
-
-def _is_requests_error(error: BaseException) -> bool:
-    import requests
-
-    return isinstance(error, requests.RequestException)
+    return ChannelUnavailable(f"{provider} {error.reason}; nothing was sent", channel=channel)
 
 
 def refusal(
     provider: str,
     channel: str,
-    status: int,
+    answer: Answer,
     detail: str,
     *,
-    headers: Mapping[str, str] | None = None,
     hint: str = "",
     transient: bool | None = None,
 ) -> ChannelError:
@@ -113,12 +112,13 @@ def refusal(
 
     `transient` overrides the status (Twilio's 20429 is a rate limit whatever the status says).
     """
+    status = answer.status
     if transient if transient is not None else is_transient_status(status):
         return ChannelUnavailable(
             f"{provider} answered {status}: {detail}",
             channel=channel,
             status=status,
-            retry_after=parse_retry_after(headers),
+            retry_after=parse_retry_after(answer.headers),
         )
     if 300 <= status < 400:
         detail = f"a redirect, not followed so the credential never leaves {provider}'s host"

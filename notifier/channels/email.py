@@ -1,22 +1,21 @@
-"""The email channel: one SendGrid v3 mail/send call, one personalization per recipient."""
+"""The email channel: one SendGrid v3 mail/send call, one personalization per recipient.
+
+SendGrid's `Mail` model builds the request's JSON; the run's transport posts it.
+"""
 
 from __future__ import annotations
 
 import base64
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
-from notifier.answers import error_detail, refusing_opener, urllib_request_was_sent
-from notifier.channels import Delivery, DeliveryStatus, Journal, not_sent, refusal, transport_failure
-from notifier.errors import ChannelError, OutcomeUnknown
+from notifier.answers import error_detail
+from notifier.channels import NO_TIME, Delivery, DeliveryStatus, Journal, not_sent, refusal, send
+from notifier.errors import ChannelError
 from notifier.render.email import EmailDigest
-from notifier.retry import DeadlinePassed, Retrier
+from notifier.retry import Retrier
 from notifier.settings import EmailSettings
+from notifier.transport import ACCEPT_JSON, Request
 
 CHANNEL = "email"
 SENDGRID_DEFAULT_HOST = "https://api.sendgrid.com"
@@ -75,11 +74,14 @@ class EmailChannel:
         """One request for every recipient, noted in the journal before it goes out and after."""
         if not recipients:
             return ()
+        if not self.retrier.has_time():
+            return not_sent(CHANNEL, recipients, NO_TIME)
         mail = build_mail(self.digest, self.settings, recipients)
         if not journal.sending(CHANNEL, recipients):
             return not_sent(CHANNEL, recipients)
+        request = sendgrid_request("POST", self.api_key, self.base_url, "mail/send", mail)
         try:
-            self.retrier.call(lambda: self._post(mail), name="SendGrid mail/send")
+            self.retrier.call(lambda: self._post(request), name="SendGrid mail/send")
             outcome = [Delivery(CHANNEL, address, DeliveryStatus.DELIVERED) for address in recipients]
         except ChannelError as error:
             outcome = [Delivery.failed(CHANNEL, address, error) for address in recipients]
@@ -87,91 +89,19 @@ class EmailChannel:
             journal.settled(delivery)
         return tuple(outcome)
 
-    def _post(self, mail: dict[str, Any]) -> None:
-        client = sendgrid_client(self.api_key, self.base_url, "mail", "send")
-        with _translate(client):
-            self.retrier.bounded(lambda: client.post(request_body=mail, timeout=self.retrier.timeout()))
+    def _post(self, request: Request) -> None:
+        """One attempt: a 2xx is delivered whatever its body; a lost answer is never sent again."""
+        answer = send(self.retrier, request, "SendGrid", CHANNEL)
+        if not answer.accepted:
+            detail = error_detail(answer.body, sent=request.body)
+            raise refusal("SendGrid", CHANNEL, answer, detail, hint=_HINT)
 
 
-def sendgrid_client(api_key: str, base_url: str | None, *path: str) -> Any:
-    """SendGrid's own HTTP client for ``/v3/<path>``, refusing redirects so the key never leaves SendGrid."""
-    from sendgrid import SendGridAPIClient
-
-    host = base_url or SENDGRID_DEFAULT_HOST
-    headers = SendGridAPIClient(api_key, host=host).client.request_headers
-    return _sendgrid_client_class()(host=host, version=3, request_headers=headers, url_path=list(path))
-
-
-@contextmanager
-def _translate(client: Any) -> Iterator[None]:
-    """The one place that turns what SendGrid's HTTP library can raise into channel errors.
-
-    Once the request has gone out only an explicit 429/5xx is retried: a 2xx whose body then breaks
-    counts as delivered, and a lost answer is OutcomeUnknown, so nobody gets the email twice.
-    """
-    from python_http_client.exceptions import HTTPError
-
-    try:
-        yield
-    except HTTPError as error:
-        raise _refusal(int(error.status_code), error.body, dict(error.headers or {})) from None
-    except ChannelError:
-        raise
-    except DeadlinePassed:
-        raise OutcomeUnknown(
-            "SendGrid had not answered when the run's time ran out; the email may have gone out",
-            channel=CHANNEL,
-        ) from None
-    except Exception as error:
-        status = client.seen.status
-        if status is not None and 200 <= status < 300:
-            return  # accepted; only reading the rest of the answer failed
-        if status is not None:
-            raise _refusal(status, b"", client.seen.headers) from None
-        translated = transport_failure("SendGrid", CHANNEL, error, sent=urllib_request_was_sent(error))
-        if translated is None:
-            raise  # not the transport: a bug, for the run's edge to report
-        raise translated from None
-
-
-def _refusal(status: int, body: object, headers: dict[str, str]) -> ChannelError:
-    return refusal("SendGrid", CHANNEL, status, error_detail(body), headers=headers, hint=_HINT)
-
-
-@dataclass
-class _Seen:
-    """The status and headers of the last answer, recorded before its body is read."""
-
-    status: int | None = None
-    headers: dict[str, str] | None = None
-
-
-@cache
-def _sendgrid_client_class() -> type:
-    # Built on first use: sendgrid is imported only when an email is actually sent.
-    import python_http_client
-
-    class GuardedClient(python_http_client.Client):  # type: ignore[misc]
-        """SendGrid's own HTTP client, refusing redirects and noting the status before the body.
-
-        `_make_request` is the library's documented seam ("separated ... so we can mock it").
-        """
-
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            self.seen = _Seen()
-
-        def _make_request(self, opener: Any, request: Any, timeout: float | None = None) -> Any:
-            del opener  # the default one follows redirects
-            self.seen = _Seen()
-            try:
-                response = refusing_opener().open(request, timeout=timeout)
-            except urllib.error.HTTPError as error:
-                self.seen = _Seen(error.code, dict(error.headers or {}))
-                from python_http_client.exceptions import handle_error
-
-                raise handle_error(error) from None
-            self.seen = _Seen(response.getcode(), dict(response.headers or {}))
-            return response
-
-    return GuardedClient
+def sendgrid_request(
+    method: str, api_key: str, base_url: str | None, path: str, payload: Any = None
+) -> Request:
+    """A SendGrid v3 API request (``/v3/<path>``); the key travels only as its bearer token."""
+    url = f"{(base_url or SENDGRID_DEFAULT_HOST).rstrip('/')}/v3/{path}"
+    if payload is None:
+        return Request(method, url, headers=ACCEPT_JSON, bearer=api_key)
+    return Request.json(method, url, payload, headers=ACCEPT_JSON, bearer=api_key)

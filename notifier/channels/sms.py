@@ -1,29 +1,85 @@
-"""The SMS channel: one Twilio message per number, from a number or a Messaging Service."""
+"""The SMS channel: one Twilio message per number, from a number or a Messaging Service.
+
+twilio-python's `Client` builds each request and reads each answer; `TwilioTransport`, its
+documented `HttpClient` interface over the run's transport, sends them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from notifier.answers import error_detail, mask_phone, requests_request_was_sent
-from notifier.channels import Delivery, DeliveryStatus, Journal, not_sent, refusal, transport_failure
-from notifier.errors import ChannelError, ChannelUnavailable, OutcomeUnknown
-from notifier.retry import DeadlinePassed, Retrier
+from notifier.answers import error_detail, mask_phone
+from notifier.channels import NO_TIME, Delivery, DeliveryStatus, Journal, lost, not_sent, refusal
+from notifier.errors import ChannelError
+from notifier.retry import Retrier
 from notifier.settings import SmsSettings
+from notifier.transport import Answer, Request, Unanswered
 
 CHANNEL = "sms"
 TWILIO_RATE_LIMITED = 20429  # Twilio's error code for "Too Many Requests"
 _HINT = "(check TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, SMS_FROM and SMS_TO)"
+LOG = logging.getLogger(__name__)
 
 
-@dataclass
-class _Seen:
-    """What the last response said before its body was read: its status and headers."""
+@dataclass(frozen=True)
+class Exchanged:
+    """One request twilio-python made and the answer it got."""
 
-    status: int | None = None
-    headers: dict[str, str] = field(default_factory=dict)
+    request: Request
+    answer: Answer
+
+
+def twilio_transport(send: Callable[[Request], Answer]) -> Any:
+    """A twilio `HttpClient` that sends through `send` and keeps the last exchange (`last`)."""
+    from twilio.http import HttpClient
+    from twilio.http.response import Response
+
+    class TwilioTransport(HttpClient):  # type: ignore[misc]
+        """twilio-python's HttpClient interface over the run's transport."""
+
+        def __init__(self) -> None:
+            super().__init__(logger=LOG, is_async=False, timeout=None)
+            self.last: Exchanged | None = None
+
+        def request(
+            self,
+            method: str,
+            uri: str,
+            params: dict[str, object] | None = None,
+            data: dict[str, object] | None = None,
+            headers: dict[str, str] | None = None,
+            auth: tuple[str, str] | None = None,
+            timeout: float | None = None,
+            allow_redirects: bool = False,
+        ) -> Response:
+            del timeout, allow_redirects  # the run's budget decides; no redirect is ever followed
+            request = twilio_request(method, uri, params, data, headers or {}, auth)
+            answer = send(request)
+            self.last = Exchanged(request, answer)
+            return Response(answer.status, answer.body.decode("utf-8", "replace"), answer.headers)
+
+    return TwilioTransport()
+
+
+def twilio_request(
+    method: str,
+    url: str,
+    params: dict[str, object] | None,
+    data: dict[str, object] | None,
+    headers: dict[str, str],
+    auth: tuple[str, str] | None,
+) -> Request:
+    """The transport's Request for what twilio-python asks: a form body, or JSON where it says so."""
+    query = {key: str(value) for key, value in (params or {}).items()}
+    options: dict[str, Any] = {"headers": headers, "params": query, "basic": auth}
+    if headers.get("Content-Type") == "application/json":
+        return Request.json(method.upper(), url, data, **options)
+    return Request.form(method.upper(), url, data or {}, **options)
 
 
 @dataclass(frozen=True)
@@ -41,18 +97,10 @@ class SmsChannel:
         """Each number in turn, noted before and after; one failing stops no other."""
         if not recipients:
             return ()
-        from twilio.http.http_client import TwilioHttpClient
         from twilio.rest import Client
 
-        seen = _Seen()
-
-        def note(response: Any, *_args: Any, **_kwargs: Any) -> Any:
-            # A requests response hook runs before the body is read: the status survives a broken body.
-            seen.status, seen.headers = response.status_code, dict(response.headers or {})
-            return response
-
-        http_client = TwilioHttpClient(timeout=self.retrier.timeout(), request_hooks={"response": [note]})
-        client = Client(self.settings.account_sid, self.auth_token, http_client=http_client)
+        http = twilio_transport(self.retrier.send)
+        client = Client(self.settings.account_sid, self.auth_token, http_client=http)
         if self.base_url:
             client.api.base_url = self.base_url
         sender: dict[str, str] = (
@@ -60,72 +108,56 @@ class SmsChannel:
             if self.settings.uses_messaging_service
             else {"from_": self.settings.sender}
         )
+
+        def attempt(number: str) -> None:
+            http.last = None
+            try:
+                client.messages.create(to=number, body=self.body, **sender)
+            except Unanswered as error:
+                raise lost(f"Twilio (for {mask_phone(number)})", CHANNEL, error) from None
+            except Exception:
+                if http.last is None:
+                    raise  # twilio failed before asking anything: a bug, for the run's edge to report
+                # twilio raises for an error status and for a 2xx body it cannot read: the status decides.
+            answer_error = _error(http.last, number)
+            if answer_error is not None:
+                raise answer_error
+
+        return tuple(self._each(recipients, attempt, journal))
+
+    def _each(
+        self, recipients: tuple[str, ...], attempt: Callable[[str], None], journal: Journal
+    ) -> list[Delivery]:
         outcome: list[Delivery] = []
         for number in recipients:
-
-            def attempt(number: str = number) -> None:
-                seen.status, seen.headers = None, {}
-                # One number, used by requests for connecting and for each read; set per message so
-                # each gets what is left of the run's budget.
-                http_client.timeout = self.retrier.timeout()
-                with _translate(seen, number):
-                    self.retrier.bounded(lambda: client.messages.create(to=number, body=self.body, **sender))
-
+            if not self.retrier.has_time():
+                outcome += not_sent(CHANNEL, (number,), NO_TIME)
+                continue
             if not journal.sending(CHANNEL, (number,)):
-                outcome.extend(not_sent(CHANNEL, (number,)))
+                outcome += not_sent(CHANNEL, (number,))
                 continue
             try:
-                self.retrier.call(attempt, name="Twilio message")
+                self.retrier.call(partial(attempt, number), name="Twilio message")
                 delivery = Delivery(CHANNEL, number, DeliveryStatus.DELIVERED)
             except ChannelError as error:
                 delivery = Delivery.failed(CHANNEL, number, error)
             journal.settled(delivery)
             outcome.append(delivery)
-        return tuple(outcome)
+        return outcome
 
 
-@contextmanager
-def _translate(seen: _Seen, number: str) -> Iterator[None]:
-    """The one place that turns what the twilio library and requests can raise into channel errors.
-
-    The status the response hook saw decides: a 2xx is delivered whatever its body, 429/5xx (or
-    Twilio's 20429) is retried, any other answer is a refusal; with no answer at all, a request
-    that may have gone out is OutcomeUnknown and one that never left is retried.
-    """
-    from twilio.base.exceptions import TwilioException
-
-    masked = mask_phone(number)
+def _error(exchanged: Exchanged, number: str) -> ChannelError | None:
+    """None for a 2xx (delivered, whatever its body); else what Twilio's answer means, number masked."""
+    answer = exchanged.answer
+    if answer.accepted:
+        return None
     try:
-        yield
-    except DeadlinePassed:
-        raise OutcomeUnknown(
-            f"Twilio had not answered for {masked} when the run's time ran out; it may have been sent",
-            channel=CHANNEL,
-        ) from None
-    except Exception as error:
-        status = seen.status
-        if status is not None and 200 <= status < 300:
-            return  # accepted; only reading the answer failed
-        if status is not None:
-            raise _refusal(status, error, seen, masked) from None
-        if isinstance(error, TwilioException):
-            raise  # an answer without a status: cannot happen through the hook; a bug if it does
-        import requests
-
-        if not isinstance(error, requests.RequestException):
-            raise  # not the transport: a bug, for the run's edge to report
-        translated = transport_failure(
-            f"Twilio (for {masked})", CHANNEL, error, sent=requests_request_was_sent(error)
-        )
-        raise translated or ChannelUnavailable(f"Twilio failed for {masked}", channel=CHANNEL) from None
-
-
-def _refusal(status: int, error: Exception, seen: _Seen, masked: str) -> ChannelError:
-    code = getattr(error, "code", None)
-    message = getattr(error, "msg", None) or getattr(error, "detail", None) or getattr(error, "title", None)
-    text = error_detail(message if isinstance(message, str) else None)
+        problem = json.loads(answer.body)
+    except ValueError:
+        problem = None
+    code = problem.get("code") if isinstance(problem, dict) else None
+    text = error_detail(answer.body, sent=exchanged.request.body)
+    masked = mask_phone(number)
     detail = f"error {code} for {masked}: {text}" if isinstance(code, int) else f"for {masked}: {text}"
     rate_limited = True if code == TWILIO_RATE_LIMITED else None
-    return refusal(
-        "Twilio", CHANNEL, status, detail, headers=seen.headers, hint=_HINT, transient=rate_limited
-    )
+    return refusal("Twilio", CHANNEL, answer, detail, hint=_HINT, transient=rate_limited)

@@ -1,7 +1,7 @@
 """The `firestore` backend: the history in Firestore (Native mode), through its REST API.
 
-REST rather than google-cloud-firestore: the gRPC client adds about 0.35 s and 21 MiB to a cold
-start. Documents (docs/run-history.md):
+REST on the instance's transport, with its Google token, rather than google-cloud-firestore: the
+gRPC client adds about 0.35 s and 21 MiB to a cold start. Documents (docs/run-history.md):
 
     coverage/history       claimed spans, open and deferred spans, genesis, recent window counts
     runs/{message}         lease, closed, window, coverage, late spans, recipients' notes (hashed
@@ -19,20 +19,18 @@ import base64
 import hashlib
 import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import requests
-
-from notifier.answers import error_detail
+from notifier.answers import error_detail, is_transient_status
 from notifier.errors import ConfigError, InProgress, SourceUnavailable, StateRejected
-from notifier.retry import DeadlinePassed, Retrier, is_transient_status
+from notifier.retry import Retrier
 from notifier.span import Span
 from notifier.state import End, Ending, Intent, Mark, Note, ReportedUsers, RunRequest, RunState, split_keys
 from notifier.state.rules import Coverage, RunRecord, claim, count_key, released, reported_expiry
+from notifier.transport import Answer, NoCredentials, Request, Unanswered
 
 SERVICE = "Firestore"
 PRODUCTION_URL = "https://firestore.googleapis.com/v1"
@@ -40,18 +38,23 @@ IDS_PER_DOCUMENT = 60_000  # 8 bytes each, base64 in JSON: about 640 KB, under t
 T = TypeVar("T")
 Found = dict[str, dict[str, Any] | None]  # document name -> fields, None when missing
 _HINT = "grant the function's service account roles/datastore.user on the database (README, Deploy)"
+# The history's writes may run this far past the run's budget, so a run that used it all is recorded.
+STATE_RESERVE_SECONDS = 5.0
+_NO_CREDENTIALS = (
+    "STATE_STORE=firestore needs Google credentials: deployed functions have them; a local run "
+    "needs `gcloud auth application-default login`, FIRESTORE_EMULATOR_HOST, or STATE_STORE=memory"
+)
 
 
 class FirestoreStore:
-    """The history in one Firestore database; `retrier` bounds every call by the run's budget."""
+    """The history in one Firestore database; `retrier` bounds every call by the run's budget;
+    `google`: add the instance's Google token (not for the emulator)."""
 
-    def __init__(
-        self, *, base_url: str, project: str, database: str, session: requests.Session, retrier: Retrier
-    ):
+    def __init__(self, *, base_url: str, project: str, database: str, google: bool, retrier: Retrier):
         self._root = f"projects/{project}/databases/{database}"
         self._url = f"{base_url.rstrip('/')}/{self._root}/documents"
         self._database = database
-        self._session = session
+        self._google = google
         self._retrier = retrier
         self.round_trips = 0  # requests made, for the run summary and the benchmark
         self.waited = 0.0  # seconds those requests took, likewise
@@ -297,20 +300,21 @@ class FirestoreStore:
                 return
 
     def _call(self, method: str, url: str, body: Mapping[str, Any], *, name: str, retry: bool = True) -> Any:
+        request = Request.json(method, url, body, google=self._google)
+
         def attempt() -> Any:
             self.round_trips += 1
             started = time.perf_counter()
             try:
-                with _translate():
-                    response = self._retrier.bounded(
-                        lambda: self._session.request(
-                            method, url, json=body, timeout=self._retrier.timeouts(), allow_redirects=False
-                        )
-                    )
-                    return _answer(response, self._database)
+                answer = self._retrier.send(request, reserve=STATE_RESERVE_SECONDS)
+            except NoCredentials:
+                raise ConfigError(_NO_CREDENTIALS, variable="STATE_STORE") from None
+            except Unanswered as error:
+                raise SourceUnavailable(f"{SERVICE} {error.reason}", service=SERVICE) from None
             finally:
                 # Observed, not decided on: the real clock, for the summary's state_ms.
                 self.waited += time.perf_counter() - started
+            return _answer(answer, self._database)
 
         if not retry:
             return attempt()
@@ -321,79 +325,35 @@ class FirestoreStore:
 
 
 def open_firestore(
-    *,
-    database: str,
-    session: requests.Session | None,
-    retrier: Retrier,
-    environ: Mapping[str, str] = os.environ,
-) -> tuple[FirestoreStore, requests.Session]:
-    """The store for this run and the session to keep for the next (the emulator's, or an authorised one)."""
+    *, database: str, retrier: Retrier, environ: Mapping[str, str] = os.environ
+) -> FirestoreStore:
+    """The store for this run: the emulator's (FIRESTORE_EMULATOR_HOST), or Google's with the token."""
     emulator = environ.get("FIRESTORE_EMULATOR_HOST", "").strip()
     project = environ.get("GOOGLE_CLOUD_PROJECT", "").strip() or None
     if emulator:
-        base_url = f"http://{emulator}/v1"
-        session = session or requests.Session()
-        project = project or "demo-notifierator"
+        base_url, project = f"http://{emulator}/v1", project or "demo-notifierator"
     else:
         base_url = PRODUCTION_URL
-        if session is None or project is None:
-            session, detected = _authorised_session()
-            project = project or detected
+        try:
+            project = project or retrier.transport.google_project()
+        except NoCredentials:
+            raise ConfigError(_NO_CREDENTIALS, variable="STATE_STORE") from None
     if not project:
         raise ConfigError(
             "Firestore needs a project: none in the default credentials; set GOOGLE_CLOUD_PROJECT",
             variable="STATE_STORE",
         )
-    store = FirestoreStore(
-        base_url=base_url, project=project, database=database, session=session, retrier=retrier
+    return FirestoreStore(
+        base_url=base_url, project=project, database=database, google=not emulator, retrier=retrier
     )
-    return store, session
 
 
-def _authorised_session() -> tuple[requests.Session, str | None]:
-    import google.auth
-    from google.auth import exceptions as auth_exc
-    from google.auth.transport.requests import AuthorizedSession
-
-    try:
-        credentials, project = google.auth.default(scopes=["https://www.googleapis.com/auth/datastore"])
-    except auth_exc.DefaultCredentialsError:
-        raise ConfigError(
-            "STATE_STORE=firestore needs Google credentials: deployed functions have them; a local run "
-            "needs `gcloud auth application-default login`, FIRESTORE_EMULATOR_HOST, or STATE_STORE=memory",
-            variable="STATE_STORE",
-        ) from None
-    return AuthorizedSession(credentials), project  # type: ignore[no-untyped-call]
-
-
-@contextmanager
-def _translate() -> Iterator[None]:
-    """The one place that turns what requests and google-auth can raise into the error tree."""
-    from google.auth import exceptions as auth_exc
-
-    try:
-        yield
-    except (SourceUnavailable, StateRejected, ConfigError):
-        raise
-    except DeadlinePassed:
-        raise SourceUnavailable(
-            f"{SERVICE} had not answered when the run's time ran out", service=SERVICE
-        ) from None
-    except (requests.RequestException, auth_exc.TransportError, auth_exc.RefreshError) as error:
-        raise SourceUnavailable(
-            f"{SERVICE} is unreachable ({type(error).__name__})", service=SERVICE
-        ) from None
-    except ValueError as error:
-        raise SourceUnavailable(
-            f"{SERVICE} answered with a body that is not JSON ({type(error).__name__})", service=SERVICE
-        ) from None
-
-
-def _answer(response: requests.Response, database: str) -> Any:
-    status = response.status_code
-    if 200 <= status < 300:
-        return response.json()
-    detail = error_detail(response.content)
+def _answer(answer: Answer, database: str) -> Any:
+    """What Firestore's answer means: its JSON, or the error its status says (409 is a lost race)."""
+    status = answer.status
+    if answer.accepted:
+        return _json(answer)
+    detail = error_detail(answer.body)
     if is_transient_status(status) or status == 409:  # 409: ABORTED, a transaction lost a race
         raise SourceUnavailable(f"{SERVICE} answered {status}: {detail}", service=SERVICE, status=status)
     if status in (401, 403):
@@ -404,6 +364,17 @@ def _answer(response: requests.Response, database: str) -> Any:
             variable="FIRESTORE_DATABASE",
         )
     raise StateRejected(f"{SERVICE} refused the request with {status}: {detail}", status=status)
+
+
+def _json(answer: Answer) -> Any:
+    try:
+        if answer.complete:
+            return answer.json()
+    except ValueError:
+        pass
+    raise SourceUnavailable(
+        f"{SERVICE} answered {answer.status} with a body cut short or not JSON", service=SERVICE
+    )
 
 
 # -- documents <-> records ----------------------------------------------------------------------
