@@ -133,7 +133,7 @@ def nothing(world: World) -> None:
             [],
             unreachable,
             1,
-            "not run (will_retry): Mixpanel is unreachable: ConnectionError; run it again",
+            "not run (will_retry): Mixpanel is unreachable (ConnectionError); run it again",
         ),
     ],
 )
