@@ -40,6 +40,8 @@ class RunUnit:
         self.hold: Hold | None = None
         self.deliveries: tuple[Delivery, ...] = ()
         self.window_users: int | None = None  # the window's own users, once fetched
+        self.held_back: int | None = None  # a quiet message's users, held for the next text
+        self.held_told_on: str | None = None  # the channel that tells the tallies the message took
         self.error: Exception | None = None
         self.decision: Decision | None = None
 
@@ -97,6 +99,15 @@ class RunUnit:
             left_after_transient=DeliveryStatus.UNAVAILABLE in statuses,
         )
 
+    def _told_on(self, channel: str | None) -> bool:
+        """True when someone on `channel` has, or may have, the message: in this delivery or before."""
+        if channel is None or self.hold is None:
+            return False
+        earlier = self.hold.state.notes.get(channel, {}).values()
+        return any(note.heard for note in earlier) or any(
+            d.status.heard for d in self.deliveries if d.channel == channel
+        )
+
     def _write_ending(self, how: End) -> bool:
         """The one write of a delivery's ending; False when the history did not take it."""
         journal, hold = self.journal, self.hold
@@ -107,6 +118,8 @@ class RunUnit:
             marks=tuple(journal.pending),
             reported=journal.reported,
             window_users=self.window_users,
+            held_back=self.held_back,
+            held_returned={} if self._told_on(self.held_told_on) else hold.state.held,
         )
         try:
             hold.store.end(hold.request, ending)

@@ -16,16 +16,8 @@ from notifier.state.memory import MemoryStore
 from notifier.unit_of_work import RunUnit
 from sandbox.firestore import FirestoreFaults
 from sandbox.server import Fault
-from tests.test_state_contract import HOUR, T0, retrier, tick
-
-
-@pytest.fixture(params=["memory", "firestore"])
-def stores(request: pytest.FixtureRequest) -> Callable[[], StateStore]:
-    if request.param == "memory":
-        memory = MemoryStore()
-        return lambda: memory
-    request.getfixturevalue("firestore")
-    return lambda: open_firestore(database="(default)", retrier=retrier())
+from tests.conftest import CONTENDED, retrier
+from tests.test_state_contract import HOUR, T0, tick
 
 
 def test_a_bug_after_the_claim_keeps_the_message_open_for_the_redelivery(
@@ -82,13 +74,13 @@ def test_an_ending_the_history_does_not_take_is_redelivered_and_the_lease_still_
     firestore: Any,
 ) -> None:
     with FirestoreFaults(firestore, only=":commit") as commits:
-        store = open_firestore(database="(default)", retrier=retrier(), environ=commits.environ)
-        commits.script(Fault(accept=True), *[Fault.status(503)] * 3)  # the claim passes, the closing fails
+        store = open_firestore(database="(default)", retrier=retrier(CONTENDED), environ=commits.environ)
+        commits.script(Fault(accept=True), *[Fault.status(503)] * CONTENDED.attempts)  # the closing fails
         with RunUnit() as unit:
             unit.begin(store, tick(0, owner="a"))
     assert unit.decision is not None
     assert (unit.decision.end, unit.decision.disposition) == (None, Disposition.REDELIVER)
-    again = open_firestore(database="(default)", retrier=retrier()).begin(tick(0, owner="b"))
+    again = open_firestore(database="(default)", retrier=retrier(CONTENDED)).begin(tick(0, owner="b"))
     assert again.start is Start.RESUMED  # kept open instead, so the redelivery did not wait for the lease
 
 
