@@ -82,7 +82,7 @@ def _breakdown(settings: Settings, users: Sequence[NewUser]) -> Breakdown | None
 def _held_texts(plan: Plan) -> HeldTexts | None:
     """The users quiet runs held back, for the text that tells them (only when texts go out now)."""
     held = plan.state.held.values()
-    if not held or not plan.left.get("sms"):
+    if not any(tally.users for tally in held) or not plan.left.get("sms"):
         return None
     since = min(tally.since for tally in held)
     return HeldTexts(users=sum(tally.users for tally in held), since=Span(since, since + 1).start_at)

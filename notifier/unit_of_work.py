@@ -17,7 +17,7 @@ from notifier.channels import Delivery, DeliveryStatus
 from notifier.decision import Decision, Happened, decide, fault_of
 from notifier.errors import NotifierError
 from notifier.journal import StoreJournal
-from notifier.state import End, Ending, Intent, Note, ReportedUsers, RunRequest, RunState, StateStore
+from notifier.state import End, Ending, Held, Intent, Note, ReportedUsers, RunRequest, RunState, StateStore
 
 LOG = logging.getLogger(__name__)
 
@@ -99,6 +99,13 @@ class RunUnit:
             left_after_transient=DeliveryStatus.UNAVAILABLE in statuses,
         )
 
+    def _held_untold(self) -> dict[str, Held]:
+        """The tallies this message took and did not tell, to go back: none when its text was heard,
+        and never one without users (nothing is owed for it; kept, such tallies would pile up)."""
+        if self.hold is None or self._told_on(self.held_told_on):
+            return {}
+        return {key: tally for key, tally in self.hold.state.held.items() if tally.users}
+
     def _told_on(self, channel: str | None) -> bool:
         """True when someone on `channel` has, or may have, the message: in this delivery or before."""
         if channel is None or self.hold is None:
@@ -119,7 +126,7 @@ class RunUnit:
             reported=journal.reported,
             window_users=self.window_users,
             held_back=self.held_back,
-            held_returned={} if self._told_on(self.held_told_on) else hold.state.held,
+            held_returned=self._held_untold(),
         )
         try:
             hold.store.end(hold.request, ending)
