@@ -59,14 +59,16 @@ def compose(plan: Plan, fetched: Fetched, settings: Settings) -> Rendered | None
         companies=roll_up(user.email for user in users) if digest.company_rollup else None,
         held_texts=held,
     )
-    left = plan.left
-    email_on = bool(left.get("email") or plan.earlier.get("email"))
+    # Email and Slack say something only when there are users (or NOTIFY_WHEN_EMPTY); the text may
+    # have only what quiet hours held back to say.
+    sending = {name: bool(who) and (telling or name == "sms") for name, who in plan.owed.items()}
+    if not any(sending.values()):
+        return None  # a quiet run whose only channel is SMS: its users are held, nothing goes out
+    email_on = bool(plan.owed.get("email") or plan.told_before.get("email"))
     return Rendered(
-        email=render_email(report, row_limit=digest.email_row_limit)
-        if telling and left.get("email")
-        else None,
-        sms=render_sms(report) if left.get("sms") else None,
-        slack=render_slack(report, email_on=email_on) if telling and left.get("slack") else None,
+        email=render_email(report, row_limit=digest.email_row_limit) if sending.get("email") else None,
+        sms=render_sms(report) if sending.get("sms") else None,
+        slack=render_slack(report, email_on=email_on) if sending.get("slack") else None,
     )
 
 
@@ -82,7 +84,7 @@ def _breakdown(settings: Settings, users: Sequence[NewUser]) -> Breakdown | None
 def _held_texts(plan: Plan) -> HeldTexts | None:
     """The users quiet runs held back, for the text that tells them (only when texts go out now)."""
     held = plan.state.held.values()
-    if not any(tally.users for tally in held) or not plan.left.get("sms"):
+    if not any(tally.users for tally in held) or not plan.owed.get("sms"):
         return None
     since = min(tally.since for tally in held)
     return HeldTexts(users=sum(tally.users for tally in held), since=Span(since, since + 1).start_at)

@@ -80,22 +80,22 @@ class Plan:
     request: RunRequest
     state: RunState
     secrets: Secrets
-    left: Mapping[str, tuple[str, ...]]  # channel -> recipients no earlier delivery noted
-    earlier: Mapping[str, int]  # channel -> recipients an earlier delivery noted
+    owed: Mapping[str, tuple[str, ...]]  # channel -> recipients no earlier delivery noted
+    told_before: Mapping[str, int]  # channel -> how many recipients an earlier delivery noted
     holds_texts: bool = False  # quiet hours: no text now; the users found are held for the next one
 
     @classmethod
     def of(cls, prepared: Prepared, state: RunState, secrets: Secrets) -> Plan:
         """The plan once the history answered."""
-        left, earlier = owed(prepared.recipients, state)
-        return cls(prepared.trigger, prepared.request, state, secrets, left, earlier, prepared.holds_texts)
+        left, noted = owed(prepared.recipients, state)
+        return cls(prepared.trigger, prepared.request, state, secrets, left, noted, prepared.holds_texts)
 
     @property
     def nothing_to_do(self) -> bool:
         """True when the history says there is nothing left for this delivery to fetch, send or hold."""
         if not self.state.holds_message:
             return True
-        return not any(self.left.values()) and not (self.holds_texts and self.state.start is Start.FRESH)
+        return not any(self.owed.values()) and not (self.holds_texts and self.state.start is Start.FRESH)
 
 
 def prepare(message: PubSubMessage, settings: Settings, services: Services, retrier: Retrier) -> Prepared:

@@ -40,7 +40,7 @@ class ChannelSummary:
     unconfirmed: int = 0
     rejected: int = 0
     left: int = 0  # untold after a transient failure: the redelivery tries them
-    earlier: int = 0  # settled by an earlier delivery of this message
+    earlier: int = 0  # noted by an earlier delivery of this message
     error: str | None = None
 
     def log_fields(self) -> dict[str, Any]:
@@ -211,8 +211,8 @@ def _channel_summaries(
     plan: Plan, outcome: Outcome, deliveries: tuple[Delivery, ...]
 ) -> tuple[ChannelSummary, ...]:
     summaries = []
-    for channel in sorted(plan.left, key=("email", "sms", "slack").index):
-        left, earlier = plan.left[channel], plan.earlier.get(channel, 0)
+    for channel in sorted(plan.owed, key=("email", "sms", "slack").index):
+        left, earlier = plan.owed[channel], plan.told_before.get(channel, 0)
         mine = [d for d in deliveries if d.channel == channel]
         counts = {status: sum(1 for d in mine if d.status is status) for status in DeliveryStatus}
         errors = list(dict.fromkeys(d.detail for d in mine if d.detail))

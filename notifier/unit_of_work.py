@@ -94,7 +94,7 @@ class RunUnit:
         return Happened(
             holds_message=self.hold is not None and self.hold.journal is not None,
             fault=fault_of(self.error),
-            told_anyone=any(note.heard for note in earlier) or any(status.heard for status in statuses),
+            told_anyone=any(note.told for note in earlier) or any(status.told for status in statuses),
             refused=Note.REJECTED in earlier or DeliveryStatus.REJECTED in statuses,
             left_after_transient=DeliveryStatus.UNAVAILABLE in statuses,
         )
@@ -111,8 +111,8 @@ class RunUnit:
         if channel is None or self.hold is None:
             return False
         earlier = self.hold.state.notes.get(channel, {}).values()
-        return any(note.heard for note in earlier) or any(
-            d.status.heard for d in self.deliveries if d.channel == channel
+        return any(note.told for note in earlier) or any(
+            d.status.told for d in self.deliveries if d.channel == channel
         )
 
     def _write_ending(self, how: End) -> bool:

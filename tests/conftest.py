@@ -372,9 +372,9 @@ class NoteBook:
         self.requests: list[tuple[str, tuple[str, ...]]] = []  # noted before going out
         self.outcomes: list[Any] = []  # each recipient's Delivery, as noted
 
-    def sending(self, channel: str, recipients: tuple[str, ...]) -> bool:
+    def note_sending(self, channel: str, recipients: tuple[str, ...]) -> bool:
         self.requests.append((channel, recipients))
         return self.allow
 
-    def settled(self, delivery: Any) -> None:
+    def note_outcome(self, delivery: Any) -> None:
         self.outcomes.append(delivery)

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 
-from notifier.answers import error_detail
 from notifier.errors import TransientError
 from notifier.outcome import Outcome
+from notifier.replies import error_detail
 from notifier.retry import RetryPolicy
 from notifier.run import handle_message
 from notifier.summary import RunSummary

@@ -35,9 +35,9 @@ def test_a_bug_after_the_claim_keeps_the_message_open_for_the_redelivery(
 def test_the_outcomes_noted_go_with_the_ending(stores: Callable[[], StateStore]) -> None:
     with RunUnit() as unit:
         unit.begin(stores(), tick(0, owner="a"))
-        assert unit.journal.sending("sms", ("+14155550100",))
+        assert unit.journal.note_sending("sms", ("+14155550100",))
         delivered = Delivery("sms", "+14155550100", DeliveryStatus.DELIVERED)
-        unit.journal.settled(delivered)
+        unit.journal.note_outcome(delivered)
         unit.deliveries = (delivered,)
     assert unit.decision is not None
     assert unit.decision.end is End.CLOSE

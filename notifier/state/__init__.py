@@ -70,7 +70,7 @@ class Note(StrEnum):
     REJECTED = "rejected"  # the provider refused it
 
     @property
-    def heard(self) -> bool:
+    def told(self) -> bool:
         """True when the recipient has, or may have, the digest."""
         return self is not Note.REJECTED
 
@@ -95,7 +95,7 @@ class RunState:
     @property
     def told_anyone(self) -> bool:
         """True when an earlier delivery told someone, or may have: the message's time is theirs."""
-        return any(note.heard for notes in self.notes.values() for note in notes.values())
+        return any(note.told for notes in self.notes.values() for note in notes.values())
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ class Mark:
 class End(StrEnum):
     """How a message that a delivery holds is let go (`notifier.decision` picks one)."""
 
-    CLOSE = "close"  # done: its time is settled and searched later for late arrivals; redeliveries do nothing
+    CLOSE = "close"  # done: its time is final, searched later for late arrivals; redeliveries do nothing
     KEEP_OPEN = "keep_open"  # recipients are left: the lease is let go so a redelivery resumes at once
     RELEASE = "release"  # nobody was told for a reason a person must fix: its time is given back
 

@@ -24,8 +24,8 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from notifier.answers import error_detail, is_transient_status
 from notifier.errors import ConfigError, InProgress, SourceUnavailable, StateRejected
+from notifier.replies import error_detail, is_transient_status
 from notifier.retry import Retrier
 from notifier.span import Span
 from notifier.state import (

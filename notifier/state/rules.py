@@ -116,8 +116,8 @@ def _late_search(
     late = request.late_arrival
     reach = [Span(covered[0].start - late, request.window.end)] if late else []
     wanted = merge([*subtract(reach, covered), *coverage.deferred])
-    settled = subtract(coverage.spans, coverage.open)
-    return intersect(wanted, settled), intersect(wanted, coverage.open)
+    closed_time = subtract(coverage.spans, coverage.open)
+    return intersect(wanted, closed_time), intersect(wanted, coverage.open)
 
 
 def _claimed(
