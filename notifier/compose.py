@@ -39,7 +39,7 @@ def compose(plan: Plan, fetched: Fetched, settings: Settings) -> Rendered:
     breakdown = None
     if digest.breakdown_property is not None:
         at = profile_properties(settings).index(digest.breakdown_property)
-        breakdown = break_down(digest.breakdown_property, (user.extra[at] for user in users))
+        breakdown = break_down(digest.breakdown_property, users.extra_values(at))
     report = Report(
         users=users,
         window=plan.trigger.window,
@@ -51,7 +51,7 @@ def compose(plan: Plan, fetched: Fetched, settings: Settings) -> Rendered:
         profile_url_template=digest.profile_url_template,
         extra_properties=digest.extra_properties,
         breakdown=breakdown,
-        companies=roll_up(user.email for user in users) if digest.company_rollup else None,
+        companies=roll_up(users.emails()) if digest.company_rollup else None,
     )
     left = plan.left
     email_on = bool(left.get("email") or plan.earlier.get("email"))

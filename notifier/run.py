@@ -27,6 +27,7 @@ from notifier.state import StateStore
 from notifier.summary import Progress, RunSummary, log_summary, summarise
 from notifier.trigger import decode_data, parse_timestamp
 from notifier.unit_of_work import RunUnit
+from notifier.users import Users
 
 
 def handle_message(
@@ -103,7 +104,8 @@ def _steps(
     if not fetched.users and not settings.notify_when_empty:
         return
     progress.rendered = compose(plan, fetched, settings)
-    progress.fetched = replace(fetched, users=())  # what is rendered holds what it needs; free the rest
+    # What is rendered holds what it needs: the users go before the requests are built.
+    progress.fetched = fetched = replace(fetched, users=Users())
     if plan.trigger.dry_run:
         return
     unit.deliveries = deliver(plan, channels_for(plan, progress.rendered, settings, retrier), unit.journal)

@@ -35,9 +35,10 @@ from notifier.companies import roll_up
 from notifier.mixpanel import NewUser
 from notifier.quiet_hours import HeldTexts, QuietHours, in_quiet_hours
 from notifier.render.email import render_email
-from notifier.render.report import Report, sort_users, summary_lines
+from notifier.render.report import Report, summary_lines
 from notifier.render.sms import render_sms
 from notifier.trigger import Window
+from notifier.users import Users
 from sandbox.browser import DESKTOP, INSTALL_HINT, PHONE, BrowserError, Chromium, chromium_path
 from sandbox.emulator import Emulator
 from sandbox.firestore import FirestoreEmulator, emulator_available
@@ -264,8 +265,10 @@ def _what_the_digest_tells(environ: dict[str, str], end: datetime) -> tuple[Repo
     ]
     kept = [properties for properties in profiles if keeps(properties)]
     extras = tuple(environ["EXTRA_PROPERTIES"].split(","))
-    users = [_user(properties, extras) for properties in kept]
-    sort_users(users)
+    users = Users()
+    for properties in kept:
+        users.append(_user(properties, extras))
+    users.sort()
     breakdown = DIGEST_SETTINGS["BREAKDOWN_PROPERTY"]
     report = Report(
         users,
@@ -276,7 +279,7 @@ def _what_the_digest_tells(environ: dict[str, str], end: datetime) -> tuple[Repo
         profile_url_template=environ["PROFILE_URL_TEMPLATE"],
         extra_properties=extras,
         breakdown=break_down(breakdown, (properties.get(breakdown) for properties in kept)),
-        companies=roll_up(user.email for user in users),
+        companies=roll_up(users.emails()),
     )
     print("\n== What the digest tells (rendered here from the same sign-ups, with these settings) ==")
     print(f"MIXPANEL_FILTER={DIGEST_SETTINGS['MIXPANEL_FILTER']}: ", end="")
