@@ -17,7 +17,6 @@ from enum import StrEnum
 from typing import IO, Any
 
 from notifier import sample
-from notifier.answers import error_detail, is_transient_status, mask_phone
 from notifier.channels import DeliveryStatus
 from notifier.channels.email import sendgrid_request
 from notifier.channels.sms import twilio_transport
@@ -29,6 +28,7 @@ from notifier.mixpanel import (
     MixpanelClient,
     property_reference,
 )
+from notifier.replies import error_detail, is_transient_status, mask_phone
 from notifier.retry import Deadline, Retrier
 from notifier.services import Services
 from notifier.settings import CHANNEL_VARIABLES, SecretRef, Settings, SmsSettings, check_slack_webhook_url

@@ -131,7 +131,7 @@ TABLE: tuple[Row, ...] = (
         told_anyone=False,
         refused=True,
     ),
-    Row("done: the time is settled, and later runs search it for late arrivals", End.CLOSE, ACK),
+    Row("done: its time is final, and later runs search it for late arrivals", End.CLOSE, ACK),
 )
 
 

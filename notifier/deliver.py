@@ -40,7 +40,7 @@ def deliver(plan: Plan, channels: list[Channel], journal: Journal) -> tuple[Deli
     """Every channel is attempted (one failing holds back no other); every recipient's outcome."""
     deliveries: list[Delivery] = []
     for channel in channels:
-        deliveries.extend(channel.send(plan.left.get(channel.name, ()), journal))
+        deliveries.extend(channel.send(plan.owed.get(channel.name, ()), journal))
     for delivery in deliveries:
         if delivery.status is DeliveryStatus.UNCONFIRMED:
             LOG.error(

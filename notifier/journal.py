@@ -33,7 +33,7 @@ class StoreJournal:
         self.reported = reported  # written with the first commit, then None
         self.pending: list[Mark] = []
 
-    def sending(self, channel: str, recipients: tuple[str, ...]) -> bool:
+    def note_sending(self, channel: str, recipients: tuple[str, ...]) -> bool:
         """Commit a SENDING note for `recipients` (and what is pending); False: do not send."""
         marks = [*self.pending, *(Mark(channel, recipient_key(channel, r), Note.SENDING) for r in recipients)]
         try:
@@ -52,7 +52,7 @@ class StoreJournal:
         self.pending, self.reported = [], None
         return True
 
-    def settled(self, delivery: Delivery) -> None:
+    def note_outcome(self, delivery: Delivery) -> None:
         """Note an outcome, for the next commit; one whose request never went out is cleared at once,
         so no later failure can strand its SENDING note."""
         note = NOTES[delivery.status]
@@ -71,14 +71,14 @@ class StoreJournal:
         self.pending = []
 
 
-class Unrecorded:
+class NoHistory:
     """A journal that notes nothing: for test messages (`check --send-test`), which the history ignores."""
 
-    def sending(self, channel: str, recipients: tuple[str, ...]) -> bool:
+    def note_sending(self, channel: str, recipients: tuple[str, ...]) -> bool:
         """Always go ahead."""
         del channel, recipients
         return True
 
-    def settled(self, delivery: Delivery) -> None:
+    def note_outcome(self, delivery: Delivery) -> None:
         """Nothing to note."""
         del delivery

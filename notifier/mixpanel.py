@@ -23,8 +23,8 @@ from functools import partial
 from typing import Any, NamedTuple
 
 from notifier import pages, variables
-from notifier.answers import error_detail, is_transient_status
 from notifier.errors import ConfigError, SourceRejected, SourceUnavailable
+from notifier.replies import error_detail, is_transient_status
 from notifier.retry import Retrier, parse_retry_after
 from notifier.transport import ACCEPT_JSON, Request, Unanswered
 from notifier.trigger import Window

@@ -18,6 +18,7 @@ from typing import Any
 
 from notifier.errors import BadMessage, StaleMessage
 from notifier.mixpanel import MixpanelAuth
+from notifier.quiet_hours import in_quiet_hours
 from notifier.retry import Retrier
 from notifier.services import Services
 from notifier.settings import CHANNEL_VARIABLES, Settings, check_slack_webhook_url
@@ -68,6 +69,7 @@ class Prepared:
     recipients: Mapping[str, tuple[str, ...]]  # channel -> everyone the message is for
     published: datetime
     age: timedelta  # how long ago it was published, by this instance's clock
+    holds_texts: bool = False  # quiet hours: no text now; the users found are held for the next one
 
 
 @dataclass(frozen=True)
@@ -78,19 +80,22 @@ class Plan:
     request: RunRequest
     state: RunState
     secrets: Secrets
-    left: Mapping[str, tuple[str, ...]]  # channel -> recipients no earlier delivery noted
-    earlier: Mapping[str, int]  # channel -> recipients an earlier delivery noted
+    owed: Mapping[str, tuple[str, ...]]  # channel -> recipients no earlier delivery noted
+    told_before: Mapping[str, int]  # channel -> how many recipients an earlier delivery noted
+    holds_texts: bool = False  # quiet hours: no text now; the users found are held for the next one
 
     @classmethod
     def of(cls, prepared: Prepared, state: RunState, secrets: Secrets) -> Plan:
         """The plan once the history answered."""
-        left, earlier = owed(prepared.recipients, state)
-        return cls(prepared.trigger, prepared.request, state, secrets, left, earlier)
+        left, noted = owed(prepared.recipients, state)
+        return cls(prepared.trigger, prepared.request, state, secrets, left, noted, prepared.holds_texts)
 
     @property
     def nothing_to_do(self) -> bool:
-        """True when the history says there is nothing left for this delivery to fetch or send."""
-        return not self.state.holds_message or not any(self.left.values())
+        """True when the history says there is nothing left for this delivery to fetch, send or hold."""
+        if not self.state.holds_message:
+            return True
+        return not any(self.owed.values()) and not (self.holds_texts and self.state.start is Start.FRESH)
 
 
 def prepare(message: PubSubMessage, settings: Settings, services: Services, retrier: Retrier) -> Prepared:
@@ -111,7 +116,9 @@ def prepare(message: PubSubMessage, settings: Settings, services: Services, retr
     )
     age = now - message.published
     stale = age > timedelta(minutes=settings.max_message_age_minutes)
+    quiet = texts_held(trigger, settings)
     channels = settings.configured_channels if stale else _chosen_channels(trigger, settings)
+    channels -= {"sms"} if quiet else set()
     request = RunRequest(
         message=message.key,
         owner=uuid.uuid4().hex,
@@ -123,11 +130,22 @@ def prepare(message: PubSubMessage, settings: Settings, services: Services, retr
         lease_seconds=int(settings.run_budget_seconds) + 60,
         keep_seconds=settings.max_message_age_minutes * 60 + 86400,
         intent=Intent.GIVE_UP if stale else Intent.DRY_RUN if trigger.dry_run else Intent.RUN,
+        takes_held=trigger.scheduled and "sms" in channels,
     )
     # Nothing is sent for a stale message: its secrets are not read (a Secret Manager outage must not
     # turn an old message into a retry storm).
     secrets = None if stale else read_secrets(settings, channels, trigger.dry_run, services, retrier)
-    return Prepared(trigger, request, secrets, recipients_of(settings, channels), message.published, age)
+    recipients = recipients_of(settings, channels)
+    return Prepared(trigger, request, secrets, recipients, message.published, age, holds_texts=quiet)
+
+
+def texts_held(trigger: Trigger, settings: Settings) -> bool:
+    """True when texts wait: a scheduled run whose time (its window's end) is in SMS_QUIET_HOURS.
+    A backfill or a message naming its channels texts whatever the hour: a person asked for it."""
+    quiet = settings.sms_quiet_hours
+    if quiet is None or settings.sms is None or not trigger.scheduled:
+        return False
+    return in_quiet_hours(trigger.window.end, quiet, settings.timezone)
 
 
 def owed(

@@ -23,7 +23,7 @@ from notifier.plan import Plan, Prepared, PubSubMessage, prepare, stale_message
 from notifier.retry import Deadline, Retrier
 from notifier.services import Services
 from notifier.settings import Settings
-from notifier.state import StateStore
+from notifier.state import USER_KEY_BYTES, StateStore
 from notifier.summary import Progress, RunSummary, log_summary, summarise
 from notifier.trigger import decode_data, parse_timestamp
 from notifier.unit_of_work import RunUnit
@@ -82,10 +82,34 @@ def _steps(
     if prepared.secrets is None:
         _give_up(prepared, unit, lambda: services.store(settings, retrier, environ), progress)
     store = progress.store = services.store(settings, retrier, environ)
-    state = unit.begin(store, prepared.request)
-    plan = progress.plan = Plan.of(prepared, state, prepared.secrets)
+    plan = progress.plan = Plan.of(prepared, unit.begin(store, prepared.request), prepared.secrets)
+    _holds(unit, plan)
     if plan.nothing_to_do:
         return
+    fetched = progress.fetched = fetch(plan, _mixpanel(settings, plan, retrier, progress), store, settings)
+    unit.window_users = fetched.in_window
+    if fetched.reported is not None:
+        unit.reports(fetched.reported)
+    if plan.holds_texts:
+        unit.held_back = fetched.count
+    rendered = progress.rendered = compose(plan, fetched, settings)
+    # What is rendered holds what it needs: the users go before the requests are built.
+    progress.fetched = fetched = replace(fetched, users=Users())
+    if rendered is None or plan.trigger.dry_run:
+        return
+    unit.deliveries = deliver(plan, channels_for(plan, rendered, settings, retrier), unit.journal)
+
+
+def _holds(unit: RunUnit, plan: Plan) -> None:
+    """What the unit keeps for quiet hours: a quiet message holds its users back (a resumed one, those
+    it first reported); a texting one tells the tallies it took, if its texts are heard."""
+    if plan.holds_texts and plan.state.reported is not None:
+        unit.held_back = len(plan.state.reported) // USER_KEY_BYTES
+    if plan.request.takes_held:
+        unit.held_told_on = "sms"
+
+
+def _mixpanel(settings: Settings, plan: Plan, retrier: Retrier, progress: Progress) -> MixpanelClient:
     client = MixpanelClient(
         base_url=settings.endpoints.mixpanel,
         project_id=settings.mixpanel_project_id,
@@ -97,18 +121,7 @@ def _steps(
         page_concurrency=settings.mixpanel_page_concurrency,
     )
     progress.stats = client.stats
-    fetched = progress.fetched = fetch(plan, client, store, settings)
-    unit.window_users = fetched.in_window
-    if fetched.reported is not None:
-        unit.reports(fetched.reported)
-    if not fetched.users and not settings.notify_when_empty:
-        return
-    progress.rendered = compose(plan, fetched, settings)
-    # What is rendered holds what it needs: the users go before the requests are built.
-    progress.fetched = fetched = replace(fetched, users=Users())
-    if plan.trigger.dry_run:
-        return
-    unit.deliveries = deliver(plan, channels_for(plan, progress.rendered, settings, retrier), unit.journal)
+    return client
 
 
 def _give_up(

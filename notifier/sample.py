@@ -16,7 +16,7 @@ from notifier.channels import Channel, Delivery
 from notifier.channels.email import EmailChannel
 from notifier.channels.slack import SlackChannel
 from notifier.channels.sms import SmsChannel
-from notifier.journal import Unrecorded
+from notifier.journal import NoHistory
 from notifier.mixpanel import NewUser
 from notifier.plan import SLACK_RECIPIENT
 from notifier.render.email import EmailDigest, render_email
@@ -65,7 +65,7 @@ def channel_for(
     """
     endpoints = settings.endpoints
     if name == "email" and settings.email:
-        digest = _marked_email(render_email(report, row_limit=settings.email_row_limit))
+        digest = _marked_email(render_email(report, row_limit=settings.digest.email_row_limit))
         key = secret(settings.email.api_key)
         return EmailChannel(digest, settings.email, key, endpoints.sendgrid, retrier), settings.email.to
     if name == "sms" and settings.sms:
@@ -96,4 +96,4 @@ def _marked_slack(payload: dict[str, Any]) -> dict[str, Any]:
 
 def send(channel: Channel, recipients: tuple[str, ...]) -> tuple[Delivery, ...]:
     """Send the test message; each recipient's outcome, noted nowhere (it is not a digest)."""
-    return channel.send(recipients, Unrecorded())
+    return channel.send(recipients, NoHistory())

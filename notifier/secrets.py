@@ -14,8 +14,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from notifier import logs
-from notifier.answers import error_detail, is_transient_status
 from notifier.errors import ConfigError, SourceUnavailable
+from notifier.replies import error_detail, is_transient_status
 from notifier.retry import Retrier, parse_retry_after
 from notifier.settings import SecretRef, is_loopback_host
 from notifier.transport import ACCEPT_JSON, Answer, NoCredentials, Request, Unanswered

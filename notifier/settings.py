@@ -177,16 +177,6 @@ class Settings:
         channels = (("email", self.email), ("sms", self.sms), ("slack", self.slack))
         return frozenset(name for name, on in channels if on is not None)
 
-    @property
-    def notify_when_empty(self) -> bool:
-        """Whether an empty window still sends a "no new users" digest."""
-        return self.digest.notify_when_empty
-
-    @property
-    def email_row_limit(self) -> int:
-        """Rows listed in the email before the rest go to the attachment only."""
-        return self.digest.email_row_limit
-
     @classmethod
     def from_environ(cls, environ: Mapping[str, str]) -> Settings:
         """Read and validate settings; one ConfigError carries every problem found."""

@@ -40,7 +40,7 @@ class ChannelSummary:
     unconfirmed: int = 0
     rejected: int = 0
     left: int = 0  # untold after a transient failure: the redelivery tries them
-    earlier: int = 0  # settled by an earlier delivery of this message
+    earlier: int = 0  # noted by an earlier delivery of this message
     error: str | None = None
 
     def log_fields(self) -> dict[str, Any]:
@@ -59,6 +59,8 @@ class RunSummary:
     users: int = 0
     late_users: int = 0
     excluded: int = 0
+    texts_held: int = 0  # users quiet hours held back from the text, for the next one
+    held_in_text: int = 0  # users held back earlier that this run's text counts
     stats: FetchStats = field(default_factory=FetchStats)
     channels: tuple[ChannelSummary, ...] = ()
     retries: int = 0
@@ -92,6 +94,8 @@ class RunSummary:
             "users": self.users,
             **({"late_users": self.late_users} if self.late_users else {}),
             **({"excluded": self.excluded} if self.excluded else {}),
+            **({"texts_held": self.texts_held} if self.texts_held else {}),
+            **({"held_in_text": self.held_in_text} if self.held_in_text else {}),
             "pages": self.stats.pages,
             "bytes_received": self.stats.bytes_received,
             "skipped_without_created": self.stats.skipped_without_created,
@@ -133,6 +137,8 @@ def summarise(progress: Progress, unit: RunUnit) -> RunSummary:
         users=fetched.count if fetched else 0,
         late_users=fetched.late if fetched else 0,
         excluded=fetched.excluded if fetched else 0,
+        texts_held=unit.held_back or 0,
+        held_in_text=_held_in_text(progress),
         stats=progress.stats or FetchStats(),
         channels=_channel_summaries(plan, outcome, unit.deliveries) if plan else (),
         retries=progress.retries.count,
@@ -177,6 +183,13 @@ def _finished_outcome(progress: Progress, unit: RunUnit) -> Outcome:
     return Outcome.PARTIAL if told else Outcome.FAILED
 
 
+def _held_in_text(progress: Progress) -> int:
+    """The users quiet runs held back that this run's text counts."""
+    if progress.plan is None or progress.rendered is None or progress.rendered.sms is None:
+        return 0
+    return sum(tally.users for tally in progress.plan.state.held.values())
+
+
 def _history(decision: Decision) -> dict[str, str]:
     return {"end": decision.end.value if decision.end else "none", "why": decision.meaning}
 
@@ -198,8 +211,8 @@ def _channel_summaries(
     plan: Plan, outcome: Outcome, deliveries: tuple[Delivery, ...]
 ) -> tuple[ChannelSummary, ...]:
     summaries = []
-    for channel in sorted(plan.left, key=("email", "sms", "slack").index):
-        left, earlier = plan.left[channel], plan.earlier.get(channel, 0)
+    for channel in sorted(plan.owed, key=("email", "sms", "slack").index):
+        left, earlier = plan.owed[channel], plan.told_before.get(channel, 0)
         mine = [d for d in deliveries if d.channel == channel]
         counts = {status: sum(1 for d in mine if d.status is status) for status in DeliveryStatus}
         errors = list(dict.fromkeys(d.detail for d in mine if d.detail))

@@ -17,7 +17,7 @@ from notifier.channels import Delivery, DeliveryStatus
 from notifier.decision import Decision, Happened, decide, fault_of
 from notifier.errors import NotifierError
 from notifier.journal import StoreJournal
-from notifier.state import End, Ending, Intent, Note, ReportedUsers, RunRequest, RunState, StateStore
+from notifier.state import End, Ending, Held, Intent, Note, ReportedUsers, RunRequest, RunState, StateStore
 
 LOG = logging.getLogger(__name__)
 
@@ -40,6 +40,8 @@ class RunUnit:
         self.hold: Hold | None = None
         self.deliveries: tuple[Delivery, ...] = ()
         self.window_users: int | None = None  # the window's own users, once fetched
+        self.held_back: int | None = None  # a quiet message's users, held for the next text
+        self.held_told_on: str | None = None  # the channel that tells the tallies the message took
         self.error: Exception | None = None
         self.decision: Decision | None = None
 
@@ -92,9 +94,25 @@ class RunUnit:
         return Happened(
             holds_message=self.hold is not None and self.hold.journal is not None,
             fault=fault_of(self.error),
-            told_anyone=any(note.heard for note in earlier) or any(status.heard for status in statuses),
+            told_anyone=any(note.told for note in earlier) or any(status.told for status in statuses),
             refused=Note.REJECTED in earlier or DeliveryStatus.REJECTED in statuses,
             left_after_transient=DeliveryStatus.UNAVAILABLE in statuses,
+        )
+
+    def _held_untold(self) -> dict[str, Held]:
+        """The tallies this message took and did not tell, to go back: none when its text was heard,
+        and never one without users (nothing is owed for it; kept, such tallies would pile up)."""
+        if self.hold is None or self._told_on(self.held_told_on):
+            return {}
+        return {key: tally for key, tally in self.hold.state.held.items() if tally.users}
+
+    def _told_on(self, channel: str | None) -> bool:
+        """True when someone on `channel` has, or may have, the message: in this delivery or before."""
+        if channel is None or self.hold is None:
+            return False
+        earlier = self.hold.state.notes.get(channel, {}).values()
+        return any(note.told for note in earlier) or any(
+            d.status.told for d in self.deliveries if d.channel == channel
         )
 
     def _write_ending(self, how: End) -> bool:
@@ -107,6 +125,8 @@ class RunUnit:
             marks=tuple(journal.pending),
             reported=journal.reported,
             window_users=self.window_users,
+            held_back=self.held_back,
+            held_returned=self._held_untold(),
         )
         try:
             hold.store.end(hold.request, ending)

@@ -6,10 +6,10 @@ delivers it the scheduler's message (through Pub/Sub, else as a direct push), th
 second time, as Pub/Sub does after a lost ack, which sends nothing. Shows what was sent and writes it
 to demo-output/: the email (HTML, text, the CSV) and the Slack payload.
 
-Then what the digest tells with the sample project's DIGEST_SETTINGS (a segment, a breakdown, the
-companies, quiet hours for texts), rendered here from the same sign-ups by the function's own
-renderers: digest-preview.html and .txt, the phone and desktop screenshots, and the first text
-after a night of quiet hours.
+The sample project uses what the digest tells (a segment, a breakdown, the companies: its
+DIGEST_SETTINGS), so the email shows them; the phone and desktop screenshots are of that email.
+Last, a night of quiet hours for texts (SMS_QUIET_HOURS), run through the function's handler with a
+clock that walks from 21:00 to 08:00: no text during the night, then one that counts everyone.
 """
 
 from __future__ import annotations
@@ -30,33 +30,25 @@ from zoneinfo import ZoneInfo
 
 import requests
 
-from notifier.breakdown import break_down
-from notifier.companies import roll_up
-from notifier.mixpanel import NewUser
-from notifier.quiet_hours import HeldTexts, QuietHours, in_quiet_hours
-from notifier.render.email import render_email
-from notifier.render.report import Report, summary_lines
-from notifier.render.sms import render_sms
-from notifier.trigger import Window
-from notifier.users import Users
+from notifier.run import handle_message
+from notifier.services import Services
 from sandbox.browser import DESKTOP, INSTALL_HINT, PHONE, BrowserError, Chromium, chromium_path
 from sandbox.emulator import Emulator
 from sandbox.firestore import FirestoreEmulator, emulator_available
 from sandbox.function import ROOT, FunctionProcess, push_envelope, run_summaries
+from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.pubsub import PubSubEmulator, emulator_binary
 from sandbox.samples import (
     DIGEST_SETTINGS,
     ODD_NAMES,
     PAYLOAD,
     function_environ,
-    sample_profiles,
     sample_stand_ins,
     secret_name,
 )
 from sandbox.sendgrid import SendGridStandIn
 from sandbox.slack import SlackStandIn, as_text
 from sandbox.twilio import TwilioStandIn
-from sandbox.where import compile_where
 
 OUTPUT = ROOT / "demo-output"
 TOPIC = "notifierator-trigger"
@@ -121,8 +113,7 @@ def run_demo(output: Path) -> DemoResult:
         result.emails, result.texts = len(sendgrid.mails()), len(twilio.messages())
         result.slack_messages = len(slack.messages())
         result.files = _report(result, sendgrid, twilio, slack, output)
-    preview, result.morning_text = _what_the_digest_tells(environ, now.replace(second=0, microsecond=0))
-    result.files += _preview_files(preview, output)
+        result.morning_text = _quiet_night(environ, mixpanel, twilio, now)
     return result
 
 
@@ -243,6 +234,7 @@ def _report(
     html = parts["text/html"]
     files.append(_write(output / "email.html", html))
     files.append(_write(output / "email.txt", parts["text/plain"]))
+    files += _screenshots(html, output)
     for attachment in mail.get("attachments", []):
         path = output / attachment["filename"]
         path.write_bytes(base64.b64decode(attachment["content"]))
@@ -253,95 +245,39 @@ def _report(
     return files
 
 
-# -- what the digest tells --------------------------------------------------------------------------
-def _what_the_digest_tells(environ: dict[str, str], end: datetime) -> tuple[Report, str]:
-    """The sample sign-ups as DIGEST_SETTINGS shape the digest, printed; the report, the morning SMS."""
-    keeps = compile_where(DIGEST_SETTINGS["MIXPANEL_FILTER"])
-    window = Window(end - timedelta(hours=1), end)
-    profiles = [
-        person["$properties"]
-        for person in sample_profiles(end)
-        if window.start <= _created(person["$properties"]) < window.end
-    ]
-    kept = [properties for properties in profiles if keeps(properties)]
-    extras = tuple(environ["EXTRA_PROPERTIES"].split(","))
-    users = Users()
-    for properties in kept:
-        users.append(_user(properties, extras))
-    users.sort()
-    breakdown = DIGEST_SETTINGS["BREAKDOWN_PROPERTY"]
-    report = Report(
-        users,
-        window,
-        ZoneInfo(environ["TIMEZONE"]),
-        label=environ["PROJECT_LABEL"],
-        window_users=len(users),
-        profile_url_template=environ["PROFILE_URL_TEMPLATE"],
-        extra_properties=extras,
-        breakdown=break_down(breakdown, (properties.get(breakdown) for properties in kept)),
-        companies=roll_up(users.emails()),
-    )
-    print("\n== What the digest tells (rendered here from the same sign-ups, with these settings) ==")
-    print(f"MIXPANEL_FILTER={DIGEST_SETTINGS['MIXPANEL_FILTER']}: ", end="")
-    print(f"keeps {len(kept)} of the {len(profiles)} sign-ups in the window")
-    for line in summary_lines(report):
-        print(line)
-    return report, _quiet_night(report)
+# -- a night of quiet hours ------------------------------------------------------------------------
+NIGHT_SIGN_UPS = ((22, 40), (1, 5), (3, 30), (6, 15), (7, 20))  # local times, from the evening on
 
 
-def _quiet_night(report: Report) -> str:
-    """SMS_QUIET_HOURS over the night before: no text at 03:00, then the 07:00 text counts the night."""
-    start, end = (clock_time.fromisoformat(part) for part in DIGEST_SETTINGS["SMS_QUIET_HOURS"].split("-"))
-    quiet, zone = QuietHours(start, end), report.zone
-    morning = datetime.combine(report.window.end.astimezone(zone).date(), end, zone).astimezone(UTC)
-    night = datetime.combine(morning.astimezone(zone).date() - timedelta(days=1), start, zone)
-    held = HeldTexts(users=3, since=night.astimezone(UTC))
-    at_three = morning - timedelta(hours=4)
-    print(f"SMS_QUIET_HOURS={DIGEST_SETTINGS['SMS_QUIET_HOURS']}: a run at 03:00 texts? ", end="")
-    print("no" if in_quiet_hours(at_three, quiet, zone) else "yes", end="; ")
-    print(f"one at 07:00 texts? {'no' if in_quiet_hours(morning, quiet, zone) else 'yes'}, this:")
-    text = render_sms(
-        Report(
-            report.users,
-            Window(morning - timedelta(hours=1), morning),
-            zone,
-            label=report.label,
-            held_texts=held,
-        )
-    )
-    print(f"  {text}  ({len(text)} chars; {held.users} held overnight, {report.count} found at 07:00)")
-    return text
-
-
-def _preview_files(report: Report, output: Path) -> list[Path]:
-    digest = render_email(report, row_limit=5)
-    files = [
-        _write(output / "digest-preview.html", digest.html),
-        _write(output / "digest-preview.txt", digest.text),
-    ]
-    files += _screenshots(digest.html, output)
-    print("Written:", ", ".join(str(path.relative_to(output.parent)) for path in files))
-    return files
-
-
-def _created(properties: dict[str, Any]) -> datetime:
-    created = properties.get("$created")
-    return (
-        datetime.fromisoformat(created).replace(tzinfo=UTC) if created else datetime.min.replace(tzinfo=UTC)
-    )
-
-
-def _user(properties: dict[str, Any], extras: tuple[str, ...]) -> NewUser:
-    name = properties.get("$name") or " ".join(
-        part for part in (properties.get("$first_name"), properties.get("$last_name")) if part
-    )
-    return NewUser(
-        properties.get("$distinct_id", ""),
-        name,
-        properties.get("$email", ""),
-        _created(properties),
-        tuple(str(properties.get(key, "")) for key in extras),
-    )
+def _quiet_night(
+    environ: dict[str, str], mixpanel: MixpanelStandIn, twilio: TwilioStandIn, now: datetime
+) -> str:
+    """Last night's ticks, 21:00 to 08:00 in TIMEZONE, through the function's handler (its own memory
+    history, a clock set to each tick): the texts held during SMS_QUIET_HOURS, then the first text."""
+    zone = ZoneInfo(environ["TIMEZONE"])
+    evening = datetime.combine((now.astimezone(zone) - timedelta(days=1)).date(), clock_time(21), zone)
+    for number, (hour, minute) in enumerate(NIGHT_SIGN_UPS):
+        when = evening.replace(hour=hour, minute=minute) + timedelta(days=hour < 12)
+        created = f"{when.astimezone(UTC):%Y-%m-%dT%H:%M:%S}"
+        owl = profile(f"night-{number}", created, name=f"Night owl {number}")
+        owl["$properties"]["plan"] = "pro"  # kept by the sample project's MIXPANEL_FILTER
+        mixpanel.profiles.append(owl)
+    clock = [evening]
+    services = Services(now=lambda: clock[0])
+    night = {**environ, "SMS_QUIET_HOURS": DIGEST_SETTINGS["SMS_QUIET_HOURS"], "STATE_STORE": "memory"}
+    print(f"\n== A night of quiet hours: SMS_QUIET_HOURS={night['SMS_QUIET_HOURS']} in {zone.key} ==")
+    texts_before = len(twilio.messages())
+    for hours in range(12):
+        tick = (evening + timedelta(hours=hours)).astimezone(UTC)
+        clock[0] = tick + timedelta(seconds=5)
+        message = push_envelope(PAYLOAD, publish_time=tick, message_id=f"night-{hours}")["message"]
+        summary = handle_message(message, event_time=None, environ=night, services=services)
+        held = f", {summary.texts_held} held for the morning" if summary.texts_held else ""
+        texted = len(twilio.messages()) - texts_before
+        print(f"{tick.astimezone(zone):%H:%M}: {summary.users} new{held}; texts so far: {texted}")
+    morning = [m["Body"] for m in twilio.messages()[texts_before:]]
+    print(f"The first text after the night: {morning[0] if morning else '(none)'}")
+    return morning[0] if morning else ""
 
 
 def _screenshots(html: str, output: Path) -> list[Path]:

@@ -19,12 +19,15 @@ SECRETS = {
 }
 ODD_NAMES = "<script>, <!channel>, <https://evil.example|Click here> and =HYPERLINK(...)"
 # What the digest tells, for the sample project: a segment, a breakdown, companies, quiet hours.
+# SMS_QUIET_HOURS is applied only to the demo's night (sandbox/demo.py): on the function itself it
+# would make the demo's texts depend on the hour it is run.
 DIGEST_SETTINGS = {
     "MIXPANEL_FILTER": 'properties["plan"] != "staff"',
     "BREAKDOWN_PROPERTY": "utm_source",
     "COMPANY_ROLLUP": "true",
     "SMS_QUIET_HOURS": "22:00-07:00",
 }
+ALWAYS = ("MIXPANEL_FILTER", "BREAKDOWN_PROPERTY", "COMPANY_ROLLUP")
 
 
 def secret_name(secret: str) -> str:
@@ -34,8 +37,8 @@ def secret_name(secret: str) -> str:
 
 def sample_profiles(window_end: datetime) -> list[dict[str, Any]]:
     """Profiles inside and outside the last hour, with the awkward names and values real data has:
-    work addresses at companies and their subdomains, free-mail and disposable ones, and a staff
-    member (plan "staff", at acme.com) whom the filter and EXCLUDE_EMAIL_DOMAINS both leave out."""
+    work addresses at companies and their subdomains, free-mail and disposable ones, a colleague at
+    acme.com whom EXCLUDE_EMAIL_DOMAINS leaves out, and a staff account the MIXPANEL_FILTER leaves out."""
 
     def at(minutes_before_end: float) -> str:
         return (window_end - timedelta(minutes=minutes_before_end)).strftime("%Y-%m-%dT%H:%M:%S")
@@ -55,7 +58,8 @@ def sample_profiles(window_end: datetime) -> list[dict[str, Any]]:
         ),
         signed_up("u-4", 30, "pro", "google", name="Zoë Ångström-Łukasiewicz", email="zoe@initech.co.uk"),
         signed_up("u-5", 26, "free", "google", name="李雷 🎉", email="li@qq.com"),
-        signed_up("u-6", 22, "staff", "google", name="Ivy Internal", email="ivy@eng.acme.com"),  # left out
+        signed_up("u-6", 22, "team", "google", name="Ivy Internal", email="ivy@eng.acme.com"),  # excluded
+        signed_up("u-10", 20, "staff", "google", name="Sam Staff", email="sam@globex.io"),  # filtered out
         signed_up("u-7", 15, "free", "", email="no-name@sales.hooli.com"),
         signed_up("u-8", 9, "team", "newsletter", name="<!channel> <https://evil.example|Click here>"),
         signed_up("u-9", 0.5, "free", "=cmd", name='=HYPERLINK("http://evil.example")', email="f@gmail.com"),
@@ -111,4 +115,5 @@ def function_environ(
         "SENDGRID_API_URL": sendgrid.url,
         "TWILIO_API_URL": twilio.url,
         "SECRET_MANAGER_API_URL": secret_manager.url,
+        **{name: DIGEST_SETTINGS[name] for name in ALWAYS},
     }

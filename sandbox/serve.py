@@ -24,9 +24,9 @@ from types import FrameType
 
 from google.api_core.exceptions import GoogleAPIError
 
-from notifier.answers import mask_phone
 from notifier.cli import OneLineParser
 from notifier.publish import DEFAULT_TOPIC
+from notifier.replies import mask_phone
 from sandbox.pubsub import PubSubEmulator, emulator_binary
 from sandbox.samples import PAYLOAD, function_environ, sample_stand_ins, secret_name
 from sandbox.server import Recorded, Reply, StandIn

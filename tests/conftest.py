@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 import logging
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -25,6 +25,9 @@ from notifier.logs import JsonFormatter
 from notifier.retry import Deadline, Retrier, RetryPolicy
 from notifier.run import handle_message, run
 from notifier.services import Services
+from notifier.state import StateStore
+from notifier.state.firestore import open_firestore
+from notifier.state.memory import MemoryStore
 from notifier.summary import RunSummary
 from notifier.transport import Transport
 from notifier.variables import NAMES
@@ -186,6 +189,10 @@ def sleeps() -> Sleeps:
 QUICK = RetryPolicy(attempts=3, base_delay=0.01, connect_timeout=1.0, read_timeout=1.0)
 
 
+# Four instances racing for one Firestore transaction on a loaded machine need a few more tries.
+CONTENDED = RetryPolicy(attempts=8, base_delay=0.01, connect_timeout=2.0, read_timeout=5.0)
+
+
 def retrier(policy: RetryPolicy = QUICK, seconds: float = 30, *, sleep: Sleeps | None = None) -> Retrier:
     """A run's calls for a test: `seconds` of budget, a transport of its own, waits recorded or skipped."""
     return Retrier(policy, Deadline(seconds), Transport(), sleep=sleep or (lambda _s: None))
@@ -302,6 +309,16 @@ def world(
 
 
 @pytest.fixture(params=["memory", "firestore"])
+def stores(request: pytest.FixtureRequest) -> Callable[[], StateStore]:
+    """Makes a run history; for Firestore each call is a fresh client (a new instance), one database."""
+    if request.param == "memory":
+        memory = MemoryStore()
+        return lambda: memory
+    request.getfixturevalue("firestore")
+    return lambda: open_firestore(database="(default)", retrier=retrier(CONTENDED))
+
+
+@pytest.fixture(params=["memory", "firestore"])
 def backend(request: pytest.FixtureRequest, world: World) -> World:
     """The world, with the run history on each backend in turn (Firestore: the emulator)."""
     if request.param == "firestore":
@@ -355,9 +372,9 @@ class NoteBook:
         self.requests: list[tuple[str, tuple[str, ...]]] = []  # noted before going out
         self.outcomes: list[Any] = []  # each recipient's Delivery, as noted
 
-    def sending(self, channel: str, recipients: tuple[str, ...]) -> bool:
+    def note_sending(self, channel: str, recipients: tuple[str, ...]) -> bool:
         self.requests.append((channel, recipients))
         return self.allow
 
-    def settled(self, delivery: Any) -> None:
+    def note_outcome(self, delivery: Any) -> None:
         self.outcomes.append(delivery)

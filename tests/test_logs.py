@@ -15,8 +15,8 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from notifier import logs
-from notifier.answers import ECHO, error_detail
 from notifier.outcome import Outcome
+from notifier.replies import ECHO, error_detail
 from sandbox.mixpanel import profile
 from sandbox.server import Fault, Reply
 from sandbox.twilio import ACCOUNT_SID

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifier.answers import is_transient_status
 from notifier.errors import SourceRejected, SourceUnavailable
+from notifier.replies import is_transient_status
 from notifier.retry import Deadline, Retrier, RetryEvent, RetryPolicy, parse_retry_after
 from notifier.transport import Transport
 from tests.conftest import Sleeps

@@ -42,8 +42,8 @@ def test_minimal_configuration_has_the_documented_defaults() -> None:
     assert settings.mixpanel_service_account is None
     assert str(settings.timezone) == "UTC"
     assert settings.default_lookback_minutes == 60
-    assert settings.notify_when_empty is False
-    assert settings.email_row_limit == 500
+    assert settings.digest.notify_when_empty is False
+    assert settings.digest.email_row_limit == 500
     assert settings.configured_channels == frozenset()
 
 

@@ -23,6 +23,7 @@ from notifier.span import Span, merge
 from notifier.state import (
     End,
     Ending,
+    Held,
     Intent,
     Mark,
     Note,
@@ -40,6 +41,7 @@ from notifier.state.rules import MAX_COUNTS
 from notifier.transport import Transport
 from sandbox.firestore import PROJECT, FirestoreFaults
 from sandbox.server import Fault
+from tests.conftest import CONTENDED, retrier
 
 HOUR = 3600
 WEEK = 7 * 24 * HOUR
@@ -57,6 +59,7 @@ def tick(
     intent: Intent = Intent.RUN,
     late_arrival: int = HOUR,
     max_catch_up: int = WEEK,
+    takes_held: bool = False,
 ) -> RunRequest:
     """The scheduler's message for the window ending at hour k + 1 (of `hours` hours)."""
     window = Span(T0 + (k + 1 - hours) * HOUR, T0 + (k + 1) * HOUR)
@@ -71,6 +74,7 @@ def tick(
         lease_seconds=300,
         keep_seconds=2 * 24 * HOUR,
         intent=intent,
+        takes_held=takes_held,
     )
 
 
@@ -90,20 +94,6 @@ def end(
     """Let go of the message `request` began, with the coverage the history gave it."""
     covered = store.begin(RunRequest(**{**request.__dict__, "intent": Intent.DRY_RUN})).coverage
     store.end(request, Ending(how, covered, tuple(marks), window_users=window_users))
-
-
-def retrier() -> Retrier:
-    return Retrier(RetryPolicy(attempts=3, base_delay=0.01), Deadline(60), Transport(), sleep=lambda _s: None)
-
-
-@pytest.fixture(params=["memory", "firestore"])
-def stores(request: pytest.FixtureRequest) -> Callable[[], StateStore]:
-    """Makes a store; for Firestore each call is a fresh client (a new instance), same database."""
-    if request.param == "memory":
-        memory = MemoryStore()
-        return lambda: memory
-    request.getfixturevalue("firestore")
-    return lambda: open_firestore(database="(default)", retrier=retrier())
 
 
 # -- claiming time: every instant to exactly one digest -------------------------------------------
@@ -398,7 +388,7 @@ def test_two_instances_racing_for_one_message_start_it_once(stores: Callable[[],
         barrier.wait()
         try:
             results.append(stores().begin(tick(0, owner=owner)).start)
-        except InProgress as error:
+        except Exception as error:  # noqa: BLE001 - handed to the assertions below
             results.append(error)
 
     threads = [threading.Thread(target=race, args=(f"owner-{n}",)) for n in range(4)]
@@ -406,15 +396,15 @@ def test_two_instances_racing_for_one_message_start_it_once(stores: Callable[[],
         thread.start()
     for thread in threads:
         thread.join()
-    assert results.count(Start.FRESH) == 1
-    assert sum(isinstance(r, InProgress) for r in results) == 3
+    assert results.count(Start.FRESH) == 1, results
+    assert sum(isinstance(r, InProgress) for r in results) == 3, results
 
 
 # -- Firestore itself -------------------------------------------------------------------------------
 
 
 def test_firestore_holds_no_address_no_number_no_id_and_every_record_expires(firestore: Any) -> None:
-    store = open_firestore(database="(default)", retrier=retrier())
+    store = open_firestore(database="(default)", retrier=retrier(CONTENDED))
     request = tick(0)
     state = store.begin(request)
     email = Mark("email", recipient_key("email", "ada@example.com"), Note.SENDING)
@@ -473,3 +463,45 @@ def test_a_failed_claim_lets_go_of_its_transaction_so_the_retry_claims_at_once(f
             "batchGet",
             "commit",
         ]
+
+
+# -- tallies held back by quiet runs ----------------------------------------------------------------
+
+
+def quiet(store: StateStore, k: int, users: int) -> None:
+    """A quiet run for hour k that holds back `users`."""
+    state = store.begin(tick(k))
+    store.end(tick(k), Ending(End.CLOSE, state.coverage, held_back=users))
+
+
+def test_a_texting_run_takes_every_tally_quiet_runs_held_and_no_other_run_sees_them(
+    stores: Callable[[], StateStore],
+) -> None:
+    store = stores()
+    quiet(store, 0, 2)
+    quiet(store, 1, 0)
+    quiet(store, 2, 3)
+    taken = stores().begin(tick(3, takes_held=True)).held
+    assert sorted(taken.values()) == [Held(T0, 2), Held(T0 + HOUR, 0), Held(T0 + 2 * HOUR, 3)]
+    assert stores().begin(tick(4, takes_held=True)).held == {}  # taken once
+
+
+def test_tallies_a_texting_run_did_not_tell_go_back_for_the_next(stores: Callable[[], StateStore]) -> None:
+    store = stores()
+    quiet(store, 0, 2)
+    state = store.begin(tick(1, takes_held=True))
+    store.end(tick(1), Ending(End.CLOSE, state.coverage, held_returned=state.held))  # every phone refused
+    assert list(stores().begin(tick(2, takes_held=True)).held.values()) == [Held(T0, 2)]
+
+
+def test_a_released_texting_run_gives_its_tallies_back_and_a_kept_open_one_keeps_them(
+    stores: Callable[[], StateStore],
+) -> None:
+    store = stores()
+    quiet(store, 0, 2)
+    store.begin(tick(1, takes_held=True))
+    end(store, tick(1), End.KEEP_OPEN)
+    resumed = stores().begin(tick(1, owner="b", takes_held=True))
+    assert list(resumed.held.values()) == [Held(T0, 2)]  # the redelivery texts what it took
+    end(store, tick(1, owner="b"), End.RELEASE)
+    assert list(stores().begin(tick(2, takes_held=True)).held.values()) == [Held(T0, 2)]

@@ -16,16 +16,8 @@ from notifier.state.memory import MemoryStore
 from notifier.unit_of_work import RunUnit
 from sandbox.firestore import FirestoreFaults
 from sandbox.server import Fault
-from tests.test_state_contract import HOUR, T0, retrier, tick
-
-
-@pytest.fixture(params=["memory", "firestore"])
-def stores(request: pytest.FixtureRequest) -> Callable[[], StateStore]:
-    if request.param == "memory":
-        memory = MemoryStore()
-        return lambda: memory
-    request.getfixturevalue("firestore")
-    return lambda: open_firestore(database="(default)", retrier=retrier())
+from tests.conftest import CONTENDED, retrier
+from tests.test_state_contract import tick
 
 
 def test_a_bug_after_the_claim_keeps_the_message_open_for_the_redelivery(
@@ -43,9 +35,9 @@ def test_a_bug_after_the_claim_keeps_the_message_open_for_the_redelivery(
 def test_the_outcomes_noted_go_with_the_ending(stores: Callable[[], StateStore]) -> None:
     with RunUnit() as unit:
         unit.begin(stores(), tick(0, owner="a"))
-        assert unit.journal.sending("sms", ("+14155550100",))
+        assert unit.journal.note_sending("sms", ("+14155550100",))
         delivered = Delivery("sms", "+14155550100", DeliveryStatus.DELIVERED)
-        unit.journal.settled(delivered)
+        unit.journal.note_outcome(delivered)
         unit.deliveries = (delivered,)
     assert unit.decision is not None
     assert unit.decision.end is End.CLOSE
@@ -82,24 +74,23 @@ def test_an_ending_the_history_does_not_take_is_redelivered_and_the_lease_still_
     firestore: Any,
 ) -> None:
     with FirestoreFaults(firestore, only=":commit") as commits:
-        store = open_firestore(database="(default)", retrier=retrier(), environ=commits.environ)
-        commits.script(Fault(accept=True), *[Fault.status(503)] * 3)  # the claim passes, the closing fails
+        store = open_firestore(database="(default)", retrier=retrier(CONTENDED), environ=commits.environ)
+        commits.script(Fault(accept=True), *[Fault.status(503)] * CONTENDED.attempts)  # the closing fails
         with RunUnit() as unit:
             unit.begin(store, tick(0, owner="a"))
     assert unit.decision is not None
     assert (unit.decision.end, unit.decision.disposition) == (None, Disposition.REDELIVER)
-    again = open_firestore(database="(default)", retrier=retrier()).begin(tick(0, owner="b"))
+    again = open_firestore(database="(default)", retrier=retrier(CONTENDED)).begin(tick(0, owner="b"))
     assert again.start is Start.RESUMED  # kept open instead, so the redelivery did not wait for the lease
 
 
-def test_a_history_that_does_not_answer_the_claim_holds_nothing(stores: Callable[[], StateStore]) -> None:
-    class Unreachable(MemoryStore):
-        def begin(self, request: Any) -> Any:
-            raise SourceUnavailable("Firestore is unreachable", service="Firestore")
-
-    with RunUnit() as unit:
-        unit.begin(Unreachable(), tick(0))
+def test_a_history_that_does_not_answer_the_claim_holds_nothing(firestore: Any) -> None:
+    with FirestoreFaults(firestore, only=":batchGet") as reads:
+        store = open_firestore(database="(default)", retrier=retrier(CONTENDED), environ=reads.environ)
+        reads.script(*[Fault.status(503)] * CONTENDED.attempts)
+        with RunUnit() as unit:
+            unit.begin(store, tick(0))
     assert unit.hold is None
+    assert isinstance(unit.error, SourceUnavailable)
     assert unit.decision is not None
     assert (unit.decision.end, unit.decision.disposition) == (None, Disposition.REDELIVER)
-    assert stores().begin(tick(1, now=T0 + 2 * HOUR)).start is Start.FRESH

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from notifier.answers import is_transient_status
 from notifier.errors import ChannelError, ChannelRejected, ChannelUnavailable, OutcomeUnknown
+from notifier.replies import is_transient_status
 from notifier.retry import Retrier, parse_retry_after
 from notifier.transport import Answer, Request, Unanswered
 
@@ -30,7 +30,7 @@ class DeliveryStatus(StrEnum):
     UNAVAILABLE = "unavailable"  # not delivered, transient: left for Pub/Sub's redelivery
 
     @property
-    def heard(self) -> bool:
+    def told(self) -> bool:
         """True when the recipient has, or may have, the digest (a refusal or a failure is not)."""
         return self in (DeliveryStatus.DELIVERED, DeliveryStatus.UNCONFIRMED)
 
@@ -58,15 +58,15 @@ class Delivery:
 class Journal(Protocol):
     """Where a channel notes what it does, so that nobody is ever told twice.
 
-    `sending` comes before each request (False: the note could not be kept, so do not send);
-    `settled` after each recipient's answer.
+    `note_sending` comes before each request (False: the note could not be kept, so do not send);
+    `note_outcome` after each recipient's answer.
     """
 
-    def sending(self, channel: str, recipients: tuple[str, ...]) -> bool:
+    def note_sending(self, channel: str, recipients: tuple[str, ...]) -> bool:
         """Note that a request to `recipients` is about to go out; False when it must not."""
         ...
 
-    def settled(self, delivery: Delivery) -> None:
+    def note_outcome(self, delivery: Delivery) -> None:
         """Note a recipient's outcome."""
         ...
 

@@ -9,10 +9,10 @@ import base64
 from dataclasses import dataclass
 from typing import Any
 
-from notifier.answers import error_detail
 from notifier.channels import NO_TIME, Delivery, DeliveryStatus, Journal, not_sent, refusal, send
 from notifier.errors import ChannelError
 from notifier.render.email import EmailDigest
+from notifier.replies import error_detail
 from notifier.retry import Retrier
 from notifier.settings import EmailSettings
 from notifier.transport import ACCEPT_JSON, Request
@@ -77,7 +77,7 @@ class EmailChannel:
         if not self.retrier.has_time():
             return not_sent(CHANNEL, recipients, NO_TIME)
         mail = build_mail(self.digest, self.settings, recipients)
-        if not journal.sending(CHANNEL, recipients):
+        if not journal.note_sending(CHANNEL, recipients):
             return not_sent(CHANNEL, recipients)
         request = sendgrid_request("POST", self.api_key, self.base_url, "mail/send", mail)
         try:
@@ -86,7 +86,7 @@ class EmailChannel:
         except ChannelError as error:
             outcome = [Delivery.failed(CHANNEL, address, error) for address in recipients]
         for delivery in outcome:
-            journal.settled(delivery)
+            journal.note_outcome(delivery)
         return tuple(outcome)
 
     def _post(self, request: Request) -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from notifier.answers import error_detail
 from notifier.channels import NO_TIME, Delivery, DeliveryStatus, Journal, not_sent, refusal, send
 from notifier.errors import ChannelError, OutcomeUnknown
+from notifier.replies import error_detail
 from notifier.retry import Retrier
 from notifier.transport import Request
 
@@ -37,7 +37,7 @@ class SlackChannel:
         recipient = recipients[0]
         if not self.retrier.has_time():
             return not_sent(CHANNEL, (recipient,), NO_TIME)
-        if not journal.sending(CHANNEL, (recipient,)):
+        if not journal.note_sending(CHANNEL, (recipient,)):
             return not_sent(CHANNEL, (recipient,))
         request = Request.json("POST", self.webhook_url, self.payload, secret_url=True)
         try:
@@ -45,7 +45,7 @@ class SlackChannel:
             delivery = Delivery(CHANNEL, recipient, DeliveryStatus.DELIVERED)
         except ChannelError as error:
             delivery = Delivery.failed(CHANNEL, recipient, error)
-        journal.settled(delivery)
+        journal.note_outcome(delivery)
         return (delivery,)
 
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from notifier.answers import error_detail, mask_phone
 from notifier.channels import NO_TIME, Delivery, DeliveryStatus, Journal, lost, not_sent, refusal
 from notifier.errors import ChannelError
+from notifier.replies import error_detail, mask_phone
 from notifier.retry import Retrier
 from notifier.settings import SmsSettings
 from notifier.transport import Answer, Request, Unanswered
@@ -133,7 +133,7 @@ class SmsChannel:
             if not self.retrier.has_time():
                 outcome += not_sent(CHANNEL, (number,), NO_TIME)
                 continue
-            if not journal.sending(CHANNEL, (number,)):
+            if not journal.note_sending(CHANNEL, (number,)):
                 outcome += not_sent(CHANNEL, (number,))
                 continue
             try:
@@ -141,7 +141,7 @@ class SmsChannel:
                 delivery = Delivery(CHANNEL, number, DeliveryStatus.DELIVERED)
             except ChannelError as error:
                 delivery = Delivery.failed(CHANNEL, number, error)
-            journal.settled(delivery)
+            journal.note_outcome(delivery)
             outcome.append(delivery)
         return outcome
 

@@ -40,6 +40,7 @@ class RunRequest:
     lease_seconds: int  # how long this delivery holds the message before another may take over
     keep_seconds: int  # how long the message's record lives (its TTL)
     intent: Intent = Intent.RUN
+    takes_held: bool = False  # it tells what quiet runs held back: it takes their tallies at its claim
 
 
 class Start(StrEnum):
@@ -52,6 +53,14 @@ class Start(StrEnum):
     ABSENT = "absent"  # (giving up) the history has no record of the message
 
 
+@dataclass(frozen=True, order=True)
+class Held:
+    """A tally a quiet run held back: how many users it found, from when (Unix seconds)."""
+
+    since: int
+    users: int
+
+
 class Note(StrEnum):
     """What the history keeps of one recipient of a message."""
 
@@ -61,7 +70,7 @@ class Note(StrEnum):
     REJECTED = "rejected"  # the provider refused it
 
     @property
-    def heard(self) -> bool:
+    def told(self) -> bool:
         """True when the recipient has, or may have, the digest."""
         return self is not Note.REJECTED
 
@@ -76,6 +85,7 @@ class RunState:
     notes: Mapping[str, Mapping[str, Note]] = field(default_factory=dict)  # channel -> recipient key
     previous_users: int | None = None  # users of the previous window of the same length (the trend)
     reported: bytes | None = None  # a resumed message's own users (user keys), as it first reported them
+    held: Mapping[str, Held] = field(default_factory=dict)  # quiet runs' tallies it tells, taken at its claim
 
     @property
     def holds_message(self) -> bool:
@@ -85,7 +95,7 @@ class RunState:
     @property
     def told_anyone(self) -> bool:
         """True when an earlier delivery told someone, or may have: the message's time is theirs."""
-        return any(note.heard for notes in self.notes.values() for note in notes.values())
+        return any(note.told for notes in self.notes.values() for note in notes.values())
 
 
 @dataclass(frozen=True)
@@ -108,9 +118,13 @@ class ReportedUsers:
         return cls(bytes(blob), max_created)
 
 
+USER_KEY_BYTES = 8
+
+
 def split_keys(blob: bytes) -> frozenset[bytes]:
-    """8-byte user keys, joined, back as a set."""
-    return frozenset(blob[i : i + 8] for i in range(0, len(blob) - len(blob) % 8, 8))
+    """User keys, joined, back as a set."""
+    size = USER_KEY_BYTES
+    return frozenset(blob[i : i + size] for i in range(0, len(blob) - len(blob) % size, size))
 
 
 @dataclass(frozen=True)
@@ -125,7 +139,7 @@ class Mark:
 class End(StrEnum):
     """How a message that a delivery holds is let go (`notifier.decision` picks one)."""
 
-    CLOSE = "close"  # done: its time is settled and searched later for late arrivals; redeliveries do nothing
+    CLOSE = "close"  # done: its time is final, searched later for late arrivals; redeliveries do nothing
     KEEP_OPEN = "keep_open"  # recipients are left: the lease is let go so a redelivery resumes at once
     RELEASE = "release"  # nobody was told for a reason a person must fix: its time is given back
 
@@ -139,6 +153,8 @@ class Ending:
     marks: tuple[Mark, ...] = ()  # outcomes noted since the last write
     reported: ReportedUsers | None = None  # the users the message reports, when no write took them yet
     window_users: int | None = None  # the window's own users, when this delivery counted them (the trend)
+    held_back: int | None = None  # a quiet run's users, kept as a tally for the next run that tells them
+    held_returned: Mapping[str, Held] = field(default_factory=dict)  # tallies it took but did not tell
 
 
 class StateStore(Protocol):
@@ -180,4 +196,6 @@ def recipient_key(channel: str, recipient: str) -> str:
 
 def user_key(distinct_id: str) -> bytes:
     """A Mixpanel distinct id as the history keeps it: 8 bytes of its hash (collisions ~1e-9 at 100k)."""
-    return hashlib.sha256(b"notifierator-user:" + distinct_id.encode("utf-8", "replace")).digest()[:8]
+    return hashlib.sha256(b"notifierator-user:" + distinct_id.encode("utf-8", "replace")).digest()[
+        :USER_KEY_BYTES
+    ]

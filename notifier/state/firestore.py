@@ -24,11 +24,22 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from notifier.answers import error_detail, is_transient_status
 from notifier.errors import ConfigError, InProgress, SourceUnavailable, StateRejected
+from notifier.replies import error_detail, is_transient_status
 from notifier.retry import Retrier
 from notifier.span import Span
-from notifier.state import End, Ending, Intent, Mark, Note, ReportedUsers, RunRequest, RunState, split_keys
+from notifier.state import (
+    End,
+    Ending,
+    Held,
+    Intent,
+    Mark,
+    Note,
+    ReportedUsers,
+    RunRequest,
+    RunState,
+    split_keys,
+)
 from notifier.state.rules import Coverage, RunRecord, claim, count_key, released, reported_expiry
 from notifier.transport import Answer, NoCredentials, Request, Unanswered
 
@@ -188,6 +199,12 @@ class FirestoreStore:
             key = count_key(request.window)
             fields["counts"] = _map({key: _int(ending.window_users)})
             paths.append(f"counts.{key}")
+        held = dict(ending.held_returned)
+        if ending.held_back is not None:
+            held[_message_id(request.message)] = Held(since=request.window.start, users=ending.held_back)
+        if held:
+            fields["held"] = _held(held)
+            paths += [f"held.{key}" for key in held]
         return {
             "update": {"name": self._name("coverage", "history"), "fields": fields},
             "updateMask": {"fieldPaths": paths},
@@ -400,6 +417,7 @@ def _record_fields(record: RunRecord) -> dict[str, Any]:
         ),
         "expire_at": _timestamp(record.expire_at),
         "reported_chunks": _int(record.reported_chunks),
+        "held": _held(record.held),
     }
 
 
@@ -425,6 +443,7 @@ def _record_from(fields: Mapping[str, Any] | None) -> RunRecord | None:
         notes=notes,
         expire_at=_unix(fields.get("expire_at")),
         reported_chunks=_integer(fields.get("reported_chunks")),
+        held=_held_from(fields.get("held")),
     )
 
 
@@ -434,6 +453,7 @@ def _coverage_fields(coverage: Coverage) -> dict[str, Any]:
         "counts": _map({key: _int(value) for key, value in coverage.counts.items()}),
         "open": {"arrayValue": {"values": [_span(span) for span in coverage.open]}},
         "deferred": _spans(coverage.deferred),
+        "held": _held(coverage.held),
     }
     if coverage.genesis is not None:
         fields["genesis"] = _int(coverage.genesis)
@@ -451,7 +471,20 @@ def _coverage_from(fields: Mapping[str, Any] | None) -> Coverage:
         counts=counts,
         open=_spans_from(fields.get("open")),
         deferred=_spans_from(fields.get("deferred")),
+        held=_held_from(fields.get("held")),
     )
+
+
+def _held(held: Mapping[str, Held]) -> dict[str, Any]:
+    return _map({key: _map({"since": _int(h.since), "users": _int(h.users)}) for key, h in held.items()})
+
+
+def _held_from(value: object) -> dict[str, Held]:
+    tallies = {key: _fields_of(tally) for key, tally in _fields_of(value).items()}
+    return {
+        key: Held(since=_integer(tally.get("since")), users=_integer(tally.get("users")))
+        for key, tally in tallies.items()
+    }
 
 
 def _str(value: str) -> dict[str, Any]:

@@ -61,7 +61,7 @@ class MemoryStore:
             if record is None:
                 return
             record = self._with_reported(request, record, ending.reported)
-            after, self._coverage = ended(record, self._coverage, ending)
+            after, self._coverage = ended(request.message, record, self._coverage, ending)
             if after is None:
                 del self._records[request.message]
                 self._reported.pop(request.message, None)  # nobody heard of them: not reported after all

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from notifier.errors import InProgress
 from notifier.span import Span, intersect, merge, subtract
-from notifier.state import End, Ending, Intent, Mark, Note, ReportedUsers, RunRequest, RunState, Start
+from notifier.state import End, Ending, Held, Intent, Mark, Note, ReportedUsers, RunRequest, RunState, Start
 
 MAX_COUNTS = 400  # window counts kept for the trend: weeks of hourly runs
 FORGET_AFTER_SECONDS = 70 * 24 * 3600  # with room to spare past the longest window and oldest message
@@ -30,6 +30,7 @@ class Coverage:
     counts: Mapping[str, int] = field(default_factory=dict)
     open: tuple[Span, ...] = ()  # claimed by messages not closed yet, as each claimed them
     deferred: tuple[Span, ...] = ()  # time a run wanted to search for late arrivals while it was open
+    held: Mapping[str, Held] = field(default_factory=dict)  # quiet runs' tallies, by message, not told yet
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class RunRecord:
     notes: Mapping[str, Mapping[str, Note]]
     expire_at: int
     reported_chunks: int = 0  # documents holding the users this message reported (0: none yet)
+    held: Mapping[str, Held] = field(default_factory=dict)  # quiet runs' tallies it took to tell
 
 
 def reported_expiry(request: RunRequest, reported: ReportedUsers) -> int:
@@ -83,8 +85,10 @@ def claim(
         return RunState(Start.ALREADY_COVERED, previous_users=previous), None, coverage
     covered = _new_time(coverage, request)
     late, deferred = _late_search(coverage, request, covered)
-    state = RunState(Start.FRESH, coverage=covered, late=late, previous_users=previous)
-    return state, _new_record(request, state), _claimed(coverage, request, covered, deferred)
+    held = coverage.held if request.takes_held else {}
+    state = RunState(Start.FRESH, coverage=covered, late=late, previous_users=previous, held=held)
+    after = _claimed(coverage, request, covered, deferred)
+    return state, _new_record(request, state), replace(after, held={} if held else after.held)
 
 
 def _new_time(coverage: Coverage, request: RunRequest) -> tuple[Span, ...]:
@@ -112,8 +116,8 @@ def _late_search(
     late = request.late_arrival
     reach = [Span(covered[0].start - late, request.window.end)] if late else []
     wanted = merge([*subtract(reach, covered), *coverage.deferred])
-    settled = subtract(coverage.spans, coverage.open)
-    return intersect(wanted, settled), intersect(wanted, coverage.open)
+    closed_time = subtract(coverage.spans, coverage.open)
+    return intersect(wanted, closed_time), intersect(wanted, coverage.open)
 
 
 def _claimed(
@@ -155,6 +159,7 @@ def _resume(
         notes=record.notes,
         previous_users=previous_count(coverage, record.window),
         reported=b"" if record.reported_chunks else None,  # the store fills in what was reported
+        held=record.held,
     )
     taken = replace(record, owner=request.owner, lease_until=request.now + request.lease_seconds)
     return state, taken, coverage
@@ -171,6 +176,7 @@ def _new_record(request: RunRequest, state: RunState) -> RunRecord:
         late=state.late,
         notes={},
         expire_at=request.now + request.keep_seconds,
+        held=state.held,
     )
 
 
@@ -185,14 +191,21 @@ def noted(record: RunRecord, marks: Iterable[Mark]) -> RunRecord:
     return replace(record, notes={channel: keys for channel, keys in notes.items() if keys})
 
 
-def ended(record: RunRecord, coverage: Coverage, ending: Ending) -> tuple[RunRecord | None, Coverage]:
-    """The record (None: deleted) and the coverage once a delivery lets go of its message."""
+def ended(
+    key: str, record: RunRecord, coverage: Coverage, ending: Ending
+) -> tuple[RunRecord | None, Coverage]:
+    """The record (None: deleted) and the coverage once a delivery lets go of message `key`."""
     if ending.how is End.RELEASE:
         return None, released(coverage, record)
     record = replace(noted(record, ending.marks), lease_until=0)
     if ending.how is End.KEEP_OPEN or not record.claims_time:
         return replace(record, closed=ending.how is End.CLOSE), coverage
-    closed = replace(coverage, open=tuple(span for span in coverage.open if span not in record.coverage))
+    held = {**coverage.held, **ending.held_returned}
+    if ending.held_back is not None:
+        held[key] = Held(since=record.window.start, users=ending.held_back)
+    closed = replace(
+        coverage, held=held, open=tuple(span for span in coverage.open if span not in record.coverage)
+    )
     if ending.window_users is not None:
         closed = replace(
             closed, counts=_recent({**closed.counts, count_key(record.window): ending.window_users})
@@ -207,6 +220,7 @@ def released(coverage: Coverage, record: RunRecord) -> Coverage:
         return coverage  # a backfill claimed nothing, so it has nothing to give back
     return replace(
         coverage,
+        held={**coverage.held, **record.held},  # nobody was told: the tallies it took go back
         spans=subtract(coverage.spans, record.coverage),
         open=tuple(span for span in coverage.open if span not in record.coverage),
         deferred=merge([*coverage.deferred, *record.late]),
