@@ -22,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+import requests
+
 from notifier.mixpanel import DEFAULT_PAGE_CONCURRENCY
 from sandbox.function import ROOT, FunctionProcess, push_envelope, run_summaries
 from sandbox.mixpanel import MixpanelStandIn, profile
@@ -32,6 +34,7 @@ from sandbox.twilio import ACCOUNT_SID, TwilioStandIn
 
 SIZES = (0, 1_000, 10_000, 50_000, 100_000)
 PAGING_USERS = 100_000
+MEMORY_SIZES = (10_000, 100_000, 300_000, 600_000)  # the worker's peak as windows grow (no page delay)
 PAGE_DELAY = 0.5  # real Engage pages take hundreds of milliseconds
 SLOW_PAGE_DELAY = 2.0
 RUN_BUDGET = 240.0  # RUN_BUDGET_SECONDS' default
@@ -197,31 +200,37 @@ def paging(count: int = PAGING_USERS) -> dict[str, dict[str, Any]]:
 
 def through_the_function(count: int, *, page_delay: float, budget: float = RUN_BUDGET) -> dict[str, Any]:
     """One scheduled run through functions-framework, EXTRA_PROPERTIES set: the HTTP status Pub/Sub gets,
-    the run summary, and the peak RSS of the worker that ran it (what Cloud Functions counts)."""
+    the run summary, and the worker's RSS before the run and at its peak (what Cloud Functions counts)."""
     with stand_ins(count, page_delay=page_delay, extra=True) as (env, mixpanel, _sendgrid):
         env = {**env, "EXTRA_PROPERTIES": ",".join(EXTRA), "RUN_BUDGET_SECONDS": str(int(budget))}
         with tempfile.TemporaryFile("w+") as log:
             with FunctionProcess(env, log=log) as function:
+                # The port is open before gunicorn's worker has loaded main.py: a request it refuses
+                # (not a Pub/Sub push) waits for that, and runs nothing.
+                requests.get(function.url, timeout=30)
+                idle = worker_mib(function.port, "VmRSS")
                 started = time.perf_counter()
                 status = function.push(
                     push_envelope({"lookback_minutes": 60}, publish_time=PUBLISHED), timeout=900
                 ).status_code
                 seconds = time.perf_counter() - started
-                peak = worker_peak_mib(function.port)
+                peak = worker_mib(function.port, "VmHWM")
             log.seek(0)
             summary = next(iter(run_summaries(log.read())), {})
         return {
             "status": status,
             "seconds": seconds,
+            "idle_mib": idle,
             "peak_mib": peak,
             "counted": mixpanel.counted,
             "summary": summary,
         }
 
 
-def worker_peak_mib(port: int) -> float:
-    """The peak RSS (VmHWM) of the functions-framework worker serving `port`: gunicorn's forked child,
-    or the process itself where it serves alone. The harness and the stand-ins are not in it."""
+def worker_mib(port: int, field: str) -> float:
+    """A memory figure of /proc's status (VmRSS now, VmHWM the peak) of the functions-framework worker
+    serving `port`: gunicorn's forked child, or the process itself where it serves alone. The harness
+    and the stand-ins are not in it."""
     pids = {}
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
@@ -231,13 +240,13 @@ def worker_peak_mib(port: int) -> float:
         except OSError:
             continue  # a process that ended while being read
     workers = [pid for pid, parent in pids.items() if parent in pids] or list(pids)
-    peaks = [_vm_hwm_mib(Path("/proc") / str(pid) / "status") for pid in workers]
-    return max(peaks, default=0.0)
+    figures = [_status_mib(Path("/proc") / str(pid) / "status", field) for pid in workers]
+    return max(figures, default=0.0)
 
 
-def _vm_hwm_mib(status: Path) -> float:
+def _status_mib(status: Path, field: str) -> float:
     for line in status.read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
@@ -318,8 +327,6 @@ def _checkout(revision: str) -> Iterator[Path | None]:
 
 
 def _clear_firestore(state: dict[str, str]) -> None:
-    import requests
-
     host, project = state["FIRESTORE_EMULATOR_HOST"], state["GOOGLE_CLOUD_PROJECT"]
     database = state.get("FIRESTORE_DATABASE", "(default)")
     url = f"http://{host}/emulator/v1/projects/{project}/databases/{database}/documents"
@@ -368,6 +375,8 @@ def main() -> int:
     pages = paging()
     print("measuring the function's own process at 100,000 users...", file=sys.stderr)
     function = through_the_function(PAGING_USERS, page_delay=PAGE_DELAY)
+    print("measuring the function's own process as the window grows...", file=sys.stderr)
+    growing = {count: through_the_function(count, page_delay=0.0) for count in MEMORY_SIZES}
     print("measuring a window too large for its run's time...", file=sys.stderr)
     doomed = through_the_function(40_000, page_delay=SLOW_PAGE_DELAY, budget=20)
 
@@ -397,6 +406,7 @@ def main() -> int:
         waited = f" (of which {figures['waited']:.2f} s waiting on Firestore)" if "waited" in figures else ""
         lines.append(f"| {name} | {seconds:.2f}{waited} | {seconds / noop:.2f} |")
     lines += ["", *paging_table(pages), "", *function_table(function, pages, doomed)]
+    lines += ["", *memory_table(growing)]
     text = "\n".join(lines)
     OUTPUT.mkdir(exist_ok=True)
     (OUTPUT / "results.md").write_text(text + "\n")
@@ -426,18 +436,18 @@ def function_table(
     summary = function["summary"]
     lines = [
         f"| functions-framework, {PAGING_USERS:,} users, {len(EXTRA)} EXTRA_PROPERTIES, {PAGE_DELAY} s a page"
-        " "
-        "| HTTP | outcome | run (s) | worker peak RSS (MiB) | counted queries |",
-        "|---|---:|---|---:|---:|---:|",
+        " | HTTP | outcome | run (s) | worker RSS before the run (MiB) | worker peak RSS (MiB) "
+        "| counted queries |",
+        "|---|---:|---|---:|---:|---:|---:|",
         f"| one scheduled run | {function['status']} | {summary.get('outcome')} | {function['seconds']:.2f} "
-        f"| {function['peak_mib']:.1f} | {function['counted']} |",
+        f"| {function['idle_mib']:.1f} | {function['peak_mib']:.1f} | {function['counted']} |",
         "",
     ]
     for delay in (PAGE_DELAY, SLOW_PAGE_DELAY):
         lines.append(
             f"At {delay} s a page, a window of up to about {fits(pages, function['seconds'], delay):,} users "
             f"fits the {RUN_BUDGET:.0f} s run budget (from the measured pace, {DEFAULT_PAGE_CONCURRENCY} "
-            "pages at once; memory grows with the window too: see the worker's peak above)."
+            "pages at once; memory grows with the window too: see the worker's peak below)."
         )
     done = doomed["summary"]
     lines += [
@@ -447,6 +457,24 @@ def function_table(
         f"{doomed['seconds']:.2f} s, {doomed['counted']} counted query; the ERROR line says: "
         f"{done.get('error')}",
     ]
+    return lines
+
+
+def memory_table(growing: dict[int, dict[str, Any]]) -> list[str]:
+    """The worker's peak as the window grows, pages answered at once (memory does not wait on them)."""
+    lines = [
+        f"| functions-framework, {len(EXTRA)} EXTRA_PROPERTIES, no page delay: new users | outcome "
+        "| run (s) | worker peak RSS (MiB) | MiB per 1,000 more users |",
+        "|---:|---|---:|---:|---:|",
+    ]
+    previous: tuple[int, float] | None = None
+    for count, r in growing.items():
+        peak = r["peak_mib"]
+        slope = f"{(peak - previous[1]) / (count - previous[0]) * 1000:.2f}" if previous else "-"
+        lines.append(
+            f"| {count:,} | {r['summary'].get('outcome')} | {r['seconds']:.2f} | {peak:.1f} | {slope} |"
+        )
+        previous = (count, peak)
     return lines
 
 
