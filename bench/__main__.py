@@ -37,6 +37,7 @@ PAGING_USERS = 100_000
 MEMORY_SIZES = (10_000, 100_000, 300_000, 600_000)  # the worker's peak as windows grow (no page delay)
 PAGE_DELAY = 0.5  # real Engage pages take hundreds of milliseconds
 SLOW_PAGE_DELAY = 2.0
+SLOW_PAGING_USERS = 30_000
 RUN_BUDGET = 240.0  # RUN_BUDGET_SECONDS' default
 EXTRA = ("utm_source", "plan", "company", "country", "seats")
 OUTPUT = ROOT / "bench-output"
@@ -198,6 +199,16 @@ def paging(count: int = PAGING_USERS) -> dict[str, dict[str, Any]]:
     return rows
 
 
+def slow_paging(count: int = SLOW_PAGING_USERS) -> dict[str, Any]:
+    """Every page of `count` users, each answered after SLOW_PAGE_DELAY, the function's client at its
+    default."""
+    with MixpanelStandIn(
+        profiles(count), username="bench.sa", secret="bench-mixpanel-secret", page_delay=SLOW_PAGE_DELAY
+    ) as mixpanel:
+        result = child("fetch", {**_client_config(mixpanel), "concurrency": DEFAULT_PAGE_CONCURRENCY})
+        return {**result, "counted": mixpanel.counted}
+
+
 def through_the_function(count: int, *, page_delay: float, budget: float = RUN_BUDGET) -> dict[str, Any]:
     """One scheduled run through functions-framework, EXTRA_PROPERTIES set: the HTTP status Pub/Sub gets,
     the run summary, and the worker's RSS before the run and at its peak (what Cloud Functions counts)."""
@@ -251,14 +262,13 @@ def _status_mib(status: Path, field: str) -> float:
     return 0.0
 
 
-def fits(paging_rows: dict[str, dict[str, Any]], run_seconds: float, delay: float) -> int:
+def fits(measured: dict[str, Any], delay: float, rest: float) -> int:
     """How many users a window may hold for its pages to arrive within the run's budget at `delay` a
-    page, 1,000 a page, from the default row's measured pace: the time left after the rest of the run
-    (rendering, sending) holds the first page, then rounds of DEFAULT_PAGE_CONCURRENCY pages."""
-    default = paging_rows[f"the function's client, {DEFAULT_PAGE_CONCURRENCY} at once (default)"]
-    rounds = math.ceil((default["pages"] - 1) / DEFAULT_PAGE_CONCURRENCY) + 1
-    pace = default["seconds"] / (rounds * PAGE_DELAY)  # 1.0 when the pages cost nothing but their delay
-    rest = max(run_seconds - default["seconds"], 0.0)
+    page, 1,000 a page, from the pace `measured` at that delay (the default's rounds of pages): the
+    time left after the rest of the run (`rest` seconds: rendering, sending) holds the first page,
+    then rounds of DEFAULT_PAGE_CONCURRENCY pages."""
+    rounds = math.ceil((measured["pages"] - 1) / DEFAULT_PAGE_CONCURRENCY) + 1
+    pace = measured["seconds"] / (rounds * delay)  # 1.0 when the pages cost nothing but their delay
     left_rounds = int((RUN_BUDGET - rest) / (delay * pace)) - 1
     return (1 + max(left_rounds, 0) * DEFAULT_PAGE_CONCURRENCY) * 1000
 
@@ -373,6 +383,8 @@ def main() -> int:
         cold = cold_start(state)
     print(f"measuring {PAGING_USERS:,} users' pages at {PAGE_DELAY} s each...", file=sys.stderr)
     pages = paging()
+    print(f"measuring {SLOW_PAGING_USERS:,} users' pages at {SLOW_PAGE_DELAY} s each...", file=sys.stderr)
+    slow = slow_paging()
     print("measuring the function's own process at 100,000 users...", file=sys.stderr)
     function = through_the_function(PAGING_USERS, page_delay=PAGE_DELAY)
     print("measuring the function's own process as the window grows...", file=sys.stderr)
@@ -405,7 +417,7 @@ def main() -> int:
         seconds = figures["seconds"]
         waited = f" (of which {figures['waited']:.2f} s waiting on Firestore)" if "waited" in figures else ""
         lines.append(f"| {name} | {seconds:.2f}{waited} | {seconds / noop:.2f} |")
-    lines += ["", *paging_table(pages), "", *function_table(function, pages, doomed)]
+    lines += ["", *paging_table(pages, slow), "", *function_table(function, pages, slow, doomed)]
     lines += ["", *memory_table(growing)]
     text = "\n".join(lines)
     OUTPUT.mkdir(exist_ok=True)
@@ -414,23 +426,25 @@ def main() -> int:
     return 0
 
 
-def paging_table(rows: dict[str, dict[str, Any]]) -> list[str]:
-    """The pages of PAGING_USERS users, each answered after PAGE_DELAY, fetched three ways."""
+def paging_table(rows: dict[str, dict[str, Any]], slow: dict[str, Any]) -> list[str]:
+    """The pages of PAGING_USERS users, each answered after PAGE_DELAY, fetched three ways; then slower
+    pages at the default."""
     floor = rows[f"floor: plain requests, {DEFAULT_PAGE_CONCURRENCY} at once"]["seconds"]
     lines = [
         f"| {PAGING_USERS:,} users' pages, each answered after {PAGE_DELAY} s | seconds | pages "
-        "| counted queries | ratio to the floor |",
-        "|---|---:|---:|---:|---:|",
+        "| pages a second | counted queries | ratio to the floor |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for name, r in rows.items():
-        lines.append(
-            f"| {name} | {r['seconds']:.2f} | {r['pages']} | {r['counted']} | {r['seconds'] / floor:.2f} |"
-        )
+    slow_name = f"{SLOW_PAGING_USERS:,} users, each page after {SLOW_PAGE_DELAY} s, the default"
+    for name, r in [*rows.items(), (slow_name, slow)]:
+        ratio = f"{r['seconds'] / floor:.2f}" if r is not slow else "-"
+        pace = f"{r['pages'] / r['seconds']:.2f}"
+        lines.append(f"| {name} | {r['seconds']:.2f} | {r['pages']} | {pace} | {r['counted']} | {ratio} |")
     return lines
 
 
 def function_table(
-    function: dict[str, Any], pages: dict[str, dict[str, Any]], doomed: dict[str, Any]
+    function: dict[str, Any], pages: dict[str, dict[str, Any]], slow: dict[str, Any], doomed: dict[str, Any]
 ) -> list[str]:
     """The function's own process at PAGING_USERS users, what fits the budget, and what happens past it."""
     summary = function["summary"]
@@ -443,11 +457,14 @@ def function_table(
         f"| {function['idle_mib']:.1f} | {function['peak_mib']:.1f} | {function['counted']} |",
         "",
     ]
-    for delay in (PAGE_DELAY, SLOW_PAGE_DELAY):
+    default = pages[f"the function's client, {DEFAULT_PAGE_CONCURRENCY} at once (default)"]
+    rest = max(function["seconds"] - default["seconds"], 0.0)  # the run's time beyond its pages
+    for delay, measured in ((PAGE_DELAY, default), (SLOW_PAGE_DELAY, slow)):
         lines.append(
-            f"At {delay} s a page, a window of up to about {fits(pages, function['seconds'], delay):,} users "
-            f"fits the {RUN_BUDGET:.0f} s run budget (from the measured pace, {DEFAULT_PAGE_CONCURRENCY} "
-            "pages at once; memory grows with the window too: see the worker's peak below)."
+            f"At {delay} s a page, a window of up to about {fits(measured, delay, rest):,} users "
+            f"fits the {RUN_BUDGET:.0f} s run budget (from the pace measured at {delay} s, "
+            f"{DEFAULT_PAGE_CONCURRENCY} pages at once; memory grows with the window too: see the "
+            "worker's peak below)."
         )
     done = doomed["summary"]
     lines += [
