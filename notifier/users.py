@@ -1,10 +1,5 @@
-"""The users a digest reports, in the one order every channel lists them, held compactly.
-
-A window can hold 100,000 users. As objects (a tuple and three strings each) they take about 320
-bytes a user, and once dropped they stay in the allocator's arenas, pinned there by whatever was
-made after them. `Users` keeps them in a few large buffers instead: about a third of that, given
-back whole when dropped, and read back as a NewUser only when one is shown.
-"""
+"""The users a digest reports, in the one order every channel lists them, held in a few large buffers:
+about 110 bytes a user, where a NewUser and its strings take 320."""
 
 from __future__ import annotations
 
@@ -15,8 +10,8 @@ from typing import overload
 
 from notifier.mixpanel import NewUser
 
-# Between a user's shown values: a control character, which none holds (text from Mixpanel is made
-# display text where it enters). Distinct ids, kept as they came, have a buffer of their own.
+# Between a user's values: a control character, which no shown value holds (text from Mixpanel is
+# made display text where it enters). The distinct id comes last, so it may hold anything.
 SEPARATOR = "\x1f"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
@@ -30,32 +25,36 @@ def count_late(users: Sequence[NewUser]) -> int:
     return sum(1 for user in users if user.late)
 
 
+# 100,000 users as objects would also outlive their use: once dropped, their memory stays in the
+# allocator's arenas, pinned there by whatever was made after them. Large buffers go back whole.
 class Users(Sequence[NewUser]):
     """Users appended one by one, then sorted (by created time, then distinct id) and read in order."""
 
     def __init__(self) -> None:
-        self._ids = bytearray()  # distinct ids, UTF-8, end to end
-        self._id_ends = array("Q")
-        self._shown = bytearray()  # name, email and extra values, UTF-8, SEPARATOR between them
-        self._shown_ends = array("Q")
+        # Each user's name, email, extra values and distinct id, UTF-8, SEPARATOR between them.
+        self._text = bytearray()
+        self._ends = array("Q")  # where each user's text ends
+        self._id_starts = array("Q")  # where each user's distinct id starts
         self._created = array("q")  # microseconds since the epoch
         self._late = bytearray()  # 1 for a user that arrived late
-        self._extras = -1  # extra values a user has: the same number for every user
+        self._fields = 0  # values before the distinct id: the same number for every user
         self._order = array("I")  # positions in the order they are listed
 
     def append(self, user: NewUser) -> None:
         """Add `user` after the others."""
+        fields = 2 + len(user.extra)
         shown = SEPARATOR.join((user.name, user.email, *user.extra))
-        if self._extras not in (-1, len(user.extra)):
+        if self._fields not in (0, fields):
             raise ValueError("every user must have as many extra values")
-        if shown.count(SEPARATOR) != 1 + len(user.extra):
+        if shown.count(SEPARATOR) != fields - 1:
             raise ValueError("a shown value holds a control character")
-        self._extras = len(user.extra)
+        self._fields = fields
         self._order.append(len(self._created))
-        self._shown += shown.encode(_UTF8, _AS_IT_CAME)
-        self._shown_ends.append(len(self._shown))
-        self._ids += user.distinct_id.encode(_UTF8, _AS_IT_CAME)
-        self._id_ends.append(len(self._ids))
+        text = self._text
+        text += f"{shown}{SEPARATOR}".encode(_UTF8, _AS_IT_CAME)
+        self._id_starts.append(len(text))
+        text += user.distinct_id.encode(_UTF8, _AS_IT_CAME)
+        self._ends.append(len(text))
         self._created.append((user.created - _EPOCH) // _MICROSECOND)
         self._late.append(user.late)
 
@@ -116,25 +115,25 @@ class Users(Sequence[NewUser]):
         return self._read(self._order)
 
     def _id_bytes(self, position: int) -> bytearray:
-        return self._ids[self._id_ends[position - 1] if position else 0 : self._id_ends[position]]
+        return self._text[self._id_starts[position] : self._ends[position]]
 
-    def _values(self, position: int, split: int = -1) -> list[str]:
-        start = self._shown_ends[position - 1] if position else 0
-        text = self._shown[start : self._shown_ends[position]].decode(_UTF8, _AS_IT_CAME)
+    def _values(self, position: int, split: int) -> list[str]:
+        start = self._ends[position - 1] if position else 0
+        text = self._text[start : self._ends[position]].decode(_UTF8, _AS_IT_CAME)
         return text.split(SEPARATOR, split)
 
     def _read(self, positions: Iterable[int]) -> Iterator[NewUser]:
         """The users at `positions`, made again; users listed together share one created datetime."""
-        ids, id_ends, shown, shown_ends = self._ids, self._id_ends, self._shown, self._shown_ends
+        text, ends, fields = self._text, self._ends, self._fields
         at: int | None = None
         created = _EPOCH
         for position in positions:  # once per user in a CSV of 100,000: kept to plain steps
             if self._created[position] != at:
                 at = self._created[position]
                 created = _EPOCH + at * _MICROSECOND
-            start, end = (shown_ends[position - 1], id_ends[position - 1]) if position else (0, 0)
+            start = ends[position - 1] if position else 0
             name, email, *extra = (
-                shown[start : shown_ends[position]].decode(_UTF8, _AS_IT_CAME).split(SEPARATOR)
+                text[start : ends[position]].decode(_UTF8, _AS_IT_CAME).split(SEPARATOR, fields)
             )
-            distinct_id = ids[end : id_ends[position]].decode(_UTF8, _AS_IT_CAME)
+            distinct_id = extra.pop()
             yield NewUser(distinct_id, name, email, created, tuple(extra), self._late[position] == 1)
