@@ -277,7 +277,7 @@ def fits(measured: dict[str, Any], delay: float, rest: float) -> int:
 BEFORE_HISTORY = "7cd7865"
 
 
-def cold_start(state: dict[str, str] | None, repeats: int = 7) -> dict[str, dict[str, float]]:
+def cold_start(state: dict[str, str] | None, repeats: int = 15) -> dict[str, dict[str, float]]:
     """Seconds from process start to the end of the first run, median of `repeats`, interleaved: the
     function (memory history, and Firestore when `state` is given), the code before the history when
     git can check it out, and a no-op. The Firestore entry also has the run's own state_ms."""
