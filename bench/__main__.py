@@ -34,7 +34,7 @@ from sandbox.twilio import ACCOUNT_SID, TwilioStandIn
 
 SIZES = (0, 1_000, 10_000, 50_000, 100_000)
 PAGING_USERS = 100_000
-MEMORY_SIZES = (10_000, 100_000, 300_000, 600_000)  # the worker's peak as windows grow (no page delay)
+MEMORY_SIZES = (10, 10_000, 100_000, 300_000, 600_000)  # the worker's peak as windows grow (no page delay)
 PAGE_DELAY = 0.5  # real Engage pages take hundreds of milliseconds
 SLOW_PAGE_DELAY = 2.0
 SLOW_PAGING_USERS = 30_000
