@@ -90,7 +90,6 @@ class Row:
 
 
 _MAY_PASS = frozenset({Fault.TRANSIENT, Fault.IN_PROGRESS, Fault.BUG})
-_PAST_HELP = frozenset({Fault.PERMANENT, Fault.STALE})
 ACK, REDELIVER = Disposition.ACK, Disposition.REDELIVER
 
 TABLE: tuple[Row, ...] = (
@@ -118,10 +117,17 @@ TABLE: tuple[Row, ...] = (
     ),
     Row("a failure that may pass: the redelivery resumes", End.KEEP_OPEN, REDELIVER, fault=_MAY_PASS),
     Row(
+        "too old to run and nobody told: the time is given back for the next run",
+        End.RELEASE,
+        ACK,
+        fault=frozenset({Fault.STALE}),
+        told_anyone=False,
+    ),
+    Row(
         "nobody told, for a reason a person must fix: the time is given back",
         End.RELEASE,
         ACK,
-        fault=_PAST_HELP,
+        fault=frozenset({Fault.PERMANENT}),
         told_anyone=False,
     ),
     Row(

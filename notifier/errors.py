@@ -5,6 +5,7 @@
     │   ├── BadMessage             the trigger message is malformed or out of range   bad_message
     │   ├── ConfigError            an environment variable or secret is unusable      bad_config
     │   ├── StaleMessage           the message is older than the redelivery horizon   stale_message
+    │   │   └── ExpiredMessage     ... and gives nothing up                           expired
     │   └── SourceRejected         Mixpanel refused the query (4xx)                   source_rejected
     ├── TransientError             retrying may help: retried in the run, then redelivered   will_retry
     │   ├── SourceUnavailable      Mixpanel, Secret Manager or the state store did not answer usefully
@@ -82,9 +83,17 @@ class ConfigError(PermanentError):
 
 
 class StaleMessage(PermanentError):
-    """The message is older than the configured maximum age, so it is acked unprocessed."""
+    """The message is older than the configured maximum age, so it is acked unprocessed, giving up
+    recipients left untold or time it claimed: a person may want to re-run its window."""
 
     outcome = Outcome.STALE_MESSAGE
+
+
+class ExpiredMessage(StaleMessage):
+    """A stale message that gives nothing up: nothing of it was claimed (the next run catches its
+    time up), nobody was told (its time is given back), or it had ended."""
+
+    outcome = Outcome.EXPIRED
 
 
 class SourceRejected(PermanentError):

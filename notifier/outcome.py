@@ -21,7 +21,8 @@ class Outcome(StrEnum):
     BAD_MESSAGE = "bad_message"
     BAD_CONFIG = "bad_config"
     SOURCE_REJECTED = "source_rejected"
-    STALE_MESSAGE = "stale_message"
+    STALE_MESSAGE = "stale_message"  # too old to run, and it gave something up: a person may re-run it
+    EXPIRED = "expired"  # too old to run, giving nothing up: its time goes to the next run, or it had ended
 
     @property
     def severity(self) -> int:
@@ -49,6 +50,7 @@ SEVERITY: dict[Outcome, int] = {
     Outcome.ALREADY_SENT: logging.INFO,
     Outcome.ALREADY_COVERED: logging.INFO,
     Outcome.IN_PROGRESS: logging.WARNING,
+    Outcome.EXPIRED: logging.WARNING,
     Outcome.WILL_RETRY: logging.WARNING,
     Outcome.PARTIAL: logging.ERROR,
     Outcome.FAILED: logging.ERROR,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from notifier.errors import BadMessage, StaleMessage
+from notifier.errors import BadMessage, ExpiredMessage, StaleMessage
 from notifier.mixpanel import MixpanelAuth
 from notifier.quiet_hours import in_quiet_hours
 from notifier.retry import Retrier
@@ -173,22 +173,36 @@ def owed(
 def stale_message(
     prepared: Prepared, state: RunState | None, *, unanswered: Exception | None = None
 ) -> StaleMessage:
-    """The error a stale message ends with: how old it is, and who it gives up on (`state` None:
-    the history did not answer, `unanswered` says how)."""
+    """The error a stale message ends with: how old it is and what it gives up, if anything (`state`
+    None: the history did not answer, `unanswered` says how)."""
     said = f"message published {prepared.published.isoformat()} is {_duration(prepared.age)} old, past "
     said += "MAX_MESSAGE_AGE_MINUTES; acked without running"
+    rerun = "; to re-run a window, publish start/end"
     if state is None:
-        said += (
-            f"; the run history did not answer ({type(unanswered).__name__}): time it claimed may stay "
-            "unreported until it is re-run"
+        kind = type(unanswered).__name__
+        return StaleMessage(
+            f"{said}; the run history did not answer ({kind}): time it claimed may stay unreported{rerun}"
         )
-    elif state.told_anyone:
-        left, _earlier = owed(prepared.recipients, state)
-        untold = [
-            f"{channel} ({len(who)} recipient{'s' * (len(who) != 1)})" for channel, who in left.items() if who
-        ]
-        said += f"; gave up on {', '.join(untold)} left untold by earlier deliveries" if untold else ""
-    return StaleMessage(said + "; to re-run a window, publish start/end")
+    left, _noted = owed(prepared.recipients, state)
+    untold = [
+        f"{channel} ({len(who)} recipient{'s' * (len(who) != 1)})" for channel, who in left.items() if who
+    ]
+    if state.told_anyone and untold and state.start is Start.RESUMED:
+        return StaleMessage(
+            f"{said}; gave up on {', '.join(untold)} left untold by earlier deliveries{rerun}"
+        )
+    if not prepared.request.scheduled and not state.told_anyone and state.start is not Start.ENDED:
+        return StaleMessage(f"{said}: the window it asked for was never reported{rerun}")
+    if state.start is Start.RESUMED and not state.told_anyone:
+        return ExpiredMessage(f"{said}; nobody had been told: its time is given back for the next run")
+    return ExpiredMessage(f"{said}; {_NOTHING_GIVEN_UP.get(state.start, 'nothing was left to do')}")
+
+
+_NOTHING_GIVEN_UP = {
+    Start.ABSENT: "nothing of it was claimed: the next scheduled run covers its time",
+    Start.ENDED: "it had ended: nothing was left to do",
+    Start.RESUMED: "every recipient had been told",
+}
 
 
 def recipients_of(settings: Settings, channels: frozenset[str]) -> dict[str, tuple[str, ...]]:

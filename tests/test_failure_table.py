@@ -76,7 +76,8 @@ TABLE = [
         "partial", "ERROR", True, 2, 2, "close"),
     Row("every recipient refuses: the time is given back", everyone_refuses, "failed", "ERROR", True, 0, 0,
         "release"),
-    Row("a message past the retry horizon", late_by_two_minutes, "stale_message", "ERROR", True, 0, 0, None),
+    Row("a message past the retry horizon, nothing of it claimed", late_by_two_minutes, "expired", "WARNING",
+        True, 0, 0, None),
 ]  # fmt: skip
 
 
