@@ -3,9 +3,10 @@
 REST on the instance's transport, with its Google token, rather than google-cloud-firestore: the
 gRPC client adds about 0.35 s and 21 MiB to a cold start. Documents (docs/run-history.md):
 
-    coverage/history       claimed spans, open and deferred spans, genesis, recent window counts
+    coverage/history       claimed spans, open and deferred spans, genesis, recent window counts,
+                           the counts quiet hours hold back
     runs/{message}         lease, closed, window, coverage, late spans, recipients' notes (hashed
-                           keys, in the field `settled`), expire_at
+                           keys, in the field `settled`), the held counts it took, expire_at
     reported/{message}-N   hashed ids of the users a message reported, their latest created time, expire_at
 
 Round trips: `begin` is one transaction (a read and a commit, two for a resumed message that
@@ -48,7 +49,7 @@ PRODUCTION_URL = "https://firestore.googleapis.com/v1"
 IDS_PER_DOCUMENT = 60_000  # 8 bytes each, base64 in JSON: about 640 KB, under the 1 MiB document limit
 T = TypeVar("T")
 Found = dict[str, dict[str, Any] | None]  # document name -> fields, None when missing
-_HINT = "grant the function's service account roles/datastore.user on the database (README, Deploy)"
+_HINT = "grant the function's service account roles/datastore.user on the database (docs/deploy.md)"
 # The history's writes may run this far past the run's budget, so a run that used it all is recorded.
 STATE_RESERVE_SECONDS = 5.0
 _NO_CREDENTIALS = (
@@ -377,7 +378,7 @@ def _answer(answer: Answer, database: str) -> Any:
         raise ConfigError(f"{SERVICE} refused access ({status}); {_HINT}", variable="STATE_STORE")
     if status == 404:
         raise ConfigError(
-            f"the Firestore database {database!r} was not found (create it: README, Deploy)",
+            f"the Firestore database {database!r} was not found (create it: docs/deploy.md)",
             variable="FIRESTORE_DATABASE",
         )
     raise StateRejected(f"{SERVICE} refused the request with {status}: {detail}", status=status)
