@@ -415,3 +415,19 @@ def test_with_windows_that_overlap_a_late_arrival_in_the_overlap_is_told(backend
     summary = backend.deliver(ninety, message_id="msg-10", published=TEN)
     assert (summary.users, summary.late_users) == (1, 1)
     assert all(late in m["Body"] for m in backend.twilio.messages())
+
+
+def test_a_daily_schedule_across_the_spring_change_of_clocks_loses_no_late_arrival(backend: World) -> None:
+    # A daily 09:00 Europe/Berlin schedule: on the night the clocks go forward the ticks are 23 hours
+    # apart, so the second day's window (24 hours) overlaps the first by an hour.
+    daily = b'{"lookback_minutes": 1440}'
+    backend.mixpanel.profiles.clear()
+    first = datetime(2026, 3, 28, 8, 0, 30, tzinfo=UTC)  # 09:00 CET
+    backend.clock.now = first + timedelta(seconds=5)
+    assert backend.deliver(daily, message_id="day-1", published=first).outcome is Outcome.NOTHING_TO_SEND
+    (late,) = backend.users("2026-03-28T07:30:00")  # created 08:30 CET, reaches Mixpanel at 09:10
+    second = datetime(2026, 3, 29, 7, 0, 30, tzinfo=UTC)  # 09:00 CEST, 23 hours later
+    backend.clock.now = second + timedelta(seconds=5)
+    summary = backend.deliver(daily, message_id="day-2", published=second)
+    assert (summary.users, summary.late_users) == (1, 1)
+    assert all(late in m["Body"] for m in backend.twilio.messages())

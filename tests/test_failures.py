@@ -22,10 +22,6 @@ def errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
-def summaries(caplog: pytest.LogCaptureFixture) -> list[dict[str, object]]:
-    return [r.fields for r in caplog.records if getattr(r, "fields", {}).get("event") == "run_summary"]  # type: ignore[attr-defined]
-
-
 # -- bad message, bad configuration, Mixpanel 400/401/402/403: ERROR log, ack, nothing sent ------
 
 
@@ -42,8 +38,8 @@ def test_mixpanel_refusing_the_query_is_logged_and_acked_with_nothing_sent(
     assert f"refused the query with {status}" in error.getMessage()
     cause = {400: "CREATED_PROPERTY", 401: "MIXPANEL_SECRET", 402: "plan", 403: "MIXPANEL_PROJECT_ID"}
     assert cause[status] in error.getMessage()
-    assert summaries(caplog)[0]["service"] == "Mixpanel"
-    assert summaries(caplog)[0]["status"] == status
+    assert world.log.summaries()[0]["service"] == "Mixpanel"
+    assert world.log.summaries()[0]["status"] == status
 
 
 def test_time_whose_run_was_refused_is_caught_up_by_the_next_run_after_the_fix(world: World) -> None:
@@ -69,7 +65,7 @@ def test_a_secret_manager_refusal_is_a_bad_configuration_naming_the_variable(
     assert world.mixpanel.requests == []
     assert world.sendgrid.requests == []
     assert "SENDGRID_API_KEY" in errors(caplog)[0].getMessage()
-    assert summaries(caplog)[0]["variable"] == "SENDGRID_API_KEY"
+    assert world.log.summaries()[0]["variable"] == "SENDGRID_API_KEY"
 
 
 # -- Mixpanel or Secret Manager still failing: raise for redelivery, nothing sent --------------

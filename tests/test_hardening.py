@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import json
 import logging
 import re
 import threading
@@ -34,10 +33,6 @@ from tests.conftest import EMAILS, MARKER, PHONES, LogLines, World
 VERSION = "projects/t/secrets/{}/versions/1"
 
 
-def summaries(log_lines: LogLines) -> list[dict[str, object]]:
-    return [json.loads(line) for line in log_lines.lines if '"event": "run_summary"' in line]
-
-
 # 1. The same phone texted on every redelivery --------------------------------------------------
 
 
@@ -60,7 +55,7 @@ def test_a_phone_texted_once_is_never_texted_again_whatever_the_next_answer(
         with contextlib.suppress(TransientError):
             world.deliver()
     assert world.texts().count(PHONES[0]) == 1
-    assert len(summaries(log_lines)) == 4  # one summary per delivery, never a bare 500
+    assert len(log_lines.summaries()) == 4  # one summary per delivery, never a bare 500
 
 
 # 2. and 3. A secret that cannot travel in a header -----------------------------------------------
@@ -87,7 +82,7 @@ def test_a_bad_secret_value_is_bad_config_naming_the_variable_never_the_value(
     assert summary.error is not None
     assert variable in summary.error
     assert (world.emails(), world.texts()) == ([], [])
-    assert summaries(log_lines)[0]["variable"] == variable  # the conftest checks no line has the marker
+    assert log_lines.summaries()[0]["variable"] == variable  # the conftest checks no line has the marker
 
 
 def test_delivered_only_ever_comes_from_a_providers_answer(world: World) -> None:
@@ -271,7 +266,7 @@ def test_a_provider_echoing_the_key_back_cannot_carry_it_into_a_log(
 def test_half_an_emoji_in_a_providers_error_still_leaves_a_summary(world: World, log_lines: LogLines) -> None:
     world.sendgrid.script(Fault(reply=Reply(400, b'{"errors": [{"message": "bad \\ud800 thing"}]}')))
     world.deliver()
-    assert len(summaries(log_lines)) == 1
+    assert len(log_lines.summaries()) == 1
 
 
 def test_a_service_account_that_cannot_travel_in_a_header_is_bad_config(world: World) -> None:

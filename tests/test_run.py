@@ -9,13 +9,12 @@ from datetime import timedelta
 
 import pytest
 
-from notifier.logs import JsonFormatter
 from notifier.run import handle_message
 from notifier.services import Services
 from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.sendgrid import SendGridStandIn
 from sandbox.twilio import TwilioStandIn
-from tests.conftest import PUBLISHED, World, run_once
+from tests.conftest import PUBLISHED, LogLines, World, run_once
 
 NEW_USERS = [
     profile("u1", "2026-11-28T08:05:00", name="Ada Lovelace", email="ada@example.com"),
@@ -28,10 +27,6 @@ NEW_USERS = [
 def seeded(mixpanel: MixpanelStandIn) -> MixpanelStandIn:
     mixpanel.profiles = list(NEW_USERS)
     return mixpanel
-
-
-def summary_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if getattr(r, "fields", {}).get("event") == "run_summary"]
 
 
 def test_a_run_sends_one_email_and_one_sms_per_phone(
@@ -161,30 +156,28 @@ def test_a_bad_message_is_logged_and_acked(
     sendgrid: SendGridStandIn,
     environ: dict[str, str],
     services: Services,
-    caplog: pytest.LogCaptureFixture,
+    log_lines: LogLines,
 ) -> None:
     summary = run_once(environ, services, b'{"lookback_minutes": "sixty"}')
     assert summary.outcome == "bad_message"
-    (record,) = summary_records(caplog)
-    assert record.levelno == logging.ERROR
-    assert "lookback_minutes" in record.getMessage()
+    (line,) = log_lines.summaries()
+    assert line["severity"] == "ERROR"
+    assert "lookback_minutes" in line["message"]
     assert (seeded.requests, sendgrid.requests) == ([], [])
 
 
 def test_every_run_ends_with_one_structured_summary_without_names_or_emails(
-    seeded: MixpanelStandIn, environ: dict[str, str], services: Services, caplog: pytest.LogCaptureFixture
+    seeded: MixpanelStandIn, environ: dict[str, str], services: Services, log_lines: LogLines
 ) -> None:
-    caplog.set_level(logging.DEBUG)
     run_once(environ, services)
-    (record,) = summary_records(caplog)
-    line = json.loads(JsonFormatter().format(record))
+    (line,) = log_lines.summaries()
     assert line["severity"] == "INFO"
     assert line["window"] == {"start": "2026-11-28T08:00:00+00:00", "end": "2026-11-28T09:00:00+00:00"}
     assert (line["users"], line["pages"]) == (2, 1)
     assert line["channels"]["email"] == {"outcome": "sent", "recipients": 2, "delivered": 2}
     assert line["channels"]["sms"]["outcome"] == "sent"
     assert isinstance(line["duration_ms"], int)
-    everything = "\n".join(JsonFormatter().format(r) for r in caplog.records)
+    everything = "\n".join(log_lines.lines)
     for private in ("Ada", "Lovelace", "Grace", "ada@example.com", "grace@example.com"):
         assert private not in everything
 

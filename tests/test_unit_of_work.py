@@ -17,7 +17,7 @@ from notifier.unit_of_work import RunUnit
 from sandbox.firestore import FirestoreFaults
 from sandbox.server import Fault
 from tests.conftest import CONTENDED, retrier
-from tests.test_state_contract import HOUR, T0, tick
+from tests.test_state_contract import tick
 
 
 def test_a_bug_after_the_claim_keeps_the_message_open_for_the_redelivery(
@@ -84,14 +84,13 @@ def test_an_ending_the_history_does_not_take_is_redelivered_and_the_lease_still_
     assert again.start is Start.RESUMED  # kept open instead, so the redelivery did not wait for the lease
 
 
-def test_a_history_that_does_not_answer_the_claim_holds_nothing(stores: Callable[[], StateStore]) -> None:
-    class Unreachable(MemoryStore):
-        def begin(self, request: Any) -> Any:
-            raise SourceUnavailable("Firestore is unreachable", service="Firestore")
-
-    with RunUnit() as unit:
-        unit.begin(Unreachable(), tick(0))
+def test_a_history_that_does_not_answer_the_claim_holds_nothing(firestore: Any) -> None:
+    with FirestoreFaults(firestore, only=":batchGet") as reads:
+        store = open_firestore(database="(default)", retrier=retrier(CONTENDED), environ=reads.environ)
+        reads.script(*[Fault.status(503)] * CONTENDED.attempts)
+        with RunUnit() as unit:
+            unit.begin(store, tick(0))
     assert unit.hold is None
+    assert isinstance(unit.error, SourceUnavailable)
     assert unit.decision is not None
     assert (unit.decision.end, unit.decision.disposition) == (None, Disposition.REDELIVER)
-    assert stores().begin(tick(1, now=T0 + 2 * HOUR)).start is Start.FRESH
