@@ -431,3 +431,27 @@ def test_a_daily_schedule_across_the_spring_change_of_clocks_loses_no_late_arriv
     summary = backend.deliver(daily, message_id="day-2", published=second)
     assert (summary.users, summary.late_users) == (1, 1)
     assert all(late in m["Body"] for m in backend.twilio.messages())
+
+
+def test_a_late_sign_up_is_told_once_when_two_runs_are_in_flight_at_once(backend: World) -> None:
+    # Quarter-hour ticks (shorter than LATE_ARRIVAL_MINUTES): after a backlog, the 10:00 and 10:15
+    # ticks run at the same moment, and both would search 09:10 for late arrivals.
+    quarter, start = b'{"lookback_minutes": 15}', datetime(2026, 11, 28, 8, 0, 30, tzinfo=UTC)
+    backend.mixpanel.profiles.clear()
+    for minutes in range(15, 106, 15):  # 08:15 ... 09:45, each in time
+        backend.clock.now = start + timedelta(minutes=minutes)
+        backend.deliver(quarter, message_id=f"t{minutes}", published=backend.clock.now)
+    (zed,) = backend.users("2026-11-28T09:10:00")  # reaches Mixpanel at 09:50, 40 minutes late
+    backend.clock.now = start + timedelta(minutes=135)  # 10:15
+
+    def tick(minutes: int) -> None:
+        with contextlib.suppress(RedeliveryRequested):
+            backend.deliver(quarter, message_id=f"t{minutes}", published=start + timedelta(minutes=minutes))
+
+    backend.mixpanel.script(Fault(hang_seconds=0.8, accept=True))  # the 10:00 run's query is slow
+    first = threading.Thread(target=tick, args=(120,))
+    first.start()
+    threading.Event().wait(0.3)
+    tick(135)
+    first.join()
+    assert sum(zed in m["Body"] for m in backend.twilio.messages() if m["To"] == PHONES[0]) == 1

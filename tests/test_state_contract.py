@@ -152,7 +152,40 @@ def test_windows_that_overlap_search_the_overlap_for_late_arrivals(stores: Calla
     end(store, first)
     state = stores().begin(tick(1, hours=2))  # 08:00-10:00, of which 09:00-10:00 is new
     assert state.coverage == hours((1, 2))
-    assert state.late == hours((0, 1))  # the hour before its new time, all of it
+    assert state.late == hours((-1, 1))  # all the first digest's time, the overlap too
+
+
+def test_each_instant_is_searched_for_late_arrivals_once_after_its_late_arrivals_are_in(
+    stores: Callable[[], StateStore],
+) -> None:
+    # Quarter-hour ticks with LATE_ARRIVAL_MINUTES 60: each run searches the quarter that became an
+    # hour old, never what another run searched, and never time younger than an hour.
+    store = stores()
+    quarter = 900
+    searched: list[Span] = []
+    for k in range(12):
+        window = Span(T0 + k * quarter, T0 + (k + 1) * quarter)
+        request = RunRequest(
+            **{**tick(0).__dict__, "message": f"q{k}", "window": window, "now": window.end + 5}
+        )
+        state = store.begin(request)
+        assert all(span.end <= request.now - HOUR for span in state.late)
+        searched.extend(state.late)
+        store.end(request, Ending(End.CLOSE, state.coverage))
+    assert sum(span.seconds for span in searched) == sum(span.seconds for span in merge(searched))
+    assert merge(searched) == (Span(T0, T0 + 8 * quarter + 5),)  # all closed time an hour old
+
+
+def test_runs_in_flight_at_once_never_search_the_same_time(stores: Callable[[], StateStore]) -> None:
+    store = stores()
+    for k in range(3):
+        store.begin(tick(k))
+        end(store, tick(k))
+    later = T0 + 6 * HOUR
+    first = stores().begin(tick(3, now=later))  # a backlog: two ticks claimed at the same moment
+    second = stores().begin(tick(4, now=later))
+    assert first.late == hours((2, 3))  # the earlier hours were searched by the ticks after them
+    assert second.late == ()
 
 
 def test_a_catch_up_around_time_others_covered_still_searches_that_time(

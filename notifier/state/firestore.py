@@ -3,8 +3,7 @@
 REST on the instance's transport, with its Google token, rather than google-cloud-firestore: the
 gRPC client adds about 0.35 s and 21 MiB to a cold start. Documents (docs/run-history.md):
 
-    coverage/history       claimed spans, open and deferred spans, genesis, recent window counts,
-                           the counts quiet hours hold back
+    coverage/history       claimed, open and late-searched spans, genesis, held tallies, window counts
     runs/{message}         lease, closed, window, coverage, late spans, recipients' notes (hashed
                            keys, in the field `settled`), the held counts it took, expire_at
     reported/{message}-N   hashed ids of the users a message reported, their latest created time, expire_at
@@ -453,7 +452,7 @@ def _coverage_fields(coverage: Coverage) -> dict[str, Any]:
         "spans": _spans(coverage.spans),
         "counts": _map({key: _int(value) for key, value in coverage.counts.items()}),
         "open": {"arrayValue": {"values": [_span(span) for span in coverage.open]}},
-        "deferred": _spans(coverage.deferred),
+        "searched": _spans(coverage.searched),
         "held": _held(coverage.held),
     }
     if coverage.genesis is not None:
@@ -471,7 +470,7 @@ def _coverage_from(fields: Mapping[str, Any] | None) -> Coverage:
         genesis=_integer(genesis) if genesis else None,
         counts=counts,
         open=_spans_from(fields.get("open")),
-        deferred=_spans_from(fields.get("deferred")),
+        searched=_spans_from(fields.get("searched")),
         held=_held_from(fields.get("held")),
     )
 

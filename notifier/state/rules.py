@@ -4,8 +4,8 @@
 after a delivery writes notes or lets go of its message. The coverage document holds the union of
 claimed time (coalesced spans), the time claimed by messages still open (`open`: not searched for
 late arrivals, since their users are not final yet), the earliest time ever claimed (`genesis`: time
-before the first digest was never owed to anyone), time a run wanted to search for late arrivals
-while it was open (`deferred`), and recent window counts.
+before the first digest was never owed to anyone), the time runs took to search again for late
+arrivals (`searched`), the tallies quiet runs held back (`held`), and recent window counts.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class Coverage:
     genesis: int | None = None
     counts: Mapping[str, int] = field(default_factory=dict)
     open: tuple[Span, ...] = ()  # claimed by messages not closed yet, as each claimed them
-    deferred: tuple[Span, ...] = ()  # time a run wanted to search for late arrivals while it was open
+    searched: tuple[Span, ...] = ()  # claimed time a run took to search again for late arrivals
     held: Mapping[str, Held] = field(default_factory=dict)  # quiet runs' tallies, by message, not told yet
 
 
@@ -84,10 +84,10 @@ def claim(
     if not subtract([request.window], coverage.spans):
         return RunState(Start.ALREADY_COVERED, previous_users=previous), None, coverage
     covered = _new_time(coverage, request)
-    late, deferred = _late_search(coverage, request, covered)
+    late = _late_search(coverage, request)
     held = coverage.held if request.takes_held else {}
     state = RunState(Start.FRESH, coverage=covered, late=late, previous_users=previous, held=held)
-    after = _claimed(coverage, request, covered, deferred)
+    after = _claimed(coverage, request, covered, late)
     return state, _new_record(request, state), replace(after, held={} if held else after.held)
 
 
@@ -102,26 +102,25 @@ def _new_time(coverage: Coverage, request: RunRequest) -> tuple[Span, ...]:
     return subtract([Span(reach_back, window.end)], coverage.spans)
 
 
-def _late_search(
-    coverage: Coverage, request: RunRequest, covered: tuple[Span, ...]
-) -> tuple[tuple[Span, ...], tuple[Span, ...]]:
-    """Time to search again for late arrivals now, and time to leave for the next run (deferred).
+def _late_search(coverage: Coverage, request: RunRequest) -> tuple[Span, ...]:
+    """Time to search again for late arrivals: every instant once, by the first run after all of its
+    late arrivals are in.
 
-    A profile reaches Mixpanel at most `late_arrival` after it was created, so a digest's time is
-    searched again by the run whose new time begins within that of it: everything other digests
-    covered from `late_arrival` before this run's first new instant up to its window's end (between
-    caught-up gaps, and under a window that overlaps the last one, too). Only time whose digest is
-    closed is searched: a digest still open reports its own users, and its time waits (deferred).
+    A profile reaches Mixpanel at most `late_arrival` after it was created, so a search of an
+    instant run more than that after it finds every profile its digest missed. A run takes all
+    closed time (the time of digests that ended: one still open reports its own users) earlier
+    than that frontier that no run took before; taking it is part of the claim, so no two runs
+    ever search the same instant, however many run at once.
     """
-    late = request.late_arrival
-    reach = [Span(covered[0].start - late, request.window.end)] if late else []
-    wanted = merge([*subtract(reach, covered), *coverage.deferred])
-    closed_time = subtract(coverage.spans, coverage.open)
-    return intersect(wanted, closed_time), intersect(wanted, coverage.open)
+    if not request.late_arrival:
+        return ()
+    frontier = Span(coverage.genesis or 0, request.now - request.late_arrival)
+    unsearched = subtract(subtract(coverage.spans, coverage.open), coverage.searched)
+    return intersect(unsearched, [frontier])
 
 
 def _claimed(
-    coverage: Coverage, request: RunRequest, covered: tuple[Span, ...], deferred: tuple[Span, ...]
+    coverage: Coverage, request: RunRequest, covered: tuple[Span, ...], late: tuple[Span, ...]
 ) -> Coverage:
     """The coverage document once this delivery's new time is claimed (and kept small)."""
     window = request.window
@@ -138,7 +137,7 @@ def _claimed(
         spans=recent(merge([*coverage.spans, *covered])),
         genesis=genesis,
         open=recent((*coverage.open, *covered)),
-        deferred=recent(deferred),
+        searched=recent(merge([*coverage.searched, *late])),
         counts=_recent(coverage.counts),
     )
 
@@ -215,7 +214,7 @@ def ended(
 
 def released(coverage: Coverage, record: RunRecord) -> Coverage:
     """The coverage with a message's claim given back, so the next run catches its time up, and
-    the time it was to search for late arrivals handed on (deferred) to the next run."""
+    the time it took to search for late arrivals handed on to the next run."""
     if not record.claims_time:
         return coverage  # a backfill claimed nothing, so it has nothing to give back
     return replace(
@@ -223,7 +222,7 @@ def released(coverage: Coverage, record: RunRecord) -> Coverage:
         held={**coverage.held, **record.held},  # nobody was told: the tallies it took go back
         spans=subtract(coverage.spans, record.coverage),
         open=tuple(span for span in coverage.open if span not in record.coverage),
-        deferred=merge([*coverage.deferred, *record.late]),
+        searched=subtract(coverage.searched, record.late),
     )
 
 
