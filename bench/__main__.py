@@ -22,6 +22,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
+import requests
+
 from notifier.mixpanel import DEFAULT_PAGE_CONCURRENCY
 from sandbox.function import ROOT, FunctionProcess, push_envelope, run_summaries
 from sandbox.mixpanel import MixpanelStandIn, profile
@@ -32,8 +34,10 @@ from sandbox.twilio import ACCOUNT_SID, TwilioStandIn
 
 SIZES = (0, 1_000, 10_000, 50_000, 100_000)
 PAGING_USERS = 100_000
+MEMORY_SIZES = (10, 10_000, 100_000, 300_000, 600_000)  # the worker's peak as windows grow (no page delay)
 PAGE_DELAY = 0.5  # real Engage pages take hundreds of milliseconds
 SLOW_PAGE_DELAY = 2.0
+SLOW_PAGING_USERS = 30_000
 RUN_BUDGET = 240.0  # RUN_BUDGET_SECONDS' default
 EXTRA = ("utm_source", "plan", "company", "country", "seats")
 OUTPUT = ROOT / "bench-output"
@@ -195,33 +199,49 @@ def paging(count: int = PAGING_USERS) -> dict[str, dict[str, Any]]:
     return rows
 
 
+def slow_paging(count: int = SLOW_PAGING_USERS) -> dict[str, Any]:
+    """Every page of `count` users, each answered after SLOW_PAGE_DELAY, the function's client at its
+    default."""
+    with MixpanelStandIn(
+        profiles(count), username="bench.sa", secret="bench-mixpanel-secret", page_delay=SLOW_PAGE_DELAY
+    ) as mixpanel:
+        result = child("fetch", {**_client_config(mixpanel), "concurrency": DEFAULT_PAGE_CONCURRENCY})
+        return {**result, "counted": mixpanel.counted}
+
+
 def through_the_function(count: int, *, page_delay: float, budget: float = RUN_BUDGET) -> dict[str, Any]:
     """One scheduled run through functions-framework, EXTRA_PROPERTIES set: the HTTP status Pub/Sub gets,
-    the run summary, and the peak RSS of the worker that ran it (what Cloud Functions counts)."""
+    the run summary, and the worker's RSS before the run and at its peak (what Cloud Functions counts)."""
     with stand_ins(count, page_delay=page_delay, extra=True) as (env, mixpanel, _sendgrid):
         env = {**env, "EXTRA_PROPERTIES": ",".join(EXTRA), "RUN_BUDGET_SECONDS": str(int(budget))}
         with tempfile.TemporaryFile("w+") as log:
             with FunctionProcess(env, log=log) as function:
+                # The port is open before gunicorn's worker has loaded main.py: a request it refuses
+                # (not a Pub/Sub push) waits for that, and runs nothing.
+                requests.get(function.url, timeout=30)
+                idle = worker_mib(function.port, "VmRSS")
                 started = time.perf_counter()
                 status = function.push(
                     push_envelope({"lookback_minutes": 60}, publish_time=PUBLISHED), timeout=900
                 ).status_code
                 seconds = time.perf_counter() - started
-                peak = worker_peak_mib(function.port)
+                peak = worker_mib(function.port, "VmHWM")
             log.seek(0)
             summary = next(iter(run_summaries(log.read())), {})
         return {
             "status": status,
             "seconds": seconds,
+            "idle_mib": idle,
             "peak_mib": peak,
             "counted": mixpanel.counted,
             "summary": summary,
         }
 
 
-def worker_peak_mib(port: int) -> float:
-    """The peak RSS (VmHWM) of the functions-framework worker serving `port`: gunicorn's forked child,
-    or the process itself where it serves alone. The harness and the stand-ins are not in it."""
+def worker_mib(port: int, field: str) -> float:
+    """A memory figure of /proc's status (VmRSS now, VmHWM the peak) of the functions-framework worker
+    serving `port`: gunicorn's forked child, or the process itself where it serves alone. The harness
+    and the stand-ins are not in it."""
     pids = {}
     for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
         try:
@@ -231,25 +251,24 @@ def worker_peak_mib(port: int) -> float:
         except OSError:
             continue  # a process that ended while being read
     workers = [pid for pid, parent in pids.items() if parent in pids] or list(pids)
-    peaks = [_vm_hwm_mib(Path("/proc") / str(pid) / "status") for pid in workers]
-    return max(peaks, default=0.0)
+    figures = [_status_mib(Path("/proc") / str(pid) / "status", field) for pid in workers]
+    return max(figures, default=0.0)
 
 
-def _vm_hwm_mib(status: Path) -> float:
+def _status_mib(status: Path, field: str) -> float:
     for line in status.read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return 0.0
 
 
-def fits(paging_rows: dict[str, dict[str, Any]], run_seconds: float, delay: float) -> int:
+def fits(measured: dict[str, Any], delay: float, rest: float) -> int:
     """How many users a window may hold for its pages to arrive within the run's budget at `delay` a
-    page, 1,000 a page, from the default row's measured pace: the time left after the rest of the run
-    (rendering, sending) holds the first page, then rounds of DEFAULT_PAGE_CONCURRENCY pages."""
-    default = paging_rows[f"the function's client, {DEFAULT_PAGE_CONCURRENCY} at once (default)"]
-    rounds = math.ceil((default["pages"] - 1) / DEFAULT_PAGE_CONCURRENCY) + 1
-    pace = default["seconds"] / (rounds * PAGE_DELAY)  # 1.0 when the pages cost nothing but their delay
-    rest = max(run_seconds - default["seconds"], 0.0)
+    page, 1,000 a page, from the pace `measured` at that delay (the default's rounds of pages): the
+    time left after the rest of the run (`rest` seconds: rendering, sending) holds the first page,
+    then rounds of DEFAULT_PAGE_CONCURRENCY pages."""
+    rounds = math.ceil((measured["pages"] - 1) / DEFAULT_PAGE_CONCURRENCY) + 1
+    pace = measured["seconds"] / (rounds * delay)  # 1.0 when the pages cost nothing but their delay
     left_rounds = int((RUN_BUDGET - rest) / (delay * pace)) - 1
     return (1 + max(left_rounds, 0) * DEFAULT_PAGE_CONCURRENCY) * 1000
 
@@ -258,7 +277,7 @@ def fits(paging_rows: dict[str, dict[str, Any]], run_seconds: float, delay: floa
 BEFORE_HISTORY = "7cd7865"
 
 
-def cold_start(state: dict[str, str] | None, repeats: int = 7) -> dict[str, dict[str, float]]:
+def cold_start(state: dict[str, str] | None, repeats: int = 15) -> dict[str, dict[str, float]]:
     """Seconds from process start to the end of the first run, median of `repeats`, interleaved: the
     function (memory history, and Firestore when `state` is given), the code before the history when
     git can check it out, and a no-op. The Firestore entry also has the run's own state_ms."""
@@ -318,8 +337,6 @@ def _checkout(revision: str) -> Iterator[Path | None]:
 
 
 def _clear_firestore(state: dict[str, str]) -> None:
-    import requests
-
     host, project = state["FIRESTORE_EMULATOR_HOST"], state["GOOGLE_CLOUD_PROJECT"]
     database = state.get("FIRESTORE_DATABASE", "(default)")
     url = f"http://{host}/emulator/v1/projects/{project}/databases/{database}/documents"
@@ -366,8 +383,12 @@ def main() -> int:
         cold = cold_start(state)
     print(f"measuring {PAGING_USERS:,} users' pages at {PAGE_DELAY} s each...", file=sys.stderr)
     pages = paging()
+    print(f"measuring {SLOW_PAGING_USERS:,} users' pages at {SLOW_PAGE_DELAY} s each...", file=sys.stderr)
+    slow = slow_paging()
     print("measuring the function's own process at 100,000 users...", file=sys.stderr)
     function = through_the_function(PAGING_USERS, page_delay=PAGE_DELAY)
+    print("measuring the function's own process as the window grows...", file=sys.stderr)
+    growing = {count: through_the_function(count, page_delay=0.0) for count in MEMORY_SIZES}
     print("measuring a window too large for its run's time...", file=sys.stderr)
     doomed = through_the_function(40_000, page_delay=SLOW_PAGE_DELAY, budget=20)
 
@@ -396,7 +417,8 @@ def main() -> int:
         seconds = figures["seconds"]
         waited = f" (of which {figures['waited']:.2f} s waiting on Firestore)" if "waited" in figures else ""
         lines.append(f"| {name} | {seconds:.2f}{waited} | {seconds / noop:.2f} |")
-    lines += ["", *paging_table(pages), "", *function_table(function, pages, doomed)]
+    lines += ["", *paging_table(pages, slow), "", *function_table(function, pages, slow, doomed)]
+    lines += ["", *memory_table(growing)]
     text = "\n".join(lines)
     OUTPUT.mkdir(exist_ok=True)
     (OUTPUT / "results.md").write_text(text + "\n")
@@ -404,40 +426,45 @@ def main() -> int:
     return 0
 
 
-def paging_table(rows: dict[str, dict[str, Any]]) -> list[str]:
-    """The pages of PAGING_USERS users, each answered after PAGE_DELAY, fetched three ways."""
+def paging_table(rows: dict[str, dict[str, Any]], slow: dict[str, Any]) -> list[str]:
+    """The pages of PAGING_USERS users, each answered after PAGE_DELAY, fetched three ways; then slower
+    pages at the default."""
     floor = rows[f"floor: plain requests, {DEFAULT_PAGE_CONCURRENCY} at once"]["seconds"]
     lines = [
         f"| {PAGING_USERS:,} users' pages, each answered after {PAGE_DELAY} s | seconds | pages "
-        "| counted queries | ratio to the floor |",
-        "|---|---:|---:|---:|---:|",
+        "| pages a second | counted queries | ratio to the floor |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
-    for name, r in rows.items():
-        lines.append(
-            f"| {name} | {r['seconds']:.2f} | {r['pages']} | {r['counted']} | {r['seconds'] / floor:.2f} |"
-        )
+    slow_name = f"{SLOW_PAGING_USERS:,} users, each page after {SLOW_PAGE_DELAY} s, the default"
+    for name, r in [*rows.items(), (slow_name, slow)]:
+        ratio = f"{r['seconds'] / floor:.2f}" if r is not slow else "-"
+        pace = f"{r['pages'] / r['seconds']:.2f}"
+        lines.append(f"| {name} | {r['seconds']:.2f} | {r['pages']} | {pace} | {r['counted']} | {ratio} |")
     return lines
 
 
 def function_table(
-    function: dict[str, Any], pages: dict[str, dict[str, Any]], doomed: dict[str, Any]
+    function: dict[str, Any], pages: dict[str, dict[str, Any]], slow: dict[str, Any], doomed: dict[str, Any]
 ) -> list[str]:
     """The function's own process at PAGING_USERS users, what fits the budget, and what happens past it."""
     summary = function["summary"]
     lines = [
         f"| functions-framework, {PAGING_USERS:,} users, {len(EXTRA)} EXTRA_PROPERTIES, {PAGE_DELAY} s a page"
-        " "
-        "| HTTP | outcome | run (s) | worker peak RSS (MiB) | counted queries |",
-        "|---|---:|---|---:|---:|---:|",
+        " | HTTP | outcome | run (s) | worker RSS before the run (MiB) | worker peak RSS (MiB) "
+        "| counted queries |",
+        "|---|---:|---|---:|---:|---:|---:|",
         f"| one scheduled run | {function['status']} | {summary.get('outcome')} | {function['seconds']:.2f} "
-        f"| {function['peak_mib']:.1f} | {function['counted']} |",
+        f"| {function['idle_mib']:.1f} | {function['peak_mib']:.1f} | {function['counted']} |",
         "",
     ]
-    for delay in (PAGE_DELAY, SLOW_PAGE_DELAY):
+    default = pages[f"the function's client, {DEFAULT_PAGE_CONCURRENCY} at once (default)"]
+    rest = max(function["seconds"] - default["seconds"], 0.0)  # the run's time beyond its pages
+    for delay, measured in ((PAGE_DELAY, default), (SLOW_PAGE_DELAY, slow)):
         lines.append(
-            f"At {delay} s a page, a window of up to about {fits(pages, function['seconds'], delay):,} users "
-            f"fits the {RUN_BUDGET:.0f} s run budget (from the measured pace, {DEFAULT_PAGE_CONCURRENCY} "
-            "pages at once; memory grows with the window too: see the worker's peak above)."
+            f"At {delay} s a page, a window of up to about {fits(measured, delay, rest):,} users "
+            f"fits the {RUN_BUDGET:.0f} s run budget (from the pace measured at {delay} s, "
+            f"{DEFAULT_PAGE_CONCURRENCY} pages at once; memory grows with the window too: see the "
+            "worker's peak below)."
         )
     done = doomed["summary"]
     lines += [
@@ -447,6 +474,24 @@ def function_table(
         f"{doomed['seconds']:.2f} s, {doomed['counted']} counted query; the ERROR line says: "
         f"{done.get('error')}",
     ]
+    return lines
+
+
+def memory_table(growing: dict[int, dict[str, Any]]) -> list[str]:
+    """The worker's peak as the window grows, pages answered at once (memory does not wait on them)."""
+    lines = [
+        f"| functions-framework, {len(EXTRA)} EXTRA_PROPERTIES, no page delay: new users | outcome "
+        "| run (s) | worker peak RSS (MiB) | MiB per 1,000 more users |",
+        "|---:|---|---:|---:|---:|",
+    ]
+    previous: tuple[int, float] | None = None
+    for count, r in growing.items():
+        peak = r["peak_mib"]
+        slope = f"{(peak - previous[1]) / (count - previous[0]) * 1000:.2f}" if previous else "-"
+        lines.append(
+            f"| {count:,} | {r['summary'].get('outcome')} | {r['seconds']:.2f} | {peak:.1f} | {slope} |"
+        )
+        previous = (count, peak)
     return lines
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from notifier.breakdown import Breakdown, break_down
 from notifier.companies import roll_up
 from notifier.fetch import Fetched
-from notifier.mixpanel import NewUser
 from notifier.plan import Plan
 from notifier.quiet_hours import HeldTexts
 from notifier.render.email import EmailDigest, render_email
@@ -18,6 +16,7 @@ from notifier.render.slack import render_slack
 from notifier.render.sms import render_sms
 from notifier.settings import Settings
 from notifier.span import Span
+from notifier.users import Users
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,7 @@ def compose(plan: Plan, fetched: Fetched, settings: Settings) -> Rendered | None
         profile_url_template=digest.profile_url_template,
         extra_properties=digest.extra_properties,
         breakdown=_breakdown(settings, users),
-        companies=roll_up(user.email for user in users) if digest.company_rollup else None,
+        companies=roll_up(users.emails()) if digest.company_rollup else None,
         held_texts=held,
     )
     # Email and Slack say something only when there are users (or NOTIFY_WHEN_EMPTY); the text may
@@ -72,13 +71,13 @@ def compose(plan: Plan, fetched: Fetched, settings: Settings) -> Rendered | None
     )
 
 
-def _breakdown(settings: Settings, users: Sequence[NewUser]) -> Breakdown | None:
+def _breakdown(settings: Settings, users: Users) -> Breakdown | None:
     """The users counted per value of BREAKDOWN_PROPERTY, when it is set."""
     name = settings.digest.breakdown_property
     if name is None:
         return None
     at = profile_properties(settings).index(name)
-    return break_down(name, (user.extra[at] for user in users))
+    return break_down(name, users.extra_values(at))
 
 
 def _held_texts(plan: Plan) -> HeldTexts | None:

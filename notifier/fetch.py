@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from notifier.mixpanel import MixpanelClient, NewUser
+from notifier.mixpanel import MixpanelClient
 from notifier.plan import Plan
 from notifier.settings import Settings
 from notifier.span import Span, merge
 from notifier.state import ReportedUsers, StateStore, split_keys, user_key
 from notifier.trigger import Window
-from notifier.users import sort_users
+from notifier.users import Users
 
 
 @dataclass(frozen=True)
 class Fetched:
     """The users to report, sorted, and what fetching them found."""
 
-    users: Sequence[NewUser]  # emptied once rendered: the run's peak is the end of fetching, not sending
+    users: Users  # emptied once rendered: sending needs only what is rendered
     count: int
     in_window: int  # the message window's own users (for the next run's trend)
     late: int
@@ -39,7 +38,7 @@ def fetch(plan: Plan, client: MixpanelClient, store: StateStore, settings: Setti
         reported_elsewhere = store.reported(late_spans[0].start, excluding=plan.request.message)
     own = split_keys(state.reported) if state.reported is not None else None  # b"": reported nobody
     excluded_domains = settings.digest.exclude_email_domains
-    users: list[NewUser] = []
+    users = Users()
     excluded = late = 0
     ranges = [window_of(span) for span in merge([*state.coverage, *late_spans])]
     for user in client.new_users(ranges):
@@ -60,18 +59,18 @@ def fetch(plan: Plan, client: MixpanelClient, store: StateStore, settings: Setti
             late += 1
         users.append(user)
     window = plan.request.window
-    in_window = sum(1 for u in users if not u.late and window.holds(int(u.created.timestamp())))
-    sort_users(users)
+    in_window = users.on_time_in(window.start, window.end)
+    users.sort()
     return Fetched(users, len(users), in_window, late, excluded, _to_record(plan, users))
 
 
-def _to_record(plan: Plan, users: list[NewUser]) -> ReportedUsers | None:
+def _to_record(plan: Plan, users: Users) -> ReportedUsers | None:
     """What the history keeps of the users a message reports: only a scheduled message's count (a
     backfill changes nothing), and only the first time (a resumed delivery keeps what it had)."""
     if not plan.trigger.scheduled or plan.state.reported is not None:
         return None
     latest = int(users[-1].created.timestamp()) if users else plan.request.window.start
-    return ReportedUsers.of((user_key(u.distinct_id) for u in users), latest)
+    return ReportedUsers.of(map(user_key, users.distinct_ids()), latest)
 
 
 def _excluded(email: str, domains: tuple[str, ...]) -> bool:

@@ -27,6 +27,7 @@ from notifier.state import USER_KEY_BYTES, StateStore
 from notifier.summary import Progress, RunSummary, log_summary, summarise
 from notifier.trigger import decode_data, parse_timestamp
 from notifier.unit_of_work import RunUnit
+from notifier.users import Users
 
 
 def handle_message(
@@ -92,7 +93,8 @@ def _steps(
     if plan.holds_texts:
         unit.held_back = fetched.count
     rendered = progress.rendered = compose(plan, fetched, settings)
-    progress.fetched = replace(fetched, users=())  # what is rendered holds what it needs; free the rest
+    # What is rendered holds what it needs: the users go before the requests are built.
+    progress.fetched = fetched = replace(fetched, users=Users())
     if rendered is None or plan.trigger.dry_run:
         return
     unit.deliveries = deliver(plan, channels_for(plan, rendered, settings, retrier), unit.journal)

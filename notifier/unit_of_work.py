@@ -79,10 +79,9 @@ class RunUnit:
         self.decision = decide(happened)
         end = self.decision.end
         if end is not None and not self._write_ending(end):
-            # Failing that, what is known of the recipients, with the lease let go, so that the
-            # redelivery resumes at once from the truth and ends the message itself.
-            if end is not End.KEEP_OPEN:
-                self._write_ending(End.KEEP_OPEN)
+            # Failing that, once more, what is known of the recipients with the lease let go, so
+            # that the redelivery resumes at once from the truth and ends the message itself.
+            self._write_ending(End.KEEP_OPEN)
             self.decision = decide(replace(happened, ending_lost=True))
         return True
 

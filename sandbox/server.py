@@ -248,6 +248,8 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.hang_seconds:
             time.sleep(fault.hang_seconds)
         if fault is not None and fault.drop:
+            if fault.accept:
+                self.stand_in.respond(request)  # the API acts (a proxy forwards), then the answer is lost
             self.close_connection = True
             self.connection.close()
             return

@@ -29,6 +29,9 @@ HOST = re.compile(r"[^\W_](?:(?:[^\W_]|-)*[^\W_])?(?:\.[^\W_](?:(?:[^\W_]|-)*[^\
         ("li@sales.initech.co.uk", "initech.co.uk"),
         ("KIM@ACME.COM.", "acme.com"),  # case and a trailing dot do not make another company
         ("jo@bücher.de", "bücher.de"),
+        ("li@eng.acme.中国", "acme.中国"),
+        ("li@eng.acme.xn--fiqs8s", "acme.xn--fiqs8s"),  # the same top-level domain, in punycode
+        ("wu@shop.acme.xn--55qx5d.cn", "acme.xn--55qx5d.cn"),  # a public suffix in punycode
     ],
 )
 def test_a_work_address_counts_as_its_registered_domain(email: str, company: str) -> None:

@@ -12,7 +12,7 @@ from notifier.breakdown import break_down
 from notifier.companies import roll_up
 from notifier.mixpanel import NewUser
 from notifier.render.email import HTML_BUDGET, email_subject, render_email
-from notifier.render.report import Catchup, sort_users
+from notifier.render.report import Catchup
 from tests.render_helpers import BERLIN, UTC_ZONE, WINDOW, report, user
 
 
@@ -77,8 +77,7 @@ def test_no_value_from_mixpanel_can_add_a_tag_or_a_link(
 
 
 def test_each_user_shows_name_email_time_and_extras_in_both_parts_in_the_same_order() -> None:
-    users = [user(2, "Bob", extra=("pro",)), user(1, "Ada", extra=("free",))]
-    sort_users(users)
+    users = [user(1, "Ada", extra=("free",)), user(2, "Bob", extra=("pro",))]
     digest = render_email(report(users, BERLIN, extra_properties=("plan",)), row_limit=500)
     for part in (digest.html, digest.text):
         assert part.index("Ada") < part.index("Bob")

@@ -455,3 +455,20 @@ def test_a_late_sign_up_is_told_once_when_two_runs_are_in_flight_at_once(backend
     tick(135)
     first.join()
     assert sum(zed in m["Body"] for m in backend.twilio.messages() if m["To"] == PHONES[0]) == 1
+
+
+def test_a_time_given_back_whose_answer_was_lost_leaves_no_record_behind(
+    durable: World, commits: FirestoreFaults, firestore_emulator: Any
+) -> None:
+    durable.sendgrid.script(Fault.status(401))
+    durable.twilio.script(*[Fault.status(400)] * len(PHONES))
+    # The claim and three notes go through; giving the time back lands but its answer is lost, and
+    # its retries meet 503s; the outcomes, written instead, find no record to write to.
+    lost = Fault.truncated(keep=0)
+    commits.script(*[THROUGH] * 4, lost, *[Fault.status(503)] * (durable.services.policy.attempts - 1))
+    assert durable.redelivery()["history"]["end"] == "none"
+    assert firestore_emulator.documents("runs") == []  # no record without window, claim or expiry
+    durable.clock.advance(hours=1)  # the keys are fixed
+    summary = durable.deliver(message_id="msg-10", published=TEN)
+    assert summary.users == 1  # Ada, in the time given back, to everyone once
+    assert sorted(durable.inboxes()) == sorted(EMAILS)

@@ -158,13 +158,14 @@ class TellsEveryoneOnce(RuleBasedStateMachine):
 
     @rule(faults=st.lists(st.sampled_from(["through", "503", "lost"]), min_size=1, max_size=4))
     def the_history_fails_now_and_then(self, faults: list[str]) -> None:
-        if self.commits is not None:
-            menu = {
-                "through": Fault(accept=True),
-                "503": Fault.status(503),
-                "lost": Fault.dropped(after_acting=True),
-            }
-            self.commits.script(*(menu[name] for name in faults))
+        """Brief failures of the history: never so many in a row that a send's note and every write
+        after it fail (a history down for the rest of a run leaves that send 'maybe sent', which is
+        logged for a person: tests/test_exactly_once.py has that case)."""
+        if self.commits is None or len(self.commits.faults) + len(faults) > 2 * POLICY.attempts + 1:
+            return
+        lost = Fault.dropped(after_acting=True)
+        menu = {"through": Fault(accept=True), "503": Fault.status(503), "lost": lost}
+        self.commits.script(*(menu[name] for name in faults))
 
     @rule()
     def an_instance_restarts(self) -> None:

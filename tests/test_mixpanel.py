@@ -6,11 +6,14 @@ import io
 import json
 import threading
 import time
+import unicodedata
 from datetime import timedelta
 from typing import Any
 
 import pytest
 import requests
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from urllib3 import HTTPResponse
 
 from notifier.errors import ConfigError, SourceRejected, SourceUnavailable
@@ -302,6 +305,20 @@ def test_text_from_mixpanel_is_made_valid_and_inert_where_it_enters(mixpanel: Mi
     assert found.name == "Ada \ufffd Lovelace"
     assert found.distinct_id == "u\ufffd"
     found.name.encode("utf-8")
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(max_size=40))
+def test_a_name_becomes_one_line_of_visible_text_and_text_that_is_one_already_is_kept(
+    mixpanel: MixpanelStandIn, name: str
+) -> None:
+    mixpanel.profiles = [profile("u", created(1), name=name)]
+    (found,) = client_for(mixpanel).new_users(WINDOW)
+    hidden = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+    assert not any(unicodedata.category(ch) in hidden for ch in found.name.replace("\u200d", ""))
+    assert found.name == " ".join(found.name.split())
+    if name.isprintable() and name == " ".join(name.split()):
+        assert found.name == name
 
 
 # -- the created property and the filter -----------------------------------------------------------

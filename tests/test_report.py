@@ -22,13 +22,13 @@ from notifier.render.report import (
     missed,
     profile_url,
     showable,
-    sort_users,
     trend,
     user_time,
 )
 from notifier.render.slack import render_slack
 from notifier.render.sms import render_sms
 from notifier.trigger import Window
+from notifier.users import Users
 from tests.render_helpers import ANY_INSTANT, BERLIN, UTC_ZONE, WINDOW, report, user
 
 
@@ -114,9 +114,11 @@ def test_users_sort_by_created_then_id() -> None:
     a = NewUser("b", "", "", datetime(2026, 1, 1, tzinfo=UTC))
     b = NewUser("a", "", "", datetime(2026, 1, 1, tzinfo=UTC))
     c = NewUser("c", "", "", datetime(2025, 1, 1, tzinfo=UTC))
-    users = [a, b, c]
-    sort_users(users)
-    assert users == [c, b, a]
+    users = Users()
+    for one in (a, b, c):
+        users.append(one)
+    users.sort()
+    assert list(users) == [c, b, a]
 
 
 @given(st.sampled_from(["UTC", "Europe/Berlin", "Asia/Kolkata", "America/St_Johns", "Pacific/Chatham"]))

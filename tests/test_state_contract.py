@@ -466,6 +466,9 @@ def _store_through(faults: FirestoreFaults) -> FirestoreStore:
     )
 
 
+MISSING_DATABASE = "The database (default) does not exist for project local-project"
+
+
 @pytest.mark.parametrize(
     ("status", "raised", "says"),
     [
@@ -478,7 +481,8 @@ def test_a_refusing_firestore_says_what_to_do(
     firestore: Any, status: int, raised: type[Exception], says: str
 ) -> None:
     with FirestoreFaults(firestore, only=":batchGet") as faults:
-        faults.script(Fault.status(status))
+        body = {"error": {"code": status, "message": MISSING_DATABASE, "status": "NOT_FOUND"}}
+        faults.script(Fault.status(status, body=body if status == 404 else None))
         with pytest.raises(raised, match=re.escape(says)):
             _store_through(faults).begin(tick(0))
         assert len(faults.requests) == 1  # a refusal is not retried
@@ -538,3 +542,21 @@ def test_a_released_texting_run_gives_its_tallies_back_and_a_kept_open_one_keeps
     assert list(resumed.held.values()) == [Held(T0, 2)]  # the redelivery texts what it took
     end(store, tick(1, owner="b"), End.RELEASE)
     assert list(stores().begin(tick(2, takes_held=True)).held.values()) == [Held(T0, 2)]
+
+
+def test_the_fault_proxy_drops_an_answer_after_the_commit_landed(firestore: Any) -> None:
+    # What the history tests mean by a lost answer: the write is done, only its answer is gone.
+    with FirestoreFaults(firestore, only=":commit") as proxy:
+        store = open_firestore(database="(default)", retrier=retrier(CONTENDED), environ=proxy.environ)
+        proxy.script(Fault.dropped(after_acting=True))
+        store.begin(tick(0, owner="a"))  # the first commit lands, its answer is lost; the retry resumes it
+    assert firestore.documents("runs")
+
+
+def test_no_run_record_is_made_by_notes_or_an_ending_after_it_was_deleted(firestore: Any) -> None:
+    store = open_firestore(database="(default)", retrier=retrier(CONTENDED))
+    state = store.begin(tick(0))
+    store.end(tick(0), Ending(End.RELEASE, state.coverage))
+    with pytest.raises(StateRejected):  # a release whose answer was lost, then the fallback ending
+        store.end(tick(0), Ending(End.KEEP_OPEN, state.coverage, (Mark("sms", "r1", Note.REJECTED),)))
+    assert firestore.documents("runs") == []

@@ -103,7 +103,7 @@ def _rows(users: Sequence[NewUser], report: Report) -> Iterator[list[str]]:
             "yes" if user.late else "",
         ]
         if extras:
-            row.extend(neutralise_cell(value) for value in user.extra[:extras])
+            row.extend([neutralise_cell(value) for value in user.extra[:extras]])
         yield row
 
 
@@ -112,12 +112,12 @@ def neutralise_cell(value: str) -> str:
 
     Leading blanks of any kind are looked past, and full-width signs read as their ASCII twins:
     some spreadsheets do either before reading a formula."""
+    if not value or value[0].isalnum():  # most cells, decided here: a million of them at 100,000 users
+        return value
     return "'" + value if _formula_like(value) else value
 
 
 def _formula_like(value: str) -> bool:
-    if not value or value[0].isalnum():  # most cells, and at C speed: 100,000 rows of them
-        return False
     if value.startswith(CSV_FORMULA_STARTS):
         return True
     for char in value:

@@ -168,7 +168,17 @@ class FirestoreStore:
             paths.append("reported_chunks")
         if paths:
             run = self._name("runs", message)
-            writes.insert(0, {"update": {"name": run, "fields": fields}, "updateMask": {"fieldPaths": paths}})
+            # Only onto a record that exists: after a release whose answer was lost, a masked update
+            # would make a new document with no window, claim or expiry that a redelivery resumes.
+            mask = {"fieldPaths": paths}
+            writes.insert(
+                0,
+                {
+                    "update": {"name": run, "fields": fields},
+                    "updateMask": mask,
+                    "currentDocument": {"exists": True},
+                },
+            )
         return writes
 
     def _reported_writes(
@@ -375,11 +385,13 @@ def _answer(answer: Answer, database: str) -> Any:
         raise SourceUnavailable(f"{SERVICE} answered {status}: {detail}", service=SERVICE, status=status)
     if status in (401, 403):
         raise ConfigError(f"{SERVICE} refused access ({status}); {_HINT}", variable="STATE_STORE")
-    if status == 404:
+    if status == 404 and "database" in detail.lower():  # "The database (default) does not exist ..."
         raise ConfigError(
             f"the Firestore database {database!r} was not found (create it: docs/deploy.md)",
             variable="FIRESTORE_DATABASE",
         )
+    if status == 404:  # a write with the precondition that its record exists: it was deleted
+        raise StateRejected(f"{SERVICE}: the message's record is gone ({detail})", status=status)
     raise StateRejected(f"{SERVICE} refused the request with {status}: {detail}", status=status)
 
 
