@@ -26,7 +26,7 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 demo: $(STAMP)
 	$(BIN)/python -m sandbox.demo
 
-# The stand-ins on ports 9101-9105 until Ctrl-C, to run the function by hand (README, Run it locally).
+# The stand-ins on ports 9101-9105 until Ctrl-C, to run the function by hand (docs/local.md).
 sandbox: $(STAMP)
 	$(BIN)/python -m sandbox serve
 

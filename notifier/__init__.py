@@ -1,4 +1,4 @@
 """Notifierator: tells a team, by email, SMS and Slack, who signed up in their Mixpanel project.
 
-Where each behaviour lives: the README's Layout table (`run` -> `plan`, `fetch`, `deliver`).
+Where each behaviour lives: docs/architecture.md (`run` -> `plan`, `fetch`, `compose`, `deliver`).
 """

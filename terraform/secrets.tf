@@ -1,5 +1,5 @@
 # Secrets are created empty: their values never pass through Terraform or its state.
-# Add a version with gcloud (README, Deploy). environment.tf names them (secret_ids).
+# Add a version with gcloud (docs/deploy.md, step 4). environment.tf names them (secret_ids).
 resource "google_secret_manager_secret" "secret" {
   for_each  = local.secret_ids
   project   = var.project_id

@@ -46,7 +46,7 @@ variable "firestore_location" {
 }
 
 variable "memory" {
-  description = "Function memory; 256M runs 100,000 users with room to spare (README, Performance)."
+  description = "Function memory; 256M runs 100,000 users with room to spare (docs/performance.md)."
   type        = string
   default     = "256M"
   validation {

@@ -133,11 +133,11 @@ def test_the_gcloud_command_itself_says_the_same(tmp_path: Path) -> None:
         assert (result.returncode, said in result.stderr) == (code, True), result.stderr
 
 
-DOCS = [ROOT / "docs" / "deploy.md", ROOT / "docs" / "operations.md"]
+DOCS = [ROOT / "README.md", ROOT / "docs" / "deploy.md", ROOT / "docs" / "operations.md"]
 
 
 def documented_commands() -> list[list[str]]:
-    """Every gcloud command the deploy and operations docs show, placeholders filled."""
+    """Every gcloud command the README and the deploy and operations docs show, placeholders filled."""
     lines = [line.strip() for doc in DOCS for line in doc.read_text().splitlines()]
     commands = [line.split("   #")[0] for line in lines if line.startswith("gcloud ")]
     return [shlex.split(command.replace("REVISION", "notifierator-00001-abc")) for command in commands]

@@ -5,7 +5,7 @@ gRPC client adds about 0.35 s and 21 MiB to a cold start. Documents (docs/run-hi
 
     coverage/history       claimed, open and late-searched spans, genesis, held tallies, window counts
     runs/{message}         lease, closed, window, coverage, late spans, recipients' notes (hashed
-                           keys, in the field `settled`), expire_at
+                           keys, in the field `settled`), the held counts it took, expire_at
     reported/{message}-N   hashed ids of the users a message reported, their latest created time, expire_at
 
 Round trips: `begin` is one transaction (a read and a commit, two for a resumed message that
@@ -48,7 +48,7 @@ PRODUCTION_URL = "https://firestore.googleapis.com/v1"
 IDS_PER_DOCUMENT = 60_000  # 8 bytes each, base64 in JSON: about 640 KB, under the 1 MiB document limit
 T = TypeVar("T")
 Found = dict[str, dict[str, Any] | None]  # document name -> fields, None when missing
-_HINT = "grant the function's service account roles/datastore.user on the database (README, Deploy)"
+_HINT = "grant the function's service account roles/datastore.user on the database (docs/deploy.md)"
 # The history's writes may run this far past the run's budget, so a run that used it all is recorded.
 STATE_RESERVE_SECONDS = 5.0
 _NO_CREDENTIALS = (
