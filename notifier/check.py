@@ -31,10 +31,11 @@ from notifier.mixpanel import (
 from notifier.replies import error_detail, is_transient_status, mask_phone
 from notifier.retry import Deadline, Retrier
 from notifier.services import Services
-from notifier.settings import CHANNEL_VARIABLES, SecretRef, Settings, SmsSettings, check_slack_webhook_url
+from notifier.settings import SecretRef, Settings, SmsSettings, check_slack_webhook_url
 from notifier.state.firestore import open_firestore
 from notifier.transport import Answer, Request, Unanswered
 from notifier.trigger import Window
+from notifier.variables import CHANNEL_VARIABLES
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MAIL_SEND = "mail.send"

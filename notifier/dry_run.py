@@ -105,7 +105,7 @@ def print_summary(summary: RunSummary, window: Window, out: IO[str]) -> None:
     if summary.excluded:
         found.append(f"{summary.excluded:,} left out by EXCLUDE_EMAIL_DOMAINS")
     if stats.skipped_without_created:
-        found.append(f"{stats.skipped_without_created:,} without $created skipped")
+        found.append(f"{stats.skipped_without_created:,} without a readable CREATED_PROPERTY date skipped")
     print(
         f"Found: {', '.join(found)}; {stats.pages} Mixpanel page(s), {stats.bytes_received:,} bytes", file=out
     )

@@ -21,10 +21,11 @@ from notifier.mixpanel import MixpanelAuth
 from notifier.quiet_hours import in_quiet_hours
 from notifier.retry import Retrier
 from notifier.services import Services
-from notifier.settings import CHANNEL_VARIABLES, Settings, check_slack_webhook_url
+from notifier.settings import Settings, check_slack_webhook_url
 from notifier.span import Span
 from notifier.state import Intent, Note, RunRequest, RunState, Start, recipient_key
 from notifier.trigger import Trigger, parse_trigger
+from notifier.variables import CHANNEL_VARIABLES
 
 LOG = logging.getLogger(__name__)
 # A publishTime this far ahead of the clock is not Pub/Sub's: claiming future time would silence it.

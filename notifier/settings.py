@@ -33,7 +33,6 @@ MIXPANEL_HOSTS = {
 _NAMED_EMAIL = re.compile(r'^\s*(?:"(?P<quoted>[^"\\]*)"|(?P<name>[^<>"]*?))\s*<(?P<addr>[^<>]+)>\s*$')
 _MESSAGING_SERVICE_SID = re.compile(MESSAGING_SERVICE_SID_PATTERN)
 # The variable that turns each channel on.
-CHANNEL_VARIABLES = {"email": "EMAIL_TO", "sms": "SMS_TO", "slack": "SLACK_WEBHOOK_URL"}
 MAX_LABEL_CHARS = 60
 SECRET_VERSION_NAME = re.compile(r"^projects/[^/\s]+/secrets/[^/\s]+/versions/[^/\s]+$")
 # The digest's own fields: asking for them again as extra columns would only repeat them.

@@ -22,7 +22,7 @@ from notifier.retry import RetryCounter
 from notifier.services import Services
 from notifier.span import Span
 from notifier.state import Start, StateStore
-from notifier.trigger import Window
+from notifier.trigger import CHANNELS, Window
 from notifier.unit_of_work import RunUnit
 
 LOG = logging.getLogger("notifier.run")  # the summary's logger name, which alert filters may use
@@ -211,7 +211,7 @@ def _channel_summaries(
     plan: Plan, outcome: Outcome, deliveries: tuple[Delivery, ...]
 ) -> tuple[ChannelSummary, ...]:
     summaries = []
-    for channel in sorted(plan.owed, key=("email", "sms", "slack").index):
+    for channel in sorted(plan.owed, key=CHANNELS.index):
         left, earlier = plan.owed[channel], plan.told_before.get(channel, 0)
         mine = [d for d in deliveries if d.channel == channel]
         counts = {status: sum(1 for d in mine if d.status is status) for status in DeliveryStatus}

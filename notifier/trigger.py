@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from notifier.errors import BadMessage
-from notifier.variables import BY_NAME, MAX_LOOKBACK_MINUTES
+from notifier.variables import BY_NAME, CHANNEL_VARIABLES, MAX_LOOKBACK_MINUTES
 
 MAX_WINDOW = timedelta(minutes=MAX_LOOKBACK_MINUTES)
 
@@ -36,7 +36,7 @@ def _largest(name: str) -> int:
 # LATE_ARRIVAL_MINUTES, each at the largest the function accepts.
 WIDEST_REACH = timedelta(minutes=_largest("MAX_CATCH_UP_MINUTES") + _largest("LATE_ARRIVAL_MINUTES"))
 DAY = timedelta(days=1)
-CHANNELS = ("email", "sms", "slack")
+CHANNELS = tuple(CHANNEL_VARIABLES)
 FIELDS = ("lookback_minutes", "start", "end", "dry_run", "channels")
 
 # RFC 3339 demands an offset; datetime.fromisoformat alone would accept naive times.

@@ -18,6 +18,8 @@ from notifier.outcome import Outcome
 
 MAX_LOOKBACK_MINUTES = 44640  # 31 days: the longest window a trigger message may ask for
 MAX_EXTRA_PROPERTIES = 5
+# The channels, in the order every message and summary lists them, and the variable that turns each on.
+CHANNEL_VARIABLES = {"email": "EMAIL_TO", "sms": "SMS_TO", "slack": "SLACK_WEBHOOK_URL"}
 # The run's own budget ends this long before the platform stops the function.
 RUN_BUDGET_MARGIN_SECONDS = 60
 
@@ -448,7 +450,7 @@ DEPLOYMENT: tuple[Variable, ...] = tuple(
         ),
         Variable(
             "MISSING_RUN_ALERT",
-            "Alert when no run has succeeded for two intervals (at most 25 hours), hourly to daily.",
+            "Alert when no run has succeeded for about two intervals plus an hour (48 h when daily).",
             "true",
             Kind.BOOLEAN,
         ),
