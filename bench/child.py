@@ -90,8 +90,8 @@ def fetch(config: dict[str, Any]) -> dict[str, Any]:
     """The function's own Mixpanel client fetching every page of the window, `concurrency` at once."""
     from notifier.mixpanel import MixpanelAuth, MixpanelClient
     from notifier.retry import Deadline, Retrier, RetryPolicy
+    from notifier.span import Span
     from notifier.transport import Transport
-    from notifier.trigger import Window
 
     client = MixpanelClient(
         base_url=config["url"],
@@ -100,7 +100,7 @@ def fetch(config: dict[str, Any]) -> dict[str, Any]:
         retrier=Retrier(RetryPolicy(), Deadline(600), Transport()),
         page_concurrency=config["concurrency"],
     )
-    window = Window(datetime.fromisoformat(config["start"]), datetime.fromisoformat(config["end"]))
+    window = Span.between(datetime.fromisoformat(config["start"]), datetime.fromisoformat(config["end"]))
     started = time.perf_counter()
     users = sum(1 for _ in client.new_users(window))
     return {"seconds": time.perf_counter() - started, "pages": client.stats.pages, "users": users}
@@ -114,9 +114,9 @@ def floor(config: dict[str, Any]) -> dict[str, Any]:
     import requests
 
     from notifier.mixpanel import NAME_PROPERTIES, where_created_in_any
-    from notifier.trigger import Window
+    from notifier.span import Span
 
-    window = Window(datetime.fromisoformat(config["start"]), datetime.fromisoformat(config["end"]))
+    window = Span.between(datetime.fromisoformat(config["start"]), datetime.fromisoformat(config["end"]))
     session = requests.Session()
     form = {
         "where": where_created_in_any([window]),

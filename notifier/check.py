@@ -32,9 +32,9 @@ from notifier.replies import error_detail, is_transient_status, mask_phone
 from notifier.retry import Deadline, Retrier
 from notifier.services import Services
 from notifier.settings import SecretRef, Settings, SmsSettings, check_slack_webhook_url
+from notifier.span import Span
 from notifier.state.firestore import open_firestore
 from notifier.transport import Answer, Request, Unanswered
-from notifier.trigger import Window
 from notifier.variables import CHANNEL_VARIABLES
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -248,7 +248,7 @@ def count_profiles(
         return ProfileCounts(
             everyone, dated, first_seen=client.total(f"defined({property_reference(FIRST_SEEN)})")
         )
-    return ProfileCounts(everyone, dated, found=client.total_in([Window(EPOCH, now)]))
+    return ProfileCounts(everyone, dated, found=client.total_in([Span.between(EPOCH, now)]))
 
 
 def dated_finding(counts: ProfileCounts, created_property: str, where_filter: str | None) -> Finding:

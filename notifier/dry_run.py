@@ -21,8 +21,8 @@ from notifier.outcome import Outcome
 from notifier.publish import add_window_arguments, build_message
 from notifier.run import run
 from notifier.services import Services
+from notifier.span import Span
 from notifier.summary import RunSummary
-from notifier.trigger import Window
 
 FROM_ENVIRONMENT = "it was read from the environment: --env-file reads a deploy.env"
 
@@ -95,10 +95,10 @@ def _not_run(line: str, status: int) -> int:
     return status
 
 
-def print_summary(summary: RunSummary, window: Window, out: IO[str]) -> None:
+def print_summary(summary: RunSummary, window: Span, out: IO[str]) -> None:
     """What the run found in `window`, and each channel's message as it would go out."""
     stats = summary.stats
-    print(f"Window: {window.start.isoformat()} to {window.end.isoformat()}", file=out)
+    print(f"Window: {window.start_at.isoformat()} to {window.end_at.isoformat()}", file=out)
     found = [f"{summary.users:,} user(s) to report"]
     if summary.late_users:
         found.append(f"{summary.late_users:,} of them late")

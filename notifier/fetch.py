@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from notifier.mixpanel import MixpanelClient
 from notifier.plan import Plan
 from notifier.settings import Settings
-from notifier.span import Span, merge
+from notifier.span import merge
 from notifier.state import ReportedUsers, StateStore, split_keys, user_key
-from notifier.trigger import Window
 from notifier.users import Users
 
 
@@ -40,7 +39,7 @@ def fetch(plan: Plan, client: MixpanelClient, store: StateStore, settings: Setti
     excluded_domains = settings.digest.exclude_email_domains
     users = Users()
     excluded = late = 0
-    ranges = [window_of(span) for span in merge([*state.coverage, *late_spans])]
+    ranges = merge([*state.coverage, *late_spans])
     for user in client.new_users(ranges):
         key = user_key(user.distinct_id) if own is not None or reported_elsewhere else b""
         if own is not None and key not in own:
@@ -77,8 +76,3 @@ def _excluded(email: str, domains: tuple[str, ...]) -> bool:
     """True when `email` is at one of `domains` or a subdomain of one (case-insensitive)."""
     domain = email.rpartition("@")[2].lower().rstrip(".")
     return bool(domain) and any(domain == d or domain.endswith("." + d) for d in domains)
-
-
-def window_of(span: Span) -> Window:
-    """A history span as the window type Mixpanel's client takes."""
-    return Window(span.start_at, span.end_at)

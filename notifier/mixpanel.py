@@ -18,7 +18,7 @@ import unicodedata
 from collections.abc import Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from typing import Any, NamedTuple
 
@@ -26,10 +26,11 @@ from notifier import pages, variables
 from notifier.errors import ConfigError, SourceRejected, SourceUnavailable
 from notifier.replies import error_detail, is_transient_status
 from notifier.retry import Retrier, parse_retry_after
+from notifier.span import Span
 from notifier.transport import ACCEPT_JSON, Request, Unanswered
-from notifier.trigger import Window
 
 SERVICE = "Mixpanel"
+Bounds = tuple[tuple[datetime, datetime], ...]  # the ranges asked for, as datetimes: one comparison a profile
 DEFAULT_CREATED_PROPERTY = variables.default("CREATED_PROPERTY")
 FIRST_SEEN = "$mp_first_event_time"  # Mixpanel's own "First Seen", computed for every profile
 DEFAULT_PAGE_CONCURRENCY = int(variables.default("MIXPANEL_PAGE_CONCURRENCY"))
@@ -77,19 +78,18 @@ class MixpanelAuth:
         return (self.username, self.secret) if self.username else (self.secret, "")
 
 
-def where_created_in(window: Window, created_property: str = DEFAULT_CREATED_PROPERTY) -> str:
+def where_created_in(window: Span, created_property: str = DEFAULT_CREATED_PROPERTY) -> str:
     """The Engage `where` selecting ``start <= created < end`` with ``datetime(<unix seconds>)`` bounds.
 
     Mixpanel evaluates `<`/`>=` on numbers and dates only; a ``datetime("...")`` string literal is
     read in the project's timezone, so Unix seconds are the one form that means UTC everywhere.
     """
     prop = property_reference(created_property)
-    start, end = _unix_seconds(window.start), _unix_seconds(window.end)
-    return f"datetime({start}) <= {prop} and {prop} < datetime({end})"
+    return f"datetime({window.start}) <= {prop} and {prop} < datetime({window.end})"
 
 
 def where_created_in_any(
-    windows: Sequence[Window],
+    windows: Sequence[Span],
     created_property: str = DEFAULT_CREATED_PROPERTY,
     where_filter: str | None = None,
 ) -> str:
@@ -111,10 +111,6 @@ def property_reference(name: str) -> str:
     if not name or '"' in name or "\\" in name or not name.isprintable():
         raise ValueError("a property name holds a quote, a backslash or a control character")
     return f'properties["{name}"]'
-
-
-def _unix_seconds(moment: datetime) -> int:
-    return int(moment.astimezone(UTC).timestamp())
 
 
 @dataclass(frozen=True)
@@ -167,13 +163,14 @@ class MixpanelClient:
         self._at_once = page_concurrency
         self.stats = FetchStats()
 
-    def new_users(self, windows: Window | Sequence[Window]) -> Generator[NewUser, None, None]:
+    def new_users(self, windows: Span | Sequence[Span]) -> Generator[NewUser, None, None]:
         """Yield each profile created in `windows` once, in page order and each page's order."""
-        ranges = (windows,) if isinstance(windows, Window) else tuple(windows)
-        if not ranges:
+        spans = (windows,) if isinstance(windows, Span) else tuple(windows)
+        if not spans:
             return  # no time to search: nothing is asked of Mixpanel
+        ranges = tuple((span.start_at, span.end_at) for span in spans)
         form = {
-            "where": where_created_in_any(ranges, self._created, self._filter),
+            "where": where_created_in_any(spans, self._created, self._filter),
             "output_properties": json.dumps(
                 list(dict.fromkeys([*NAME_PROPERTIES, self._created, *self._extra]))
             ),
@@ -206,7 +203,7 @@ class MixpanelClient:
             raise SourceUnavailable(f"{SERVICE} answered without a total count", service=SERVICE)
         return total
 
-    def total_in(self, windows: Sequence[Window]) -> int:
+    def total_in(self, windows: Sequence[Span]) -> int:
         """How many profiles the function's own where finds in `windows`: one query, as a run asks it."""
         with self._filter_named():
             return self.total(where_created_in_any(windows, self._created, self._filter))
@@ -231,7 +228,7 @@ class MixpanelClient:
     def _later_page(
         self,
         form: dict[str, str],
-        ranges: tuple[Window, ...],
+        ranges: Bounds,
         plan: _Plan,
         pace: _Pace,
         dates: _Dates,
@@ -259,7 +256,7 @@ class MixpanelClient:
         return self._page_of(page, ranges, plan, number, dates)
 
     def _page_of(
-        self, page: dict[str, Any], ranges: tuple[Window, ...], plan: _Plan, number: int, dates: _Dates
+        self, page: dict[str, Any], ranges: Bounds, plan: _Plan, number: int, dates: _Dates
     ) -> _Page:
         """The page's users, after checking that it is the page the first one promised."""
         _agrees(page, plan, number)
@@ -299,7 +296,7 @@ class MixpanelClient:
             )
         return page
 
-    def _to_user(self, raw: object, ranges: tuple[Window, ...], dates: _Dates) -> NewUser | None:
+    def _to_user(self, raw: object, ranges: Bounds, dates: _Dates) -> NewUser | None:
         if not isinstance(raw, dict):
             return None
         props = raw.get("$properties")
@@ -554,10 +551,10 @@ def _distinct_id(raw: object) -> str:
     return _valid(value if isinstance(value, str) else json.dumps(value, default=str))
 
 
-def _in_any(created: datetime, ranges: tuple[Window, ...]) -> bool:
+def _in_any(created: datetime, ranges: Bounds) -> bool:
     """True when `created` lies in one of `ranges`: the ranges are the contract, whatever the server did."""
-    for window in ranges:  # noqa: SIM110 - a loop: any() over a generator took 3 times as long, per profile
-        if window.start <= created < window.end:
+    for start, end in ranges:  # noqa: SIM110 - a loop: any() over a generator took 3 times as long, per profile
+        if start <= created < end:
             return True
     return False
 

@@ -22,7 +22,6 @@ from notifier.quiet_hours import in_quiet_hours
 from notifier.retry import Retrier
 from notifier.services import Services
 from notifier.settings import Settings, check_slack_webhook_url
-from notifier.span import Span
 from notifier.state import Intent, Note, RunRequest, RunState, Start, recipient_key
 from notifier.trigger import Trigger, parse_trigger
 from notifier.variables import CHANNEL_VARIABLES
@@ -123,7 +122,7 @@ def prepare(message: PubSubMessage, settings: Settings, services: Services, retr
     request = RunRequest(
         message=message.key,
         owner=uuid.uuid4().hex,
-        window=Span.between(trigger.window.start, trigger.window.end),
+        window=trigger.window,
         scheduled=trigger.scheduled,
         now=int(now.timestamp()),
         max_catch_up=settings.state.max_catch_up_minutes * 60,
@@ -146,7 +145,7 @@ def texts_held(trigger: Trigger, settings: Settings) -> bool:
     quiet = settings.sms_quiet_hours
     if quiet is None or settings.sms is None or not trigger.scheduled:
         return False
-    return in_quiet_hours(trigger.window.end, quiet, settings.timezone)
+    return in_quiet_hours(trigger.window.end_at, quiet, settings.timezone)
 
 
 def owed(

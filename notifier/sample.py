@@ -25,7 +25,7 @@ from notifier.render.slack import render_slack
 from notifier.render.sms import render_sms
 from notifier.retry import Retrier
 from notifier.settings import SecretRef, Settings, check_slack_webhook_url
-from notifier.trigger import Window
+from notifier.span import Span
 
 MARK = "Test from Notifierator: this is what a digest looks like"
 SMS_MARK = "TEST"  # the SMS keeps to one segment: the whole sentence would push the names out
@@ -38,12 +38,12 @@ _BANNER = f'<p style="margin:0;padding:12px;background:#fff4ce;color:#222;text-a
 def sample_report(settings: Settings, now: datetime) -> Report:
     """Two made-up sign-ups in the last window, with the project's label, links and extra columns."""
     end = now.astimezone(UTC).replace(second=0, microsecond=0)
-    window = Window.ending_at(end, settings.default_lookback_minutes)
-    third = (window.end - window.start) / 3
+    window = Span.ending(end, settings.default_lookback_minutes)
+    third = (window.end_at - window.start_at) / 3
     extra = tuple("example" for _ in settings.digest.extra_properties)
     users = [
-        NewUser("sample-ada", "Ada Lovelace", "ada@example.com", window.start + third, extra),
-        NewUser("sample-grace", "Grace Hopper", "grace@example.com", window.start + 2 * third, extra),
+        NewUser("sample-ada", "Ada Lovelace", "ada@example.com", window.start_at + third, extra),
+        NewUser("sample-grace", "Grace Hopper", "grace@example.com", window.start_at + 2 * third, extra),
     ]
     return Report(
         users=users,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, order=True)
@@ -22,21 +24,32 @@ class Span:
     @property
     def start_at(self) -> datetime:
         """The first instant, as an aware UTC datetime."""
-        return datetime.fromtimestamp(self.start, UTC)
+        return EPOCH + timedelta(seconds=self.start)  # arithmetic: no platform limit on the years
 
     @property
     def end_at(self) -> datetime:
         """The first instant after the span, as an aware UTC datetime."""
-        return datetime.fromtimestamp(self.end, UTC)
+        return EPOCH + timedelta(seconds=self.end)
 
     @classmethod
     def between(cls, start: datetime, end: datetime) -> Span:
-        """The span from one aware datetime to another, in whole seconds."""
-        return cls(int(start.timestamp()), int(end.timestamp()))
+        """The span from one aware datetime to another, in whole seconds (partial ones rounded down)."""
+        return cls(_seconds(start), _seconds(end))
+
+    @classmethod
+    def ending(cls, end: datetime, minutes: int) -> Span:
+        """The span of `minutes` that ends at `end`."""
+        return cls.between(end - timedelta(minutes=minutes), end)
 
     def holds(self, moment: int) -> bool:
         """True when `moment` (Unix seconds) lies inside the span."""
         return self.start <= moment < self.end
+
+
+def _seconds(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        raise ValueError("span bounds must be timezone-aware")
+    return (moment - EPOCH) // timedelta(seconds=1)
 
 
 def merge(spans: Iterable[Span]) -> tuple[Span, ...]:

@@ -22,7 +22,7 @@ from notifier.retry import RetryCounter
 from notifier.services import Services
 from notifier.span import Span
 from notifier.state import Start, StateStore
-from notifier.trigger import CHANNELS, Window
+from notifier.trigger import CHANNELS
 from notifier.unit_of_work import RunUnit
 
 LOG = logging.getLogger("notifier.run")  # the summary's logger name, which alert filters may use
@@ -54,7 +54,7 @@ class RunSummary:
     """What a run did; logged as one JSON line and returned to callers and tests."""
 
     outcome: Outcome
-    window: Window | None = None
+    window: Span | None = None
     coverage: tuple[Span, ...] = ()
     users: int = 0
     late_users: int = 0
@@ -86,7 +86,7 @@ class RunSummary:
             "event": "run_summary",
             "outcome": self.outcome.value,
             "window": (
-                {"start": self.window.start.isoformat(), "end": self.window.end.isoformat()}
+                {"start": self.window.start_at.isoformat(), "end": self.window.end_at.isoformat()}
                 if self.window
                 else None
             ),

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from notifier.errors import BadMessage
+from notifier.span import Span
 from notifier.variables import BY_NAME, CHANNEL_VARIABLES, MAX_LOOKBACK_MINUTES
 
 MAX_WINDOW = timedelta(minutes=MAX_LOOKBACK_MINUTES)
@@ -44,34 +45,10 @@ _RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz
 
 
 @dataclass(frozen=True)
-class Window:
-    """A half-open UTC interval ``[start, end)`` of whole seconds."""
-
-    start: datetime
-    end: datetime
-
-    def __post_init__(self) -> None:
-        if self.start.tzinfo is None or self.end.tzinfo is None:
-            raise ValueError("window bounds must be timezone-aware")
-        if not self.start < self.end:
-            raise ValueError("window start must be before its end")
-
-    @property
-    def minutes(self) -> float:
-        """Length of the window in minutes."""
-        return (self.end - self.start).total_seconds() / 60
-
-    @classmethod
-    def ending_at(cls, end: datetime, lookback_minutes: int) -> Window:
-        """The window of `lookback_minutes` that ends at `end`."""
-        return cls(end - timedelta(minutes=lookback_minutes), end)
-
-
-@dataclass(frozen=True)
 class Trigger:
     """What one message asks for: the window, whether to send, and on which channels."""
 
-    window: Window
+    window: Span
     dry_run: bool = False
     channels: frozenset[str] | None = None  # None: every configured channel
     explicit: bool = False  # the window came as start/end (a backfill), not as a lookback
@@ -176,7 +153,7 @@ def parse_trigger(
 
 
 def check_shown(
-    window: Window, *, zone: tzinfo | None, reach_back: timedelta, fields: tuple[str, str] | None = None
+    window: Span, *, zone: tzinfo | None, reach_back: timedelta, fields: tuple[str, str] | None = None
 ) -> None:
     """Raise BadMessage unless every instant a run shows for `window` fits the calendar in `zone`.
 
@@ -187,10 +164,10 @@ def check_shown(
     """
     shown_in = "every time zone" if zone is None else str(getattr(zone, "key", zone))
     margin = DAY if zone is not None else 2 * DAY  # no zone is a day or more away from UTC
-    looks_back = max(2 * (window.end - window.start), reach_back) + margin
+    looks_back = max(2 * timedelta(seconds=window.seconds), reach_back) + margin
     start_field, end_field = fields or ("publishTime", "publishTime")
     try:
-        (window.end - looks_back).astimezone(zone or UTC)
+        (window.end_at - looks_back).astimezone(zone or UTC)
     except OverflowError:
         raise BadMessage(
             f"the window starts too close to the year 1 to be shown in {shown_in}: a run looks back up "
@@ -199,7 +176,7 @@ def check_shown(
             field=start_field,
         ) from None
     try:
-        window.end.astimezone(zone or UTC) + margin
+        window.end_at.astimezone(zone or UTC) + margin
     except OverflowError:
         raise BadMessage(
             f"the window ends too close to the year 10000 to be shown in {shown_in}: it must end "
@@ -229,7 +206,7 @@ def _load_object(data: bytes) -> Mapping[str, Any]:
     return fields
 
 
-def _window(fields: Mapping[str, Any], *, publish_time: datetime, default_lookback: int) -> Window:
+def _window(fields: Mapping[str, Any], *, publish_time: datetime, default_lookback: int) -> Span:
     has_start, has_end = "start" in fields, "end" in fields
     if has_start or has_end:
         if not (has_start and has_end):
@@ -243,7 +220,7 @@ def _window(fields: Mapping[str, Any], *, publish_time: datetime, default_lookba
             raise BadMessage("start must be before end", field="start")
         if end - start > MAX_WINDOW:
             raise BadMessage("the window from start to end is longer than 31 days", field="end")
-        return Window(start, end)
+        return Span.between(start, end)
     lookback = fields.get("lookback_minutes", default_lookback)
     if isinstance(lookback, bool) or not isinstance(lookback, int):
         raise BadMessage(
@@ -255,7 +232,7 @@ def _window(fields: Mapping[str, Any], *, publish_time: datetime, default_lookba
             f"lookback_minutes must be between 1 and {MAX_LOOKBACK_MINUTES}; got {lookback}",
             field="lookback_minutes",
         )
-    return Window.ending_at(truncate_to_minute(publish_time), lookback)
+    return Span.ending(truncate_to_minute(publish_time), lookback)
 
 
 def _bound_field(fields: Mapping[str, Any], name: str) -> datetime:

@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 
 from notifier.mixpanel import NewUser
 from notifier.render.report import Report
-from notifier.trigger import Window
+from notifier.span import Span
 from tests.conftest import WINDOW_END, WINDOW_START
 
-WINDOW = Window(WINDOW_START, WINDOW_END)
+WINDOW = Span.between(WINDOW_START, WINDOW_END)
 UTC_ZONE = ZoneInfo("UTC")
 BERLIN = ZoneInfo("Europe/Berlin")
 

@@ -31,7 +31,9 @@ BEHIND_BLANKS = [" =1+1", "  @SUM(A1)", "\u00a0=1", "\n=1", " \t=1"]
 def test_formula_like_cells_are_neutralised(value: str) -> None:
     assert neutralise_cell(value) == "'" + value
     rows = csv_rows(
-        render_csv(report([NewUser(value, value, value, WINDOW.start, (value,))], extra_properties=(value,)))
+        render_csv(
+            report([NewUser(value, value, value, WINDOW.start_at, (value,))], extra_properties=(value,))
+        )
     )
     assert rows[0][6].startswith("'")
     assert all(cell.startswith("'") for cell in (rows[1][0], rows[1][1], rows[1][4], rows[1][6]))

@@ -127,7 +127,7 @@ def test_the_scheduler_payload_asks_for_the_schedule_s_interval(
     trigger = parse_trigger(
         payload, publish_time=datetime(2026, 11, 28, 9, 0, 3, tzinfo=UTC), default_lookback=1
     )
-    assert trigger.window.minutes == minutes
+    assert trigger.window.seconds / 60 == minutes
     job = resource("google_cloud_scheduler_job", "tick")
     assert (job["schedule"], job["time_zone"]) == ("${var.schedule}", "${var.time_zone}")
     scheduler = flags(dry_run(settings, tmp_path).command("gcloud", "scheduler", "jobs", "create", "pubsub"))

@@ -24,7 +24,6 @@ from notifier.mixpanel import FetchStats
 from notifier.outcome import SEVERITY, Outcome
 from notifier.span import Span
 from notifier.summary import ChannelSummary, RunSummary
-from notifier.trigger import Window
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -135,7 +134,7 @@ def test_the_failures_page_explains_every_field_of_the_run_summary() -> None:
     channel = ChannelSummary("email", "partial", 5, 1, 1, 1, 1, 1, error="refused")
     summary = RunSummary(
         Outcome.PARTIAL,
-        Window(at.replace(hour=8), at),
+        Span.between(at.replace(hour=8), at),
         coverage=(Span.between(at.replace(hour=8), at),),
         users=1,
         late_users=1,

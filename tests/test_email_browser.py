@@ -122,7 +122,7 @@ def hostile_report(**fields: Any) -> Report:
         label="A" * 60,  # PROJECT_LABEL's longest, unbroken
         extra_properties=EXTRAS,
         profile_url_template=PROFILE,
-        catchup=Catchup(WINDOW.start - timedelta(hours=2), 7200),
+        catchup=Catchup(WINDOW.start_at - timedelta(hours=2), 7200),
         previous_users=2,
         window_users=7,
         breakdown=break_down("u" * 255, sources),

@@ -62,7 +62,7 @@ def test_names_never_reach_the_subject(names: list[str]) -> None:
 def test_no_value_from_mixpanel_can_add_a_tag_or_a_link(
     name: str, email: str, extra: str, distinct_id: str
 ) -> None:
-    hostile = NewUser(distinct_id, name, email, WINDOW.start, (extra,))
+    hostile = NewUser(distinct_id, name, email, WINDOW.start_at, (extra,))
     plain = render_email(report([hostile], extra_properties=("plan",)), row_limit=500).html
     linked = render_email(
         report(
@@ -89,7 +89,7 @@ def test_each_user_shows_name_email_time_and_extras_in_both_parts_in_the_same_or
 
 def test_the_top_carries_the_label_count_window_missed_time_trend_and_late_users_in_both_parts() -> None:
     users = [user(1, "Ada", late=True), user(2, "Bob")]
-    catchup = Catchup(WINDOW.start.replace(hour=6), 7200)
+    catchup = Catchup(WINDOW.start_at.replace(hour=6), 7200)
     digest = render_email(
         report(users, BERLIN, label="Acme iOS", catchup=catchup, previous_users=1, window_users=1),
         row_limit=500,
@@ -103,7 +103,7 @@ def test_the_top_carries_the_label_count_window_missed_time_trend_and_late_users
 
 
 def test_users_without_a_name_or_email_are_shown_as_such() -> None:
-    digest = render_email(report([NewUser("x", "", "", WINDOW.start)]), row_limit=500)
+    digest = render_email(report([NewUser("x", "", "", WINDOW.start_at)]), row_limit=500)
     assert "(no name)" in digest.html
     assert "no email" in digest.html
     assert "- (no name), " in digest.text  # no "<no email>" dressed as an address

@@ -15,8 +15,8 @@ from notifier.errors import NotifierError, SourceUnavailable, TransientError
 from notifier.mixpanel import MixpanelAuth, MixpanelClient
 from notifier.outcome import Outcome
 from notifier.retry import Deadline, Retrier, RetryPolicy
+from notifier.span import Span
 from notifier.transport import Transport
-from notifier.trigger import Window
 from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.secretmanager import SecretManagerStandIn
 from sandbox.server import Fault, StandIn
@@ -192,7 +192,7 @@ def test_arbitrary_mixpanel_pages_raise_nothing_but_the_documented_errors() -> N
                 retrier=Retrier(RetryPolicy(attempts=1), Deadline(10), Transport()),
             )
             try:
-                users = list(client.new_users(Window(WINDOW_START, WINDOW_END)))
+                users = list(client.new_users(Span.between(WINDOW_START, WINDOW_END)))
             except NotifierError:
                 pass
             else:
@@ -217,4 +217,4 @@ def test_arbitrary_non_object_bodies_from_mixpanel_are_transient_errors(mixpanel
             retrier=Retrier(RetryPolicy(attempts=1), Deadline(10), Transport()),
         )
         with pytest.raises(SourceUnavailable):
-            list(client.new_users(Window(WINDOW_START, WINDOW_END)))
+            list(client.new_users(Span.between(WINDOW_START, WINDOW_END)))

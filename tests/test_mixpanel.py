@@ -29,13 +29,13 @@ from notifier.mixpanel import (
 from notifier.outcome import Outcome
 from notifier.retry import Deadline, Retrier, RetryPolicy
 from notifier.settings import Settings
+from notifier.span import Span
 from notifier.transport import Transport
-from notifier.trigger import Window
 from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.server import Fault
 from tests.conftest import MIXPANEL_SECRET, PROJECT_ID, SERVICE_ACCOUNT, WINDOW_END, WINDOW_START, World
 
-WINDOW = Window(WINDOW_START, WINDOW_END)
+WINDOW = Span.between(WINDOW_START, WINDOW_END)
 
 
 def client_for(
@@ -347,7 +347,7 @@ def test_a_property_name_that_could_leave_its_quotes_never_reaches_the_where(nam
 def test_the_filter_narrows_every_range_of_a_catch_up_and_cannot_widen_them(
     mixpanel: MixpanelStandIn,
 ) -> None:
-    earlier = Window(WINDOW_START - timedelta(hours=3), WINDOW_START - timedelta(hours=2))
+    earlier = Span.between(WINDOW_START - timedelta(hours=3), WINDOW_START - timedelta(hours=2))
     either = 'properties["plan"] == "pro" or properties["plan"] == "team"'
     where = where_created_in_any([earlier, WINDOW], "$created", either)
     assert where == f"(({where_created_in(earlier)}) or ({where_created_in(WINDOW)})) and ({either})"

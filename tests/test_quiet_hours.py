@@ -14,7 +14,7 @@ from notifier.quiet_hours import HeldTexts, QuietHours, in_quiet_hours
 from notifier.render.gsm7 import SEGMENT_SEPTETS, septets
 from notifier.render.report import Report
 from notifier.render.sms import render_sms
-from notifier.trigger import Window
+from notifier.span import Span
 from tests.render_helpers import ANY_INSTANT, BERLIN, user
 
 NIGHT = QuietHours(time(22, 0), time(7, 0))
@@ -114,7 +114,7 @@ def test_at_the_ends_of_the_calendar_the_clock_still_reads(moment: datetime, zon
 
 
 # -- the first text after quiet hours ---------------------------------------------------------------
-MORNING = Window(berlin(28, 6), berlin(28, 7))
+MORNING = Span.between(berlin(28, 6), berlin(28, 7))
 
 
 def test_the_first_text_after_counts_everyone_since_the_last_text() -> None:
@@ -150,7 +150,7 @@ def test_the_text_after_quiet_hours_is_always_one_gsm7_segment_and_counts_everyo
     held: int, names: list[str], minutes_held: int, zone: str, label: str
 ) -> None:
     users = [user(n, name) for n, name in enumerate(names)]
-    since = MORNING.end - timedelta(minutes=minutes_held)
+    since = MORNING.end_at - timedelta(minutes=minutes_held)
     report = Report(users, MORNING, ZoneInfo(zone), label=label or "Acme", held_texts=HeldTexts(held, since))
     body = render_sms(report)
     assert septets(body) <= SEGMENT_SEPTETS

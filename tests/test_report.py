@@ -27,7 +27,7 @@ from notifier.render.report import (
 )
 from notifier.render.slack import render_slack
 from notifier.render.sms import render_sms
-from notifier.trigger import Window
+from notifier.span import Span
 from notifier.users import Users
 from tests.render_helpers import ANY_INSTANT, BERLIN, UTC_ZONE, WINDOW, report, user
 
@@ -38,27 +38,29 @@ def test_a_window_within_a_day_names_the_date_once() -> None:
 
 
 def test_a_window_ending_at_midnight_is_one_day() -> None:
-    window = Window(datetime(2026, 11, 28, 23, 0, tzinfo=UTC), datetime(2026, 11, 29, 0, 0, tzinfo=UTC))
+    window = Span.between(datetime(2026, 11, 28, 23, 0, tzinfo=UTC), datetime(2026, 11, 29, 0, 0, tzinfo=UTC))
     assert describe_window(window, UTC_ZONE) == "28 Nov 2026, 23:00–24:00 UTC"
-    whole_day = Window(datetime(2026, 11, 27, tzinfo=UTC), datetime(2026, 11, 28, tzinfo=UTC))
+    whole_day = Span.between(datetime(2026, 11, 27, tzinfo=UTC), datetime(2026, 11, 28, tzinfo=UTC))
     assert describe_window(whole_day, UTC_ZONE) == "27 Nov 2026, 00:00–24:00 UTC"
 
 
 def test_a_window_across_midnight_names_both_days() -> None:
-    window = Window(datetime(2026, 11, 27, 22, 0, tzinfo=UTC), datetime(2026, 11, 28, 22, 0, tzinfo=UTC))
+    window = Span.between(
+        datetime(2026, 11, 27, 22, 0, tzinfo=UTC), datetime(2026, 11, 28, 22, 0, tzinfo=UTC)
+    )
     assert describe_window(window, UTC_ZONE) == "27 Nov 2026, 22:00 – 28 Nov 2026, 22:00 UTC"
     assert describe_window(window, UTC_ZONE, short=True) == "27 Nov 22:00-28 Nov 22:00 UTC"
 
 
 def test_a_window_across_a_change_of_clocks_names_both_zones() -> None:
     # 25 Oct 2026, Berlin: 03:00 CEST becomes 02:00 CET. 00:00-01:00 UTC is 02:00 CEST-02:00 CET.
-    window = Window(datetime(2026, 10, 25, 0, 0, tzinfo=UTC), datetime(2026, 10, 25, 1, 0, tzinfo=UTC))
+    window = Span.between(datetime(2026, 10, 25, 0, 0, tzinfo=UTC), datetime(2026, 10, 25, 1, 0, tzinfo=UTC))
     assert describe_window(window, BERLIN) == "25 Oct 2026, 02:00 CEST–02:00 CET"
 
 
 def test_times_are_compact_within_a_day_and_dated_otherwise() -> None:
     assert user_time(user(61), report([], BERLIN)) == "09:01"
-    long = Window(WINDOW.start - timedelta(days=1), WINDOW.end)
+    long = Span.between(WINDOW.start_at - timedelta(days=1), WINDOW.end_at)
     assert user_time(user(61), Report([], long, BERLIN)) == "28 Nov 09:01"
 
 
@@ -90,17 +92,17 @@ def test_missed_time_says_how_long_and_since_when() -> None:
 def test_profile_links_insert_the_distinct_id_url_encoded() -> None:
     template = "https://admin.example.com/users/{distinct_id}?tab=1"
     linked = report([], profile_url_template=template)
-    assert profile_url(linked, NewUser("a/b c?d&e#f", "", "", WINDOW.start)) == (
+    assert profile_url(linked, NewUser("a/b c?d&e#f", "", "", WINDOW.start_at)) == (
         "https://admin.example.com/users/a%2Fb%20c%3Fd%26e%23f?tab=1"
     )
-    assert profile_url(linked, NewUser("", "", "", WINDOW.start)) is None
+    assert profile_url(linked, NewUser("", "", "", WINDOW.start_at)) is None
     assert profile_url(report([]), user(1)) is None
 
 
 @given(st.text(min_size=1, max_size=60))
 def test_no_id_can_change_where_a_profile_link_goes(distinct_id: str) -> None:
     linked = report([], profile_url_template="https://admin.example.com/u/{distinct_id}")
-    url = profile_url(linked, NewUser(distinct_id, "", "", WINDOW.start))
+    url = profile_url(linked, NewUser(distinct_id, "", "", WINDOW.start_at))
     assert url is not None
     parts = urlsplit(url)
     assert (parts.scheme, parts.netloc) == ("https", "admin.example.com")
@@ -130,15 +132,15 @@ def test_every_zone_reads_as_a_window(zone: str) -> None:
 
 # -- windows at the ends of the calendar --------------------------------------------------------------
 def test_a_window_with_no_date_in_the_zone_is_shown_in_utc() -> None:
-    last = Window(datetime(9999, 12, 31, 22, 0, tzinfo=UTC), datetime(9999, 12, 31, 23, 0, tzinfo=UTC))
+    last = Span.between(datetime(9999, 12, 31, 22, 0, tzinfo=UTC), datetime(9999, 12, 31, 23, 0, tzinfo=UTC))
     assert describe_window(last, ZoneInfo("Asia/Tokyo")) == "31 Dec 9999, 22:00–23:00 UTC"
-    first = Window(datetime(1, 1, 1, 0, 0, tzinfo=UTC), datetime(1, 1, 1, 1, 0, tzinfo=UTC))
+    first = Span.between(datetime(1, 1, 1, 0, 0, tzinfo=UTC), datetime(1, 1, 1, 1, 0, tzinfo=UTC))
     assert describe_window(first, ZoneInfo("America/New_York")) == "01 Jan 1, 00:00–01:00 UTC"
 
 
 def test_a_report_that_cannot_be_shown_in_its_zone_is_shown_in_utc_on_every_channel() -> None:
-    last = Window(datetime(9999, 12, 31, 22, 0, tzinfo=UTC), datetime(9999, 12, 31, 23, 0, tzinfo=UTC))
-    tokyo = Report([NewUser("a", "Ada", "ada@acme.com", last.start)], last, ZoneInfo("Asia/Tokyo"))
+    last = Span.between(datetime(9999, 12, 31, 22, 0, tzinfo=UTC), datetime(9999, 12, 31, 23, 0, tzinfo=UTC))
+    tokyo = Report([NewUser("a", "Ada", "ada@acme.com", last.start_at)], last, ZoneInfo("Asia/Tokyo"))
     assert showable(tokyo).zone.key == "UTC"
     assert "31 Dec 9999, 22:00–23:00 UTC" in render_email(tokyo, row_limit=1).subject
     assert render_sms(tokyo) == "Mixpanel: 1 new user 31 Dec 22:00-23:00 UTC: Ada"
@@ -169,17 +171,17 @@ def test_no_window_valid_in_utc_stops_a_digest_in_any_zone(
         if anchor_starts
         else max(anchor, MIN_UTC + span) - span
     )
-    window = Window(start, start + span)
+    window = Span.between(start, start + span)
     users = [
-        NewUser("a", "Ada", "ada@acme.com", window.start),
-        NewUser("b", "Bob", "", window.end - span / 2),
+        NewUser("a", "Ada", "ada@acme.com", window.start_at),
+        NewUser("b", "Bob", "", window.end_at - span / 2),
     ]
     digest = Report(
         users,
         window,
         ZoneInfo(zone),
-        catchup=Catchup(window.start, 60),
-        held_texts=HeldTexts(2, window.start),
+        catchup=Catchup(window.start_at, 60),
+        held_texts=HeldTexts(2, window.start_at),
     )
     shown = showable(digest).zone
     assert shown.key in (zone, "UTC")

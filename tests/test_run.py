@@ -201,7 +201,7 @@ def test_handle_message_decodes_pubsub_data_and_uses_publish_time(
     }
     summary = handle_message(message, event_time=None, environ=environ, services=services)
     assert summary.window is not None
-    assert (summary.window.start.isoformat(), summary.users) == ("2026-11-28T08:30:00+00:00", 1)
+    assert (summary.window.start_at.isoformat(), summary.users) == ("2026-11-28T08:30:00+00:00", 1)
     assert len(sendgrid.mails()) == 1
 
 
@@ -210,7 +210,7 @@ def test_handle_message_without_a_publish_time_uses_the_event_time(
 ) -> None:
     summary = handle_message({}, event_time="2026-11-28T09:00:05Z", environ=environ, services=services)
     assert summary.window is not None
-    assert summary.window.end.isoformat() == "2026-11-28T09:00:00+00:00"
+    assert summary.window.end_at.isoformat() == "2026-11-28T09:00:00+00:00"
 
 
 def test_handle_message_with_broken_base64_is_a_bad_message(

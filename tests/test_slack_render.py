@@ -59,7 +59,7 @@ def test_the_message_has_a_header_the_window_and_every_user_when_few() -> None:
 
 
 def test_the_context_carries_missed_time_the_trend_and_late_users() -> None:
-    catchup = Catchup(WINDOW.start.replace(hour=6), 7200)
+    catchup = Catchup(WINDOW.start_at.replace(hour=6), 7200)
     payload = render_slack(
         report([user(1, late=True)], catchup=catchup, previous_users=4, window_users=0), email_on=False
     )
@@ -106,7 +106,7 @@ def test_slack_control_characters_are_escaped() -> None:
     )
 )
 def test_no_name_or_email_becomes_markup_a_mention_or_a_link(people: list[tuple[str, str]]) -> None:
-    users = [NewUser(f"id-{n}", name, email, WINDOW.start) for n, (name, email) in enumerate(people)]
+    users = [NewUser(f"id-{n}", name, email, WINDOW.start_at) for n, (name, email) in enumerate(people)]
     payload = render_slack(report(users), email_on=True)
     assert payload_problem(payload) is None
     for block in payload["blocks"]:

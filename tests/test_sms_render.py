@@ -14,7 +14,7 @@ from notifier.mixpanel import NewUser
 from notifier.render.gsm7 import BASIC, SEGMENT_SEPTETS, septets, to_gsm7
 from notifier.render.report import Report
 from notifier.render.sms import DIALLABLE_DIGITS, render_sms
-from notifier.trigger import Window
+from notifier.span import Span
 from tests.render_helpers import BERLIN, UTC_ZONE, WINDOW, report, user
 
 
@@ -65,9 +65,11 @@ def test_the_sms_is_always_one_gsm7_segment(names_list: list[str], zone: str, la
 
 @given(st.integers(min_value=0, max_value=100_000), st.text(max_size=300))
 def test_the_sms_fits_for_any_count_up_to_100000_and_very_long_names(count: int, name: str) -> None:
-    many = [NewUser(str(n), name, "", WINDOW.start) for n in range(min(count, 30))]
-    padded = many + [NewUser("x", name, "", WINDOW.start)] * (count - len(many))
-    body = render_sms(Report(padded, Window(WINDOW.start, WINDOW.start + timedelta(days=31)), UTC_ZONE))
+    many = [NewUser(str(n), name, "", WINDOW.start_at) for n in range(min(count, 30))]
+    padded = many + [NewUser("x", name, "", WINDOW.start_at)] * (count - len(many))
+    body = render_sms(
+        Report(padded, Span.between(WINDOW.start_at, WINDOW.start_at + timedelta(days=31)), UTC_ZONE)
+    )
     assert septets(body) <= SEGMENT_SEPTETS
     if count:
         assert f"{count:,} new user" in body
@@ -89,7 +91,9 @@ def test_ordinary_names_keep_their_dots_and_spaces() -> None:
 
 
 def test_a_window_across_midnight_names_both_days() -> None:
-    window = Window(datetime(2026, 11, 27, 22, 0, tzinfo=UTC), datetime(2026, 11, 28, 22, 0, tzinfo=UTC))
+    window = Span.between(
+        datetime(2026, 11, 27, 22, 0, tzinfo=UTC), datetime(2026, 11, 28, 22, 0, tzinfo=UTC)
+    )
     assert render_sms(Report([], window, UTC_ZONE)) == "Mixpanel: no new users 27 Nov 22:00-28 Nov 22:00 UTC"
 
 

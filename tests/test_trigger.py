@@ -16,7 +16,8 @@ from notifier.render.email import render_email
 from notifier.render.report import Catchup, Report, describe_window
 from notifier.render.slack import render_slack
 from notifier.render.sms import render_sms
-from notifier.trigger import Trigger, Window, decode_data, parse_timestamp, parse_trigger
+from notifier.span import Span
+from notifier.trigger import Trigger, decode_data, parse_timestamp, parse_trigger
 from tests.conftest import LogLines, World
 
 PUBLISHED = datetime(2026, 11, 28, 9, 0, 42, 123456, tzinfo=UTC)
@@ -35,7 +36,7 @@ def bad(fields: object) -> BadMessage:
 
 def test_empty_data_means_the_default_lookback_ending_at_the_published_minute() -> None:
     trigger = parse_trigger(b"", publish_time=PUBLISHED, default_lookback=60)
-    assert trigger.window == Window(
+    assert trigger.window == Span.between(
         datetime(2026, 11, 28, 8, 0, tzinfo=UTC), datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
     )
     assert trigger.dry_run is False
@@ -48,7 +49,7 @@ def test_an_empty_object_is_the_same_as_empty_data() -> None:
 
 def test_lookback_minutes_sets_the_window_length() -> None:
     window = parse({"lookback_minutes": 15}).window
-    assert (window.start, window.end) == (
+    assert (window.start_at, window.end_at) == (
         datetime(2026, 11, 28, 8, 45, tzinfo=UTC),
         datetime(2026, 11, 28, 9, 0, tzinfo=UTC),
     )
@@ -56,7 +57,7 @@ def test_lookback_minutes_sets_the_window_length() -> None:
 
 @pytest.mark.parametrize("value", [1, 60, 1440, 44640])
 def test_lookback_accepts_1_to_44640_minutes(value: int) -> None:
-    assert parse({"lookback_minutes": value}).window.minutes == value
+    assert parse({"lookback_minutes": value}).window.seconds / 60 == value
 
 
 @pytest.mark.parametrize("value", [0, -5, 44641, 10**12])
@@ -73,7 +74,7 @@ def test_lookback_of_the_wrong_type_is_a_bad_message(value: object) -> None:
 
 def test_publish_time_is_truncated_to_the_whole_minute_in_utc() -> None:
     published = datetime(2026, 11, 28, 10, 59, 59, 999999, tzinfo=UTC)
-    assert parse({}, published).window.end == datetime(2026, 11, 28, 10, 59, tzinfo=UTC)
+    assert parse({}, published).window.end_at == datetime(2026, 11, 28, 10, 59, tzinfo=UTC)
 
 
 def test_a_redelivered_message_covers_exactly_the_same_window() -> None:
@@ -100,7 +101,7 @@ def test_ticks_one_lookback_apart_tile_time_without_gap_or_overlap(
 
 def test_explicit_start_and_end_give_that_window_in_utc() -> None:
     window = parse({"start": "2026-11-01T00:00:00+01:00", "end": "2026-11-02T00:00:00Z"}).window
-    assert window == Window(
+    assert window == Span.between(
         datetime(2026, 10, 31, 23, 0, tzinfo=UTC), datetime(2026, 11, 2, 0, 0, tzinfo=UTC)
     )
 
@@ -108,8 +109,8 @@ def test_explicit_start_and_end_give_that_window_in_utc() -> None:
 def test_explicit_bounds_with_fractions_round_up_to_whole_seconds() -> None:
     # $created has whole seconds: rounding both bounds up keeps start <= created < end exact.
     window = parse({"start": "2026-11-01T00:00:00.2Z", "end": "2026-11-01T01:00:00.5Z"}).window
-    assert window.start == datetime(2026, 11, 1, 0, 0, 1, tzinfo=UTC)
-    assert window.end == datetime(2026, 11, 1, 1, 0, 1, tzinfo=UTC)
+    assert window.start_at == datetime(2026, 11, 1, 0, 0, 1, tzinfo=UTC)
+    assert window.end_at == datetime(2026, 11, 1, 1, 0, 1, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -136,7 +137,7 @@ def test_bad_explicit_windows_are_bad_messages(fields: dict[str, object], field:
 
 def test_a_window_of_exactly_31_days_is_allowed() -> None:
     window = parse({"start": "2026-10-01T00:00:00Z", "end": "2026-11-01T00:00:00Z"}).window
-    assert window.end - window.start == timedelta(days=31)
+    assert window.end_at - window.start_at == timedelta(days=31)
 
 
 def test_dry_run_must_be_a_boolean() -> None:
@@ -204,7 +205,7 @@ def test_arbitrary_json_objects_give_a_trigger_or_the_documented_error(fields: d
         trigger = parse(fields)
     except BadMessage:
         return
-    assert timedelta(0) < trigger.window.end - trigger.window.start <= timedelta(days=31)
+    assert timedelta(0) < trigger.window.end_at - trigger.window.start_at <= timedelta(days=31)
 
 
 def test_pubsub_data_is_base64_and_absent_data_is_empty() -> None:
@@ -221,14 +222,14 @@ def test_publish_times_with_nanoseconds_are_truncated_to_the_microsecond() -> No
     assert parse_timestamp("2026-11-28T09:00:42.123456000Z", field="publishTime").microsecond == 123456
 
 
-def window_for_publish_time(text: str) -> Window:
+def window_for_publish_time(text: str) -> Span:
     published = parse_timestamp(text, field="publishTime")
     return parse_trigger(b"", publish_time=published, default_lookback=60).window
 
 
 def test_a_publish_time_a_nanosecond_before_the_minute_stays_in_that_minute() -> None:
     window = window_for_publish_time("2026-11-28T09:00:59.999999001Z")
-    assert window == Window(
+    assert window == Span.between(
         datetime(2026, 11, 28, 8, 0, tzinfo=UTC), datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
     )
 
@@ -243,7 +244,7 @@ def test_the_window_ends_at_the_minute_the_publish_time_names_whatever_its_digit
 ) -> None:
     moment = moment.replace(second=59)  # the last second of a minute: where rounding up would cross it
     text = moment.strftime("%Y-%m-%dT%H:%M:%S") + (f".{fraction}" if fraction else "") + "Z"
-    assert window_for_publish_time(text).end == moment.replace(second=0, microsecond=0, tzinfo=UTC)
+    assert window_for_publish_time(text).end_at == moment.replace(second=0, microsecond=0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
@@ -259,9 +260,9 @@ def test_explicit_bounds_round_up_to_the_second_on_every_digit(text: str, bound:
     # A user created at a whole second s is inside [start, end) exactly when start <= s < end holds
     # for the instants the text names: with whole-second s, that is the bounds rounded up.
     window = parse({"start": text, "end": "2026-11-02T00:00:00Z"}).window
-    assert window.start == bound
+    assert window.start_at == bound
     window = parse({"start": "2026-10-31T00:00:00Z", "end": text}).window
-    assert window.end == bound
+    assert window.end_at == bound
 
 
 # A window that cannot be shown in TIMEZONE -------------------------------------------------------
@@ -300,7 +301,7 @@ def test_a_window_at_the_ends_of_the_calendar_is_a_bad_message(
 
 def test_the_catch_up_reach_before_the_window_must_be_shown_too() -> None:
     fields = {"start": "0001-01-05T00:00:00Z", "end": "0001-01-05T01:00:00Z"}
-    assert parse_in(fields, "UTC", reach_back=timedelta(days=1)).window.start.year == 1
+    assert parse_in(fields, "UTC", reach_back=timedelta(days=1)).window.start_at.year == 1
     with pytest.raises(BadMessage, match="looks back up to 9 days"):
         parse_in(fields, "UTC", reach_back=WEEK_AND_AN_HOUR)
 
@@ -340,21 +341,21 @@ def test_every_window_accepted_can_be_rendered_with_its_catch_up_and_trend(
         window = parse_in(fields, zone, reach_back).window
     except BadMessage:
         return
-    length = window.end - window.start
-    earliest = min(window.start - length, window.end - reach_back)
-    user = NewUser("u1", "Ada", "ada@example.com", window.start)
+    length = window.end_at - window.start_at
+    earliest = min(window.start_at - length, window.end_at - reach_back)
+    user = NewUser("u1", "Ada", "ada@example.com", window.start_at)
     report = Report(
         [user],
         window,
         ZoneInfo(zone),
-        catchup=Catchup(since=earliest, seconds=int((window.start - earliest).total_seconds()) or 1),
+        catchup=Catchup(since=earliest, seconds=int((window.start_at - earliest).total_seconds()) or 1),
         previous_users=3,
         window_users=1,
     )
     render_email(report, row_limit=5)
     render_sms(report)
     render_slack(report, email_on=True)
-    describe_window(Window(window.start - length, window.start), ZoneInfo(zone))
+    describe_window(Span.between(window.start_at - length, window.start_at), ZoneInfo(zone))
 
 
 @given(windows_near_the_ends(), st.sampled_from(ZONES))

@@ -39,7 +39,7 @@ class Attachment:
 def attachment_name(report: Report, *, zip_above_rows: int = ZIP_ABOVE_ROWS) -> str:
     """The attachment's file name: the CSV's, with .zip past `zip_above_rows` users."""
     window = report.window
-    name = f"new-users-{window.start:%Y%m%dT%H%MZ}-{window.end:%Y%m%dT%H%MZ}.csv"
+    name = f"new-users-{window.start_at:%Y%m%dT%H%MZ}-{window.end_at:%Y%m%dT%H%MZ}.csv"
     return f"{name}.zip" if report.count > zip_above_rows else name
 
 

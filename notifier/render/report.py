@@ -16,8 +16,8 @@ from zoneinfo import ZoneInfo
 from notifier.breakdown import Breakdown
 from notifier.mixpanel import NewUser
 from notifier.quiet_hours import HeldTexts
+from notifier.span import Span
 from notifier.tally import Tally
-from notifier.trigger import Window
 from notifier.users import count_late
 
 UTC_ZONE = ZoneInfo("UTC")
@@ -37,7 +37,7 @@ class Report:
     """Everything a digest shows, on any channel: the users and what to say about them."""
 
     users: Sequence[NewUser]  # sorted by created time
-    window: Window
+    window: Span
     zone: ZoneInfo
     label: str = "Mixpanel"
     catchup: Catchup | None = None
@@ -62,7 +62,7 @@ class Report:
 
 def showable(report: Report) -> Report:
     """The report, in UTC instead when a time it shows has no date in its zone (the calendar's ends)."""
-    instants = [report.window.start, report.window.end]
+    instants = [report.window.start_at, report.window.end_at]
     instants += [extra.since for extra in (report.catchup, report.held_texts) if extra]
     instants += [user.created for user in report.users[:1]] + [user.created for user in report.users[-1:]]
     zone = shown_zone(instants, report.zone)
@@ -91,15 +91,15 @@ def headline(report: Report) -> str:
     return f"{report.label}: {new_users(report.count)}"
 
 
-def describe_window(window: Window, zone: ZoneInfo, *, short: bool = False) -> str:
+def describe_window(window: Span, zone: ZoneInfo, *, short: bool = False) -> str:
     """The window for people, in `zone`: '28 Nov 2026, 08:00–09:00 CET'.
 
     `short` drops the year and uses ASCII, for the SMS: '28 Nov 08:00-09:00 CET'. A window across a
     change of clocks names the zone at each end ('02:00 CEST–02:00 CET'), so it never reads as empty.
     A window with no date in `zone` (at the calendar's ends) is shown in UTC.
     """
-    zone = shown_zone((window.start, window.end), zone)
-    start, end = window.start.astimezone(zone), window.end.astimezone(zone)
+    zone = shown_zone((window.start_at, window.end_at), zone)
+    start, end = window.start_at.astimezone(zone), window.end_at.astimezone(zone)
     day, dash = ("%d %b", "-") if short else ("%d %b %Y,", "–")
     start_zone, end_zone = start.strftime("%Z"), end.strftime("%Z")
     start_tail = f" {start_zone}" if start_zone != end_zone else ""
@@ -111,10 +111,10 @@ def describe_window(window: Window, zone: ZoneInfo, *, short: bool = False) -> s
     return f"{start:{day} %H:%M}{start_tail}{between}{end:{day} %H:%M} {end_zone}"
 
 
-def same_day(window: Window, zone: ZoneInfo) -> bool:
+def same_day(window: Span, zone: ZoneInfo) -> bool:
     """True when the window lies within one calendar day in `zone` (an end at midnight included)."""
-    start = window.start.astimezone(zone)
-    last = (window.end - timedelta(microseconds=1)).astimezone(zone)
+    start = window.start_at.astimezone(zone)
+    last = (window.end_at - timedelta(microseconds=1)).astimezone(zone)
     return start.date() == last.date()
 
 
@@ -139,7 +139,7 @@ def trend(report: Report) -> str | None:
     """'4 more than the hour before', or None when the previous window's count is unknown."""
     if report.previous_users is None:
         return None
-    before = period((report.window.end - report.window.start).total_seconds()) + " before"
+    before = period(report.window.seconds) + " before"
     difference = report.window_users - report.previous_users
     if difference == 0:
         return f"as many as {before}"
@@ -152,7 +152,7 @@ def missed(report: Report) -> str | None:
     if catchup is None:
         return None
     since = catchup.since.astimezone(report.zone)
-    start = report.window.start.astimezone(report.zone)
+    start = report.window.start_at.astimezone(report.zone)
     when = f"{since:%H:%M}" if since.date() == start.date() else f"{since:%d %b %H:%M}"
     return f"including {duration(catchup.seconds)} missed since {when}"
 

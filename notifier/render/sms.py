@@ -51,7 +51,7 @@ def _when(report: Report, held: HeldTexts | None) -> str:
     if held is None:
         return to_gsm7(describe_window(report.window, report.zone, short=True))
     since = held.since.astimezone(report.zone)
-    clock = "%H:%M" if report.window.end - held.since < timedelta(days=1) else "%d %b %H:%M"
+    clock = "%H:%M" if report.window.end_at - held.since < timedelta(days=1) else "%d %b %H:%M"
     return to_gsm7(f"since {since:{clock}} {since:%Z}")
 
 
