@@ -52,7 +52,6 @@ class EmailDigest:
     html: str
     text: str
     attachment: Attachment | None
-    listed: int = 0  # users listed in the bodies (the rest are in the attachment)
 
 
 def email_subject(report: Report) -> str:
@@ -97,7 +96,6 @@ def render_email(
         html=head + "".join(inlined[:listed]) + tail,
         text=text,
         attachment=attachment(report, zip_above_rows=zip_above_rows) if listed < count else None,
-        listed=listed,
     )
 
 
