@@ -34,7 +34,7 @@ Bounds = tuple[tuple[datetime, datetime], ...]  # the ranges asked for, as datet
 DEFAULT_CREATED_PROPERTY = variables.default("CREATED_PROPERTY")
 FIRST_SEEN = "$mp_first_event_time"  # Mixpanel's own "First Seen", computed for every profile
 DEFAULT_PAGE_CONCURRENCY = int(variables.default("MIXPANEL_PAGE_CONCURRENCY"))
-NAME_PROPERTIES = ("$email", "$name", "$first_name", "$last_name")
+NAME_PROPERTIES = variables.DIGEST_PROPERTIES
 MAX_NAME_CHARS = 200
 MAX_EXTRA_CHARS = 100
 # A profile without $distinct_id is keyed by what it shows; this prefix marks such a key.

@@ -21,7 +21,7 @@ from email_validator import EmailNotValidError, validate_email
 from notifier.errors import ConfigError
 from notifier.filter_expression import why_unbalanced
 from notifier.quiet_hours import QuietHours
-from notifier.variables import BY_NAME, MESSAGING_SERVICE_SID_PATTERN, Variable
+from notifier.variables import BY_NAME, DIGEST_PROPERTIES, MESSAGING_SERVICE_SID_PATTERN, Variable
 
 MIXPANEL_HOSTS = {
     "us": "https://mixpanel.com",
@@ -36,7 +36,7 @@ _MESSAGING_SERVICE_SID = re.compile(MESSAGING_SERVICE_SID_PATTERN)
 MAX_LABEL_CHARS = 60
 SECRET_VERSION_NAME = re.compile(r"^projects/[^/\s]+/secrets/[^/\s]+/versions/[^/\s]+$")
 # The digest's own fields: asking for them again as extra columns would only repeat them.
-_BUILT_IN_PROPERTIES = frozenset({"$email", "$name", "$first_name", "$last_name", "$created"})
+_BUILT_IN_PROPERTIES = frozenset({*DIGEST_PROPERTIES, BY_NAME["CREATED_PROPERTY"].default})
 _TRUE, _FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
 T = TypeVar("T")

@@ -219,7 +219,8 @@ def _window(fields: Mapping[str, Any], *, publish_time: datetime, default_lookba
         if not start < end:
             raise BadMessage("start must be before end", field="start")
         if end - start > MAX_WINDOW:
-            raise BadMessage("the window from start to end is longer than 31 days", field="end")
+            days = MAX_LOOKBACK_MINUTES // (24 * 60)
+            raise BadMessage(f"the window from start to end is longer than {days} days", field="end")
         return Span.between(start, end)
     lookback = fields.get("lookback_minutes", default_lookback)
     if isinstance(lookback, bool) or not isinstance(lookback, int):

@@ -18,6 +18,8 @@ from notifier.outcome import Outcome
 
 MAX_LOOKBACK_MINUTES = 44640  # 31 days: the longest window a trigger message may ask for
 MAX_EXTRA_PROPERTIES = 5
+# The profile properties every digest shows (beside the CREATED_PROPERTY date): never extra columns.
+DIGEST_PROPERTIES = ("$email", "$name", "$first_name", "$last_name")
 # The channels, in the order every message and summary lists them, and the variable that turns each on.
 CHANNEL_VARIABLES = {"email": "EMAIL_TO", "sms": "SMS_TO", "slack": "SLACK_WEBHOOK_URL"}
 # The run's own budget ends this long before the platform stops the function.
