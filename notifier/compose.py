@@ -8,7 +8,7 @@ from typing import Any
 from notifier.breakdown import Breakdown, break_down
 from notifier.companies import roll_up
 from notifier.fetch import Fetched
-from notifier.plan import Plan
+from notifier.plan import TELLS_HELD, Plan
 from notifier.quiet_hours import HeldTexts
 from notifier.render.email import EmailDigest, render_email
 from notifier.render.report import Catchup, Report
@@ -83,7 +83,7 @@ def _breakdown(settings: Settings, users: Users) -> Breakdown | None:
 def _held_texts(plan: Plan) -> HeldTexts | None:
     """The users quiet runs held back, for the text that tells them (only when texts go out now)."""
     held = plan.state.held.values()
-    if not any(tally.users for tally in held) or not plan.owed.get("sms"):
+    if not any(tally.users for tally in held) or not plan.owed.get(TELLS_HELD):
         return None
     since = min(tally.since for tally in held)
     return HeldTexts(users=sum(tally.users for tally in held), since=Span(since, since + 1).start_at)

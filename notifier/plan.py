@@ -31,6 +31,8 @@ LOG = logging.getLogger(__name__)
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 # Slack has one recipient per deployment, the webhook; its URL is a secret, so it is never the key.
 SLACK_RECIPIENT = "webhook"
+# The channel quiet hours hold back: its next text tells the tallies quiet runs kept.
+TELLS_HELD = "sms"
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,8 @@ class Plan:
         """True when the history says there is nothing left for this delivery to fetch, send or hold."""
         if not self.state.holds_message:
             return True
-        return not any(self.owed.values()) and not (self.holds_texts and self.state.start is Start.FRESH)
+        # A quiet delivery fetches to count what it holds, resumed too: its first may have failed first.
+        return not any(self.owed.values()) and not self.holds_texts
 
 
 def prepare(message: PubSubMessage, settings: Settings, services: Services, retrier: Retrier) -> Prepared:
@@ -118,7 +121,7 @@ def prepare(message: PubSubMessage, settings: Settings, services: Services, retr
     stale = age > timedelta(minutes=settings.max_message_age_minutes)
     quiet = texts_held(trigger, settings)
     channels = settings.configured_channels if stale else _chosen_channels(trigger, settings)
-    channels -= {"sms"} if quiet else set()
+    channels -= {TELLS_HELD} if quiet else set()
     request = RunRequest(
         message=message.key,
         owner=uuid.uuid4().hex,
@@ -130,7 +133,7 @@ def prepare(message: PubSubMessage, settings: Settings, services: Services, retr
         lease_seconds=int(settings.run_budget_seconds) + 60,
         keep_seconds=settings.max_message_age_minutes * 60 + 86400,
         intent=Intent.GIVE_UP if stale else Intent.DRY_RUN if trigger.dry_run else Intent.RUN,
-        takes_held=trigger.scheduled and "sms" in channels,
+        takes_held=trigger.scheduled and TELLS_HELD in channels,
     )
     # Nothing is sent for a stale message: its secrets are not read (a Secret Manager outage must not
     # turn an old message into a retry storm).

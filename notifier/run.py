@@ -19,7 +19,7 @@ from notifier.deliver import channels_for, deliver
 from notifier.errors import BadMessage, NotifierError, RedeliveryRequested
 from notifier.fetch import fetch
 from notifier.mixpanel import MixpanelClient
-from notifier.plan import Plan, Prepared, PubSubMessage, prepare, stale_message
+from notifier.plan import TELLS_HELD, Plan, Prepared, PubSubMessage, prepare, stale_message
 from notifier.retry import Deadline, Retrier
 from notifier.services import Services
 from notifier.settings import Settings
@@ -106,7 +106,7 @@ def _holds(unit: RunUnit, plan: Plan) -> None:
     if plan.holds_texts and plan.state.reported is not None:
         unit.held_back = len(plan.state.reported) // USER_KEY_BYTES
     if plan.request.takes_held:
-        unit.held_told_on = "sms"
+        unit.held_told_on = TELLS_HELD
 
 
 def _mixpanel(settings: Settings, plan: Plan, retrier: Retrier, progress: Progress) -> MixpanelClient:
@@ -129,6 +129,8 @@ def _give_up(
 ) -> NoReturn:
     """A stale message takes over its record, if any, only for the unit to end it; it always ends
     as stale (acked), even when the history does not answer: an old message must not loop."""
+    # Tallies it took and texted stay told; only those of a text nobody heard go back.
+    unit.held_told_on = TELLS_HELD
     try:
         store = progress.store = open_store()
         state = unit.begin(store, prepared.request)

@@ -34,6 +34,19 @@ def sign_up(world: World, at: datetime) -> None:
     world.users(at.strftime("%Y-%m-%dT%H:%M:%S"))
 
 
+def a_morning_text_reaches_only_the_second_phone(night: World) -> datetime:
+    """A user held at 03:15 Berlin; the 07:00 tick's text fails for the first phone (redelivery
+    requested) and reaches the second. Returns the 07:00 message's publish time."""
+    sign_up(night, datetime(2026, 11, 29, 2, 15, tzinfo=UTC))
+    tick(night, datetime(2026, 11, 29, 3, 0, tzinfo=UTC))  # 04:00 Berlin: held
+    night.twilio.script(*[Fault.status(503)] * night.services.policy.attempts)  # the first phone fails
+    published = datetime(2026, 11, 29, 6, 0, 42, tzinfo=UTC)
+    night.clock.now = published + timedelta(seconds=5)
+    night.redelivery(message_id="tick-morning", published=published)
+    assert [m["To"] for m in night.twilio.messages()] == [PHONES[1]]
+    return published
+
+
 def texts(world: World) -> list[str]:
     return [m["Body"] for m in world.twilio.messages() if m["To"] == PHONES[0]]
 
@@ -68,14 +81,7 @@ def test_the_first_text_after_quiet_hours_goes_even_when_its_own_hour_found_nobo
 
 
 def test_the_text_after_quiet_hours_is_sent_once_whatever_is_redelivered(night: World) -> None:
-    sign_up(night, datetime(2026, 11, 29, 2, 15, tzinfo=UTC))
-    tick(night, datetime(2026, 11, 29, 3, 0, tzinfo=UTC))  # 04:00 Berlin: held
-    morning = datetime(2026, 11, 29, 6, 0, tzinfo=UTC)
-    night.twilio.script(*[Fault.status(503)] * night.services.policy.attempts)  # the first phone fails
-    published = morning + timedelta(seconds=42)
-    night.clock.now = published + timedelta(seconds=5)
-    night.redelivery(message_id="tick-morning", published=published)
-    assert [m["To"] for m in night.twilio.messages()] == [PHONES[1]]
+    published = a_morning_text_reaches_only_the_second_phone(night)
     if night.environ.get("STATE_STORE") == "firestore":
         night.restart()  # a fresh instance: the history in Firestore is all that survives
     night.deliver(message_id="tick-morning", published=published)  # the redelivery texts the first phone
@@ -120,3 +126,38 @@ def test_a_backfill_at_night_texts_as_asked(night: World) -> None:
     night.clock.now = datetime(2026, 11, 29, 2, 5, tzinfo=UTC)
     night.deliver(backfill, message_id="backfill", published=datetime(2026, 11, 29, 2, 1, tzinfo=UTC))
     assert len(texts(night)) == 1
+
+
+@pytest.mark.parametrize("late_arrival", ["0", "60"])
+def test_a_quiet_run_that_only_texts_holds_its_users_through_a_redelivery(
+    night: World, late_arrival: str
+) -> None:
+    for name in ("EMAIL_TO", "EMAIL_FROM", "SENDGRID_API_KEY"):
+        night.environ.pop(name)  # texts are the only channel: a quiet run has nothing to send at all
+    night.environ["LATE_ARRIVAL_MINUTES"] = late_arrival
+    sign_up(night, datetime(2026, 11, 29, 2, 15, tzinfo=UTC))  # 03:15 Berlin
+    quiet = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
+    night.mixpanel.script(*[Fault.status(503)] * night.services.policy.attempts)  # its first delivery
+    published = quiet + timedelta(seconds=42)
+    night.clock.now = published + timedelta(seconds=5)
+    assert night.redelivery(message_id="tick-quiet", published=published)["outcome"] == "will_retry"
+    if night.environ.get("STATE_STORE") == "firestore":
+        night.restart()
+    night.clock.advance(minutes=10)
+    resumed = night.deliver(message_id="tick-quiet", published=published)
+    assert (resumed.outcome, resumed.texts_held) == (Outcome.NOTHING_TO_SEND, 1)
+    tick(night, datetime(2026, 11, 29, 6, 0, tzinfo=UTC))  # 07:00 Berlin
+    (text,) = texts(night)
+    assert text.startswith("Acme iOS: 1 new user since 03:00")
+
+
+def test_a_morning_text_given_up_as_stale_keeps_the_count_it_texted_told(night: World) -> None:
+    published = a_morning_text_reaches_only_the_second_phone(night)
+    night.clock.advance(hours=25)  # a redelivery now is past MAX_MESSAGE_AGE_MINUTES: given up
+    if night.environ.get("STATE_STORE") == "firestore":
+        night.restart()
+    assert night.deliver(message_id="tick-morning", published=published).outcome is Outcome.STALE_MESSAGE
+    sign_up(night, datetime(2026, 11, 30, 7, 30, tzinfo=UTC))
+    tick(night, datetime(2026, 11, 30, 8, 0, tzinfo=UTC))  # 09:00 Berlin, the next day
+    second = [m["Body"] for m in night.twilio.messages() if m["To"] == PHONES[1]][1]
+    assert second.startswith("Acme iOS: 1 new user")  # not 2: the held one was texted already
