@@ -12,8 +12,8 @@ import hashlib
 import logging
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from notifier.errors import BadMessage, ExpiredMessage, StaleMessage
@@ -22,7 +22,7 @@ from notifier.quiet_hours import in_quiet_hours
 from notifier.retry import Retrier
 from notifier.services import Services
 from notifier.settings import Settings, check_slack_webhook_url
-from notifier.state import Intent, Note, RunRequest, RunState, Start, recipient_key
+from notifier.state import Intent, Note, OpenClaim, RunRequest, RunState, Start, recipient_key
 from notifier.trigger import Trigger, parse_trigger
 from notifier.variables import CHANNEL_VARIABLES
 
@@ -72,6 +72,7 @@ class Prepared:
     published: datetime
     age: timedelta  # how long ago it was published, by this instance's clock
     holds_texts: bool = False  # quiet hours: no text now; the users found are held for the next one
+    abandoned: bool = False  # a message no delivery can run any more, ended by a later run
 
 
 @dataclass(frozen=True)
@@ -126,6 +127,7 @@ def prepare(message: PubSubMessage, settings: Settings, services: Services, retr
         message=message.key,
         owner=uuid.uuid4().hex,
         window=trigger.window,
+        published=int(message.published.timestamp()),
         scheduled=trigger.scheduled,
         now=int(now.timestamp()),
         max_catch_up=settings.state.max_catch_up_minutes * 60,
@@ -140,6 +142,33 @@ def prepare(message: PubSubMessage, settings: Settings, services: Services, retr
     secrets = None if stale else read_secrets(settings, channels, trigger.dry_run, services, retrier)
     recipients = recipients_of(settings, channels)
     return Prepared(trigger, request, secrets, recipients, message.published, age, holds_texts=quiet)
+
+
+def abandoned(plan: Plan, settings: Settings) -> tuple[OpenClaim, ...]:
+    """Messages that hold time open and that no delivery can run any more: past
+    MAX_MESSAGE_AGE_MINUTES, with any delivery begun before then over (its lease is past)."""
+    request = plan.request
+    horizon = request.now - settings.max_message_age_minutes * 60 - request.lease_seconds
+    return tuple(claim for claim in plan.state.open_claims if claim.published < horizon)
+
+
+def abandoned_message(claim: OpenClaim, prepared: Prepared, settings: Settings) -> Prepared:
+    """A stale delivery of an abandoned message, for a later run to end it as the message's last
+    redelivery would have, had Pub/Sub sent one past MAX_MESSAGE_AGE_MINUTES."""
+    request = replace(
+        prepared.request,
+        message=claim.message,
+        owner=uuid.uuid4().hex,
+        window=claim.window,
+        published=claim.published,
+        scheduled=True,
+        intent=Intent.GIVE_UP,
+        takes_held=False,
+    )
+    published = datetime.fromtimestamp(claim.published, UTC)
+    age = timedelta(seconds=request.now - claim.published)
+    recipients = recipients_of(settings, settings.configured_channels)
+    return Prepared(Trigger(claim.window), request, None, recipients, published, age, abandoned=True)
 
 
 def texts_held(trigger: Trigger, settings: Settings) -> bool:
@@ -179,7 +208,11 @@ def stale_message(
     """The error a stale message ends with: how old it is and what it gives up, if anything (`state`
     None: the history did not answer, `unanswered` says how)."""
     said = f"message published {prepared.published.isoformat()} is {_duration(prepared.age)} old, past "
-    said += "MAX_MESSAGE_AGE_MINUTES; acked without running"
+    if prepared.abandoned:
+        said += "MAX_MESSAGE_AGE_MINUTES, and its deliveries stopped before it ended (Pub/Sub redelivers "
+        said += "for 24 hours, and a redeploy drops what it holds): a later run ended it"
+    else:
+        said += "MAX_MESSAGE_AGE_MINUTES; acked without running"
     rerun = "; to re-run a window, publish start/end"
     if state is None:
         kind = type(unanswered).__name__
@@ -193,6 +226,11 @@ def stale_message(
     if state.told_anyone and untold and state.start is Start.RESUMED:
         return StaleMessage(
             f"{said}; gave up on {', '.join(untold)} left untold by earlier deliveries{rerun}"
+        )
+    if state.start is Start.LAPSED:
+        return StaleMessage(
+            f"{said}; its record expired before it ended, so who it told is unknown: its time is searched "
+            f"only for late arrivals{rerun}"
         )
     if not prepared.request.scheduled and not state.told_anyone and state.start is not Start.ENDED:
         return StaleMessage(f"{said}: the window it asked for was never reported{rerun}")

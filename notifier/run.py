@@ -16,10 +16,19 @@ from typing import Any, NoReturn
 from notifier.compose import compose, profile_properties
 from notifier.decision import Disposition
 from notifier.deliver import channels_for, deliver
-from notifier.errors import BadMessage, NotifierError, RedeliveryRequested
+from notifier.errors import BadMessage, InProgress, NotifierError, RedeliveryRequested
 from notifier.fetch import fetch
 from notifier.mixpanel import MixpanelClient
-from notifier.plan import TELLS_HELD, Plan, Prepared, PubSubMessage, prepare, stale_message
+from notifier.plan import (
+    TELLS_HELD,
+    Plan,
+    Prepared,
+    PubSubMessage,
+    abandoned,
+    abandoned_message,
+    prepare,
+    stale_message,
+)
 from notifier.retry import Deadline, Retrier
 from notifier.services import Services
 from notifier.settings import Settings
@@ -83,6 +92,7 @@ def _steps(
         _give_up(prepared, unit, lambda: services.store(settings, retrier, environ), progress)
     store = progress.store = services.store(settings, retrier, environ)
     plan = progress.plan = Plan.of(prepared, unit.begin(store, prepared.request), prepared.secrets)
+    _end_abandoned(plan, prepared, settings, services, store)
     _holds(unit, plan)
     if plan.nothing_to_do:
         return
@@ -107,6 +117,19 @@ def _holds(unit: RunUnit, plan: Plan) -> None:
         unit.held_back = len(plan.state.reported) // USER_KEY_BYTES
     if plan.request.takes_held:
         unit.held_told_on = TELLS_HELD
+
+
+def _end_abandoned(
+    plan: Plan, prepared: Prepared, settings: Settings, services: Services, store: StateStore
+) -> None:
+    """End the messages whose deliveries stopped for good while they held time open, each as its
+    last stale redelivery would have (time given back if nobody was told), with its own summary."""
+    for claim in abandoned(plan, settings):
+        started, progress = services.clock(), Progress()
+        stale = progress.prepared = abandoned_message(claim, prepared, settings)
+        with RunUnit() as unit:
+            _give_up(stale, unit, lambda: store, progress)
+        log_summary(summarise(progress, unit), started, services)
 
 
 def _mixpanel(settings: Settings, plan: Plan, retrier: Retrier, progress: Progress) -> MixpanelClient:
@@ -134,6 +157,8 @@ def _give_up(
     try:
         store = progress.store = open_store()
         state = unit.begin(store, prepared.request)
+    except InProgress:
+        raise  # another delivery is ending it: the redelivery finds it ended
     except NotifierError as error:
         raise stale_message(prepared, None, unanswered=error) from None
     raise stale_message(prepared, state)

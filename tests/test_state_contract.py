@@ -67,6 +67,7 @@ def tick(
         message=message or (f"msg-{k}" if scheduled else f"backfill-{k}"),
         owner=owner,
         window=window,
+        published=window.end,
         scheduled=scheduled,
         now=now if now is not None else window.end + 5,
         max_catch_up=max_catch_up,
@@ -341,6 +342,23 @@ def test_giving_up_takes_over_a_record_and_claims_nothing(stores: Callable[[], S
     store = stores()
     end(store, tick(0), End.KEEP_OPEN)
     assert stores().begin(tick(0, owner="b", intent=Intent.GIVE_UP)).start is Start.RESUMED
+
+
+def test_a_claim_lists_the_messages_still_holding_time_open_until_they_end(
+    stores: Callable[[], StateStore],
+) -> None:
+    store = stores()
+    store.begin(tick(0))
+    end(store, tick(0), End.KEEP_OPEN)  # left open for a redelivery that may never come
+    (left_open,) = store.begin(tick(1)).open_claims
+    assert (left_open.message, left_open.published, left_open.spans) == ("msg-0", T0 + HOUR, hours((0, 1)))
+    assert store.begin(tick(2, intent=Intent.DRY_RUN)).open_claims == ()  # a dry run ends nothing
+    giving_up = tick(0, owner="b", intent=Intent.GIVE_UP)
+    assert store.begin(giving_up).start is Start.RESUMED
+    end(store, giving_up, End.RELEASE)
+    after = stores().begin(tick(3))
+    assert [claim.message for claim in after.open_claims] == ["msg-1"]
+    assert after.coverage == hours((0, 1), (2, 4))  # msg-0's hour caught up, and the dry run's
 
 
 def test_a_released_claim_is_caught_up_by_the_next_tick(stores: Callable[[], StateStore]) -> None:

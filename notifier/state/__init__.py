@@ -33,6 +33,7 @@ class RunRequest:
     message: str  # the message's key (Pub/Sub message id, or a hash of its data and publish time)
     owner: str  # this delivery's own token: two deliveries of one message never share it
     window: Span  # the window the message asks about
+    published: int  # when the message was published (Unix seconds): how old it is, to later runs
     scheduled: bool  # a lookback message: claims its time, catches up gaps, looks back for late arrivals
     now: int
     max_catch_up: int  # seconds: how far back a scheduled run extends over unclaimed time
@@ -51,6 +52,7 @@ class Start(StrEnum):
     ALREADY_COVERED = "already_covered"  # every instant of the window went to an earlier digest
     ENDED = "ended"  # an earlier delivery ended the message: nothing is left to do
     ABSENT = "absent"  # (giving up) the history has no record of the message
+    LAPSED = "lapsed"  # (giving up) its record expired while it was open: who it told is unknown
 
 
 @dataclass(frozen=True, order=True)
@@ -76,6 +78,16 @@ class Note(StrEnum):
 
 
 @dataclass(frozen=True)
+class OpenClaim:
+    """A scheduled message that claimed time and has not ended: the time is its, until it ends."""
+
+    message: str  # its key, as RunRequest.message
+    published: int  # Unix seconds: once it is too old for any delivery to run, a later run ends it
+    window: Span
+    spans: tuple[Span, ...]  # the time it claimed: its window and the time it caught up
+
+
+@dataclass(frozen=True)
 class RunState:
     """What the history says about this delivery: what to cover and who was told already."""
 
@@ -86,6 +98,7 @@ class RunState:
     previous_users: int | None = None  # users of the previous window of the same length (the trend)
     reported: bytes | None = None  # a resumed message's own users (user keys), as it first reported them
     held: Mapping[str, Held] = field(default_factory=dict)  # quiet runs' tallies it tells, taken at its claim
+    open_claims: tuple[OpenClaim, ...] = ()  # (a fresh claim) other messages that hold time open
 
     @property
     def holds_message(self) -> bool:

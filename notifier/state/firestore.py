@@ -35,6 +35,7 @@ from notifier.state import (
     Intent,
     Mark,
     Note,
+    OpenClaim,
     ReportedUsers,
     RunRequest,
     RunState,
@@ -73,11 +74,12 @@ class FirestoreStore:
     # -- the StateStore interface ---------------------------------------------------------------
     def begin(self, request: RunRequest) -> RunState:
         """Claim or resume the message in one transaction; see StateStore."""
-        names = [self._name("runs", _message_id(request.message)), self._name("coverage", "history")]
+        key = _message_id(request.message)
+        names = [self._name("runs", key), self._name("coverage", "history")]
         if request.intent is Intent.DRY_RUN:
             found, _ = self._batch_get(names, transaction=False)
             state, _record, _coverage = claim(
-                _record_from(found[names[0]]), _coverage_from(found[names[1]]), request
+                key, _record_from(found[names[0]]), _coverage_from(found[names[1]]), request
             )
             return state
 
@@ -87,7 +89,7 @@ class FirestoreStore:
             nonlocal chunks
             before_record, before_coverage = _record_from(found[names[0]]), _coverage_from(found[names[1]])
             chunks = before_record.reported_chunks if before_record else 0
-            state, record, coverage = claim(before_record, before_coverage, request)
+            state, record, coverage = claim(key, before_record, before_coverage, request)
             writes = []
             if record is not None and record != before_record:
                 writes.append({"update": {"name": names[0], "fields": _record_fields(record)}})
@@ -201,10 +203,9 @@ class FirestoreStore:
     def _coverage_closing(self, request: RunRequest, ending: Ending) -> dict[str, Any]:
         """The coverage document's part of closing: the window's count, its time no longer open.
 
-        No read is needed: the open spans are stored exactly as they were claimed, and a resumed
-        message covers what its first delivery claimed, so removing them by value is exact."""
+        No read is needed: the message's open claim is a field of its own, which the mask deletes."""
         fields: dict[str, Any] = {}
-        paths: list[str] = []
+        paths: list[str] = [f"open.{_message_id(request.message)}"]
         if ending.window_users is not None:
             key = count_key(request.window)
             fields["counts"] = _map({key: _int(ending.window_users)})
@@ -218,9 +219,6 @@ class FirestoreStore:
         return {
             "update": {"name": self._name("coverage", "history"), "fields": fields},
             "updateMask": {"fieldPaths": paths},
-            "updateTransforms": [
-                {"fieldPath": "open", "removeAllFromArray": {"values": [_span(s) for s in ending.covered]}}
-            ],
         }
 
     def _own_reported(self, message: str, chunks: int) -> bytes:
@@ -244,9 +242,9 @@ class FirestoreStore:
             record = _record_from(found[run])
             if record is None:
                 return None, []
-            coverage = released(_coverage_from(found[names[1]]), record)
-            # Nobody heard of its users: they must not count as reported when its time is caught up.
             message = run.rsplit("/", 1)[1]
+            coverage = released(message, _coverage_from(found[names[1]]), record)
+            # Nobody heard of its users: they must not count as reported when its time is caught up.
             reported = [
                 {"delete": self._name("reported", f"{message}-{n}")} for n in range(record.reported_chunks)
             ]
@@ -463,7 +461,7 @@ def _coverage_fields(coverage: Coverage) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "spans": _spans(coverage.spans),
         "counts": _map({key: _int(value) for key, value in coverage.counts.items()}),
-        "open": {"arrayValue": {"values": [_span(span) for span in coverage.open]}},
+        "open": _map({key: _open_claim(claim) for key, claim in coverage.open.items()}),
         "searched": _spans(coverage.searched),
         "held": _held(coverage.held),
     }
@@ -481,9 +479,30 @@ def _coverage_from(fields: Mapping[str, Any] | None) -> Coverage:
         spans=_spans_from(fields.get("spans")),
         genesis=_integer(genesis) if genesis else None,
         counts=counts,
-        open=_spans_from(fields.get("open")),
+        open={key: _open_claim_from(value) for key, value in _fields_of(fields.get("open")).items()},
         searched=_spans_from(fields.get("searched")),
         held=_held_from(fields.get("held")),
+    )
+
+
+def _open_claim(claim: OpenClaim) -> dict[str, Any]:
+    return _map(
+        {
+            "message": _str(claim.message),
+            "published": _int(claim.published),
+            "window": _span(claim.window),
+            "spans": _spans(claim.spans),
+        }
+    )
+
+
+def _open_claim_from(value: object) -> OpenClaim:
+    fields = _fields_of(value)
+    return OpenClaim(
+        message=_string(fields.get("message")),
+        published=_integer(fields.get("published")),
+        window=_span_from(fields.get("window")) or Span(0, 1),
+        spans=_spans_from(fields.get("spans")),
     )
 
 

@@ -29,7 +29,8 @@ class MemoryStore:
         """Claim or resume the message; see StateStore."""
         with self._lock:
             self._expire(request.now)
-            state, record, coverage = claim(self._records.get(request.message), self._coverage, request)
+            key = request.message
+            state, record, coverage = claim(key, self._records.get(key), self._coverage, request)
             if request.intent is not Intent.DRY_RUN:
                 if record is not None:
                     self._records[request.message] = record

@@ -2,8 +2,9 @@
 
 `claim` decides what a delivery covers and who it still owes; `noted` and `ended` are the documents
 after a delivery writes notes or lets go of its message. The coverage document holds the union of
-claimed time (coalesced spans), the time claimed by messages still open (`open`: not searched for
-late arrivals, since their users are not final yet), the earliest time ever claimed (`genesis`: time
+claimed time (coalesced spans), the messages still open and the time each claimed (`open`: not
+searched for late arrivals, since their users are not final yet; a later run ends a message whose
+deliveries stopped for good with it still open), the earliest time ever claimed (`genesis`: time
 before the first digest was never owed to anyone), the time runs took to search again for late
 arrivals (`searched`), the tallies quiet runs held back (`held`), and recent window counts.
 """
@@ -15,7 +16,19 @@ from dataclasses import dataclass, field, replace
 
 from notifier.errors import InProgress
 from notifier.span import Span, intersect, merge, subtract
-from notifier.state import End, Ending, Held, Intent, Mark, Note, ReportedUsers, RunRequest, RunState, Start
+from notifier.state import (
+    End,
+    Ending,
+    Held,
+    Intent,
+    Mark,
+    Note,
+    OpenClaim,
+    ReportedUsers,
+    RunRequest,
+    RunState,
+    Start,
+)
 
 MAX_COUNTS = 400  # window counts kept for the trend: weeks of hourly runs
 FORGET_AFTER_SECONDS = 70 * 24 * 3600  # with room to spare past the longest window and oldest message
@@ -28,7 +41,7 @@ class Coverage:
     spans: tuple[Span, ...] = ()
     genesis: int | None = None
     counts: Mapping[str, int] = field(default_factory=dict)
-    open: tuple[Span, ...] = ()  # claimed by messages not closed yet, as each claimed them
+    open: Mapping[str, OpenClaim] = field(default_factory=dict)  # messages not closed yet, by key
     searched: tuple[Span, ...] = ()  # claimed time a run took to search again for late arrivals
     held: Mapping[str, Held] = field(default_factory=dict)  # quiet runs' tallies, by message, not told yet
 
@@ -66,9 +79,10 @@ def previous_count(coverage: Coverage, window: Span) -> int | None:
 
 
 def claim(
-    record: RunRecord | None, coverage: Coverage, request: RunRequest
+    key: str, record: RunRecord | None, coverage: Coverage, request: RunRequest
 ) -> tuple[RunState, RunRecord | None, Coverage]:
-    """What this delivery covers, the message's record after it, and the coverage after it.
+    """What this delivery covers, the message's record (stored as `key`) after it, and the coverage
+    after it.
 
     Raises InProgress when another delivery of the same message holds a live lease.
     """
@@ -76,6 +90,9 @@ def claim(
         return _resume(record, coverage, request)
     previous = previous_count(coverage, request.window)
     if request.intent is Intent.GIVE_UP:
+        if key in coverage.open:
+            # Its record expired while it was open: who it told is unknown, so its time stays claimed.
+            return RunState(Start.LAPSED), None, replace(coverage, open=_without(coverage.open, key))
         return RunState(Start.ABSENT), None, coverage
     if not request.scheduled:
         # A backfill or a hand-picked window reports what it asks for and changes no claim.
@@ -86,8 +103,16 @@ def claim(
     covered = _new_time(coverage, request)
     late = _late_search(coverage, request)
     held = coverage.held if request.takes_held else {}
-    state = RunState(Start.FRESH, coverage=covered, late=late, previous_users=previous, held=held)
-    after = _claimed(coverage, request, covered, late)
+    # A run that claims time is the one that ends what others left open (a dry run writes nothing).
+    others = tuple(
+        open_claim
+        for open_claim in coverage.open.values()
+        if open_claim.message != request.message and request.intent is Intent.RUN
+    )
+    state = RunState(
+        Start.FRESH, coverage=covered, late=late, previous_users=previous, held=held, open_claims=others
+    )
+    after = _claimed(key, coverage, request, covered, late)
     return state, _new_record(request, state), replace(after, held={} if held else after.held)
 
 
@@ -115,12 +140,13 @@ def _late_search(coverage: Coverage, request: RunRequest) -> tuple[Span, ...]:
     if not request.late_arrival:
         return ()
     frontier = Span(coverage.genesis or 0, request.now - request.late_arrival)
-    unsearched = subtract(subtract(coverage.spans, coverage.open), coverage.searched)
+    still_open = [span for open_claim in coverage.open.values() for span in open_claim.spans]
+    unsearched = subtract(subtract(coverage.spans, still_open), coverage.searched)
     return intersect(unsearched, [frontier])
 
 
 def _claimed(
-    coverage: Coverage, request: RunRequest, covered: tuple[Span, ...], late: tuple[Span, ...]
+    key: str, coverage: Coverage, request: RunRequest, covered: tuple[Span, ...], late: tuple[Span, ...]
 ) -> Coverage:
     """The coverage document once this delivery's new time is claimed (and kept small)."""
     window = request.window
@@ -136,7 +162,7 @@ def _claimed(
         coverage,
         spans=recent(merge([*coverage.spans, *covered])),
         genesis=genesis,
-        open=recent((*coverage.open, *covered)),
+        open={**coverage.open, key: OpenClaim(request.message, request.published, window, covered)},
         searched=recent(merge([*coverage.searched, *late])),
         counts=_recent(coverage.counts),
     )
@@ -195,16 +221,14 @@ def ended(
 ) -> tuple[RunRecord | None, Coverage]:
     """The record (None: deleted) and the coverage once a delivery lets go of message `key`."""
     if ending.how is End.RELEASE:
-        return None, released(coverage, record)
+        return None, released(key, coverage, record)
     record = replace(noted(record, ending.marks), lease_until=0)
     if ending.how is End.KEEP_OPEN or not record.claims_time:
         return replace(record, closed=ending.how is End.CLOSE), coverage
     held = {**coverage.held, **ending.held_returned}
     if ending.held_back is not None:
         held[key] = Held(since=record.window.start, users=ending.held_back)
-    closed = replace(
-        coverage, held=held, open=tuple(span for span in coverage.open if span not in record.coverage)
-    )
+    closed = replace(coverage, held=held, open=_without(coverage.open, key))
     if ending.window_users is not None:
         closed = replace(
             closed, counts=_recent({**closed.counts, count_key(record.window): ending.window_users})
@@ -212,8 +236,8 @@ def ended(
     return replace(record, closed=True), closed
 
 
-def released(coverage: Coverage, record: RunRecord) -> Coverage:
-    """The coverage with a message's claim given back, so the next run catches its time up, and
+def released(key: str, coverage: Coverage, record: RunRecord) -> Coverage:
+    """The coverage with message `key`'s claim given back, so the next run catches its time up, and
     the time it took to search for late arrivals handed on to the next run."""
     if not record.claims_time:
         return coverage  # a backfill claimed nothing, so it has nothing to give back
@@ -221,9 +245,13 @@ def released(coverage: Coverage, record: RunRecord) -> Coverage:
         coverage,
         held={**coverage.held, **record.held},  # nobody was told: the tallies it took go back
         spans=subtract(coverage.spans, record.coverage),
-        open=tuple(span for span in coverage.open if span not in record.coverage),
+        open=_without(coverage.open, key),
         searched=subtract(coverage.searched, record.late),
     )
+
+
+def _without(claims: Mapping[str, OpenClaim], key: str) -> dict[str, OpenClaim]:
+    return {other: open_claim for other, open_claim in claims.items() if other != key}
 
 
 def _recent(counts: Mapping[str, int]) -> Mapping[str, int]:
