@@ -21,7 +21,13 @@ from email_validator import EmailNotValidError, validate_email
 from notifier.errors import ConfigError
 from notifier.filter_expression import why_unbalanced
 from notifier.quiet_hours import QuietHours
-from notifier.variables import BY_NAME, DIGEST_PROPERTIES, MESSAGING_SERVICE_SID_PATTERN, Variable
+from notifier.variables import (
+    BY_NAME,
+    DIGEST_PROPERTIES,
+    MESSAGING_SERVICE_SID_PATTERN,
+    Variable,
+    has_control,
+)
 
 MIXPANEL_HOSTS = {
     "us": "https://mixpanel.com",
@@ -441,7 +447,7 @@ def _sender(raw: str) -> Sender:
         address, display = named["addr"].strip(), (named["quoted"] or named["name"] or "").strip() or None
     else:
         address, display = raw, None
-    if display is not None and _has_control(display):
+    if display is not None and has_control(display):
         raise ConfigError(f"must be {BY_NAME['EMAIL_FROM'].wants}", variable="EMAIL_FROM")
     try:
         _email_address(address)
@@ -458,7 +464,7 @@ def _header_text(value: str) -> str:
 
 
 def _property_name(value: str) -> str:
-    if _has_control(value):
+    if has_control(value):
         raise _Invalid
     return value
 
@@ -491,13 +497,13 @@ def _zone(value: str) -> ZoneInfo:
 
 
 def _label(raw: str) -> str:
-    if len(raw) > MAX_LABEL_CHARS or _has_control(raw):
+    if len(raw) > MAX_LABEL_CHARS or has_control(raw):
         raise _Invalid
     return " ".join(raw.split())
 
 
 def _url_template(raw: str) -> str:
-    if raw.count("{distinct_id}") != 1 or _has_control(raw) or " " in raw:
+    if raw.count("{distinct_id}") != 1 or has_control(raw) or " " in raw:
         raise _Invalid
     _check_url(raw.replace("{distinct_id}", "x"), bare=False)
     return raw
@@ -520,7 +526,3 @@ def _check_url(raw: str, *, bare: bool) -> None:
         raise _Invalid("https: plain http is accepted only for loopback hosts (127.0.0.1, localhost)")
     if parts.username or parts.password or (bare and (parts.query or parts.fragment)):
         raise _Invalid("a bare base URL without credentials or query")
-
-
-def _has_control(text: str) -> bool:
-    return any(ord(char) < 32 or ord(char) == 127 for char in text)

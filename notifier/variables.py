@@ -10,6 +10,7 @@ docs/configuration.md. tests/test_deploy_parity.py holds each written file to th
 from __future__ import annotations
 
 import sys
+import unicodedata
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
@@ -31,9 +32,19 @@ EMAIL_PATTERN = r'[^@,<>" ]+@[^@,<>" .]+(\.[^@,<>" .]+)+'  # coarse; the code al
 E164_PATTERN = r"^\+[1-9][0-9]{1,14}$"
 ACCOUNT_SID_PATTERN = r"^AC[0-9a-fA-F]{32}$"
 MESSAGING_SERVICE_SID_PATTERN = r"^MG[0-9a-fA-F]{32}$"
-PROPERTY_NAME_PATTERN = r"^[^\"'\\,]{1,255}$"  # the code also refuses control characters
+PROPERTY_NAME_PATTERN = r"^[^\"'\\,]{1,255}$"  # the code also refuses what has_control finds
 IANA_ZONE_PATTERN = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$"  # the code asks the zone database
 TIME_OF_DAY = r"([01][0-9]|2[0-3]):[0-5][0-9]"
+
+
+def has_control(text: str) -> bool:
+    """True when `text` holds a character that is not text: a C0 or C1 control, a format character
+    (zero-width, bidi override, BOM), a line or paragraph separator, a surrogate."""
+    return any(unicodedata.category(char) in _NOT_TEXT for char in text)
+
+
+_NOT_TEXT = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
 # Cron schedules whose ticks come at one fixed interval (its fields single-spaced): every N minutes with
 # N dividing an hour, hourly, every N hours with N dividing a day, or daily.
 SCHEDULE_PATTERN = (

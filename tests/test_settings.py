@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from notifier.errors import ConfigError
 from notifier.filter_expression import why_unbalanced
+from notifier.mixpanel import property_reference
 from notifier.quiet_hours import QuietHours
 from notifier.services import Services
 from notifier.settings import MIXPANEL_HOSTS, SecretRef, Settings
@@ -322,6 +323,10 @@ def test_an_empty_created_property_counts_as_unset() -> None:
         ("CREATED_PROPERTY", "signed_up'at"),
         ("CREATED_PROPERTY", "signed\\up"),
         ("CREATED_PROPERTY", "signed\tup"),
+        ("CREATED_PROPERTY", "signed\u0085up"),  # a C1 control
+        ("CREATED_PROPERTY", "signed\u202eup"),  # a bidi override
+        ("CREATED_PROPERTY", "signed\u2028up"),  # a line separator
+        ("CREATED_PROPERTY", "signed\u200bup"),  # zero-width
         ("CREATED_PROPERTY", "x" * 256),
         ("BREAKDOWN_PROPERTY", 'utm"] or true or ["'),
         ("BREAKDOWN_PROPERTY", "a\x7fb"),
@@ -341,6 +346,22 @@ def test_each_malformed_spec_variable_is_bad_configuration_naming_it(variable: s
     error = error_for({**MINIMAL, variable: value})
     assert [problem.variable for problem in error.problems] == [variable]
     assert value not in str(error)
+
+
+@given(st.text(min_size=1, max_size=12))
+def test_every_property_name_settings_accept_is_one_the_query_can_name(name: str) -> None:
+    for variable in ("CREATED_PROPERTY", "BREAKDOWN_PROPERTY", "EXTRA_PROPERTIES"):
+        try:
+            settings = Settings.from_environ({**MINIMAL, variable: name})
+        except ConfigError:
+            continue
+        digest = settings.digest
+        for accepted in (
+            settings.created_property,
+            *digest.extra_properties,
+            digest.breakdown_property or "x",
+        ):
+            assert property_reference(accepted)  # raises for what could leave the quoted string
 
 
 def test_a_created_property_of_255_characters_is_a_property_name() -> None:
