@@ -108,7 +108,7 @@ def where_created_in_any(
 
 def property_reference(name: str) -> str:
     """``properties["name"]``; a name that could end the quoted string is refused, never escaped."""
-    if not name or '"' in name or "\\" in name or not name.isprintable():
+    if not name or '"' in name or "\\" in name or variables.has_control(name):
         raise ValueError("a property name holds a quote, a backslash or a control character")
     return f'properties["{name}"]'
 
@@ -440,6 +440,8 @@ def _agrees(page: dict[str, Any], plan: _Plan, number: int) -> None:
         raise _disagrees(number, "without a results list")
     if len(results) != plan.length(number):
         raise _disagrees(number, f"with {len(results)} profiles where {plan.length(number)} were promised")
+    if not all(isinstance(raw, dict) for raw in results):
+        raise _disagrees(number, "with a result that is not a profile object")
     total, session, echoed = page.get("total"), page.get("session_id"), page.get("page")
     if number and total is not None and total != plan.total:
         raise _disagrees(number, f"with a total of {total!r} where the first page said {plan.total}")

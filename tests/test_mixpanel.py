@@ -196,13 +196,12 @@ def test_profiles_without_a_usable_created_are_skipped_and_counted(mixpanel: Mix
         "page": 0,
         "page_size": 1000,
         "session_id": "s",
-        "total": 5,
+        "total": 4,
         "results": [
             {"$distinct_id": "ok", "$properties": {"$created": created(9)}},
             {"$distinct_id": "none", "$properties": {}},
             {"$distinct_id": "junk", "$properties": {"$created": "yesterday"}},
             {"$distinct_id": "num", "$properties": {"$created": 1764316800}},
-            "not an object",
         ],
     }
     mixpanel.transform_next_page(lambda _real: page)
@@ -432,8 +431,9 @@ def _shorter(page: dict[str, Any]) -> dict[str, Any]:
         (lambda page: {**page, "session_id": "another"}, "session_id"),
         (lambda page: {**page, "page": page["page"] + 1}, "numbered"),
         (lambda page: {**page, "results": "none"}, "results"),
+        (lambda page: {**page, "results": [*page["results"][:-1], None]}, "not a profile"),
     ],
-    ids=["shorter", "changed total", "other session", "other number", "no results"],
+    ids=["shorter", "changed total", "other session", "other number", "no results", "a null profile"],
 )
 def test_a_page_that_disagrees_with_the_first_stops_the_fetch_to_try_again(
     mixpanel: MixpanelStandIn, second_page: Any, says: str
@@ -443,6 +443,16 @@ def test_a_page_that_disagrees_with_the_first_stops_the_fetch_to_try_again(
     with pytest.raises(SourceUnavailable, match=says):
         list(client_for(mixpanel).new_users(WINDOW))
     assert not _page_threads()
+
+
+@pytest.mark.parametrize("odd", [None, 7, "profile", ["user-1"], True])
+def test_a_result_that_is_not_a_profile_is_never_dropped_silently(
+    mixpanel: MixpanelStandIn, odd: Any
+) -> None:
+    seed(mixpanel, 2)
+    mixpanel.transform_next_page(lambda page: {**page, "results": [page["results"][0], odd]})
+    with pytest.raises(SourceUnavailable, match="not a profile"):
+        list(client_for(mixpanel).new_users(WINDOW))
 
 
 def test_a_lost_session_stops_the_fetch_to_try_again_not_for_good(mixpanel: MixpanelStandIn) -> None:
