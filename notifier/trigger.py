@@ -40,8 +40,11 @@ DAY = timedelta(days=1)
 CHANNELS = tuple(CHANNEL_VARIABLES)
 FIELDS = ("lookback_minutes", "start", "end", "dry_run", "channels")
 
-# RFC 3339 demands an offset; datetime.fromisoformat alone would accept naive times.
-_RFC3339 = re.compile(r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+# RFC 3339 demands an offset; datetime.fromisoformat alone would accept naive times. Matched whole
+# (`fullmatch`: `$` would let a final newline through), with ASCII digits only.
+_RFC3339 = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})[Tt ]([0-9]{2}:[0-9]{2}:[0-9]{2})(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})"
+)
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ def parse_bound(text: str, *, field: str) -> datetime:
 
 def _parse(text: str, field: str) -> tuple[datetime, str]:
     """The whole-second UTC instant `text` names and the digits of its fraction."""
-    match = _RFC3339.match(text)
+    match = _RFC3339.fullmatch(text)
     if not match:
         raise BadMessage(
             f"{field} must be an RFC 3339 timestamp with an offset, "

@@ -120,6 +120,9 @@ def test_explicit_bounds_with_fractions_round_up_to_whole_seconds() -> None:
         ({"end": "2026-11-01T00:00:00Z"}, "start"),
         ({"start": "2026-11-01T00:00:00", "end": "2026-11-02T00:00:00Z"}, "start"),
         ({"start": "2026-11-01", "end": "2026-11-02T00:00:00Z"}, "start"),
+        ({"start": "2026-11-01T00:00:00Z\n", "end": "2026-11-02T00:00:00Z"}, "start"),
+        ({"start": "2026-11-01T00:00:00Z", "end": "2026-11-02T00:00:00Z\n"}, "end"),
+        ({"start": "２026-11-01T00:00:00Z", "end": "2026-11-02T00:00:00Z"}, "start"),
         ({"start": "2026-11-01T00:00:00Z", "end": 1764000000}, "end"),
         ({"start": "2026-02-30T00:00:00Z", "end": "2026-03-02T00:00:00Z"}, "start"),
         ({"start": "2026-11-02T00:00:00Z", "end": "2026-11-01T00:00:00Z"}, "start"),
@@ -394,3 +397,9 @@ def test_the_function_never_crashes_on_a_window_at_the_ends_of_the_calendar(
     world.examples += 1  # a message of its own per example
     summary = world.deliver(json.dumps(fields).encode(), message_id=f"edge-{world.examples}")
     assert summary.outcome in ("bad_message", "sent"), summary.error
+
+
+@pytest.mark.parametrize("text", ["2026-11-28T09:00:00Z\n", "2026-11-28T09:00:00Z ", "٢026-11-28T09:00:00Z"])
+def test_a_publish_time_is_rfc_3339_to_its_last_character(text: str) -> None:
+    with pytest.raises(BadMessage, match="RFC 3339"):
+        parse_timestamp(text, field="publishTime")
