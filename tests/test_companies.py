@@ -30,12 +30,24 @@ HOST = re.compile(r"[^\W_](?:(?:[^\W_]|-)*[^\W_])?(?:\.[^\W_](?:(?:[^\W_]|-)*[^\
         ("KIM@ACME.COM.", "acme.com"),  # case and a trailing dot do not make another company
         ("jo@bücher.de", "bücher.de"),
         ("li@eng.acme.中国", "acme.中国"),
-        ("li@eng.acme.xn--fiqs8s", "acme.xn--fiqs8s"),  # the same top-level domain, in punycode
-        ("wu@shop.acme.xn--55qx5d.cn", "acme.xn--55qx5d.cn"),  # a public suffix in punycode
+        ("li@eng.acme.xn--fiqs8s", "acme.中国"),  # the same top-level domain, in punycode
+        ("wu@shop.acme.xn--55qx5d.cn", "acme.公司.cn"),  # a public suffix in punycode
     ],
 )
 def test_a_work_address_counts_as_its_registered_domain(email: str, company: str) -> None:
     assert company_domain(email) == company
+
+
+def test_one_company_is_counted_once_however_its_domain_is_spelled() -> None:
+    spellings = ["a@münchen.de", "b@xn--mnchen-3ya.de", "c@XN--MNCHEN-3YA.DE", "d@ＭÜＮＣＨＥＮ.de"]
+    assert roll_up(spellings) == Tally(top=(("münchen.de", 4),), rest_values=0, rest_count=0)
+    full_width = roll_up(["a@acme.com", "b@ａｃｍｅ.com"])
+    assert full_width == Tally(top=(("acme.com", 2),), rest_values=0, rest_count=0)
+
+
+@pytest.mark.parametrize("email", ["a@b@acme.com", "@acme.com", "a@xn--zz.com", "a@acme..com"])
+def test_what_is_not_an_address_names_no_company(email: str) -> None:
+    assert company_domain(email) is None
 
 
 @pytest.mark.parametrize(
