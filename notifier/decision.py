@@ -94,8 +94,8 @@ ACK, REDELIVER = Disposition.ACK, Disposition.REDELIVER
 
 TABLE: tuple[Row, ...] = (
     Row(
-        "stale, and the history did not take its ending: acked all the same (no retry storm); its time "
-        "may stay unreported until it is re-run with start/end",
+        "stale, and the history did not take its ending: acked all the same (no retry storm); the "
+        "first scheduled run after its last lease ends it",
         None,
         ACK,
         fault=frozenset({Fault.STALE}),

@@ -90,8 +90,8 @@ class StaleMessage(PermanentError):
 
 
 class ExpiredMessage(StaleMessage):
-    """A stale message that gives nothing up: nothing of it was claimed (the next run catches its
-    time up), nobody was told (its time is given back), or it had ended."""
+    """A stale message that gives nothing up: nothing of it was claimed, or nobody was told (either
+    way the next run catches its time up), or it had ended."""
 
     outcome = Outcome.EXPIRED
 

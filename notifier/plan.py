@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,6 +22,7 @@ from notifier.quiet_hours import in_quiet_hours
 from notifier.retry import Retrier
 from notifier.services import Services
 from notifier.settings import Settings, check_slack_webhook_url
+from notifier.span import Span
 from notifier.state import Intent, Note, OpenClaim, RunRequest, RunState, Start, recipient_key
 from notifier.trigger import Trigger, parse_trigger
 from notifier.variables import CHANNEL_VARIABLES
@@ -123,6 +124,7 @@ def prepare(message: PubSubMessage, settings: Settings, services: Services, retr
     quiet = texts_held(trigger, settings)
     channels = settings.configured_channels if stale else _chosen_channels(trigger, settings)
     channels -= {TELLS_HELD} if quiet else set()
+    lease = int(settings.run_budget_seconds) + 60  # a delivery's hold on its message: the run, and a minute
     request = RunRequest(
         message=message.key,
         owner=uuid.uuid4().hex,
@@ -132,24 +134,19 @@ def prepare(message: PubSubMessage, settings: Settings, services: Services, retr
         now=int(now.timestamp()),
         max_catch_up=settings.state.max_catch_up_minutes * 60,
         late_arrival=settings.state.late_arrival_minutes * 60,
-        lease_seconds=int(settings.run_budget_seconds) + 60,
+        lease_seconds=lease,
+        # Past MAX_MESSAGE_AGE_MINUTES a delivery only gives up; one begun before holds its lease.
+        runs_for=settings.max_message_age_minutes * 60 + lease,
         keep_seconds=settings.max_message_age_minutes * 60 + 86400,
         intent=Intent.GIVE_UP if stale else Intent.DRY_RUN if trigger.dry_run else Intent.RUN,
         takes_held=trigger.scheduled and TELLS_HELD in channels,
+        channels=tuple(sorted(channels)),
     )
     # Nothing is sent for a stale message: its secrets are not read (a Secret Manager outage must not
     # turn an old message into a retry storm).
     secrets = None if stale else read_secrets(settings, channels, trigger.dry_run, services, retrier)
     recipients = recipients_of(settings, channels)
     return Prepared(trigger, request, secrets, recipients, message.published, age, holds_texts=quiet)
-
-
-def abandoned(plan: Plan, settings: Settings) -> tuple[OpenClaim, ...]:
-    """Messages that hold time open and that no delivery can run any more: past
-    MAX_MESSAGE_AGE_MINUTES, with any delivery begun before then over (its lease is past)."""
-    request = plan.request
-    horizon = request.now - settings.max_message_age_minutes * 60 - request.lease_seconds
-    return tuple(claim for claim in plan.state.open_claims if claim.published < horizon)
 
 
 def abandoned_message(claim: OpenClaim, prepared: Prepared, settings: Settings) -> Prepared:
@@ -161,14 +158,20 @@ def abandoned_message(claim: OpenClaim, prepared: Prepared, settings: Settings) 
         owner=uuid.uuid4().hex,
         window=claim.window,
         published=claim.published,
-        scheduled=True,
+        scheduled=claim.scheduled,
         intent=Intent.GIVE_UP,
         takes_held=False,
+        channels=claim.channels,
     )
     published = datetime.fromtimestamp(claim.published, UTC)
     age = timedelta(seconds=request.now - claim.published)
-    recipients = recipients_of(settings, settings.configured_channels)
-    return Prepared(Trigger(claim.window), request, None, recipients, published, age, abandoned=True)
+    if claim.scheduled:
+        trigger = Trigger(claim.window)
+    else:
+        trigger = Trigger(claim.window, channels=frozenset(claim.channels), explicit=True)
+    quiet = texts_held(trigger, settings)  # as its own deliveries decided: its texts are held, not owed
+    recipients = recipients_of(settings, frozenset(claim.channels))
+    return Prepared(trigger, request, None, recipients, published, age, holds_texts=quiet, abandoned=True)
 
 
 def texts_held(trigger: Trigger, settings: Settings) -> bool:
@@ -229,21 +232,38 @@ def stale_message(
         )
     if state.start is Start.LAPSED:
         return StaleMessage(
-            f"{said}; its record expired before it ended, so who it told is unknown: its time is searched "
-            f"only for late arrivals{rerun}"
+            f"{said}; its record expired before it ended, so who it told is unknown: its time is not "
+            f"reported again{rerun}"
         )
     if not prepared.request.scheduled and not state.told_anyone and state.start is not Start.ENDED:
         return StaleMessage(f"{said}: the window it asked for was never reported{rerun}")
     if state.start is Start.RESUMED and not state.told_anyone:
-        return ExpiredMessage(f"{said}; nobody had been told: its time is given back for the next run")
+        return _left_to_the_next_run(
+            said, "nobody had been told: its time is given back", state.coverage, prepared
+        )
+    if state.start is Start.ABSENT:
+        return _left_to_the_next_run(said, "nothing of it was claimed", (prepared.trigger.window,), prepared)
     return ExpiredMessage(f"{said}; {_NOTHING_GIVEN_UP.get(state.start, 'nothing was left to do')}")
 
 
 _NOTHING_GIVEN_UP = {
-    Start.ABSENT: "nothing of it was claimed: the next scheduled run covers its time",
     Start.ENDED: "it had ended: nothing was left to do",
     Start.RESUMED: "every recipient had been told",
 }
+
+
+def _left_to_the_next_run(said: str, what: str, spans: Sequence[Span], prepared: Prepared) -> StaleMessage:
+    """Expired when the next scheduled run catches the time up; an error naming the time it cannot
+    reach (older than MAX_CATCH_UP_MINUTES by then), with the re-run that reports it."""
+    request = prepared.request
+    reach = request.now + request.window.seconds - request.max_catch_up
+    if all(span.start >= reach for span in spans):
+        return ExpiredMessage(f"{said}; {what}: the next scheduled run covers it")
+    lost = Span(min(span.start for span in spans), min(reach, max(span.end for span in spans)))
+    return StaleMessage(
+        f"{said}; {what}, but the next scheduled run catches up only MAX_CATCH_UP_MINUTES back: publish "
+        f'{{"start": "{lost.start_at.isoformat()}", "end": "{lost.end_at.isoformat()}"}} to report the rest'
+    )
 
 
 def recipients_of(settings: Settings, channels: frozenset[str]) -> dict[str, tuple[str, ...]]:

@@ -24,7 +24,6 @@ from notifier.plan import (
     Plan,
     Prepared,
     PubSubMessage,
-    abandoned,
     abandoned_message,
     prepare,
     stale_message,
@@ -32,7 +31,7 @@ from notifier.plan import (
 from notifier.retry import Deadline, Retrier
 from notifier.services import Services
 from notifier.settings import Settings
-from notifier.state import USER_KEY_BYTES, StateStore
+from notifier.state import USER_KEY_BYTES, RunState, Start, StateStore
 from notifier.summary import Progress, RunSummary, log_summary, summarise
 from notifier.trigger import decode_data, parse_timestamp
 from notifier.unit_of_work import RunUnit
@@ -93,7 +92,7 @@ def _steps(
     store = progress.store = services.store(settings, retrier, environ)
     plan = progress.plan = Plan.of(prepared, unit.begin(store, prepared.request), prepared.secrets)
     _end_abandoned(plan, prepared, settings, services, store)
-    _holds(unit, plan)
+    _holds(unit, prepared, plan.state)
     if plan.nothing_to_do:
         return
     fetched = progress.fetched = fetch(plan, _mixpanel(settings, plan, retrier, progress), store, settings)
@@ -110,13 +109,12 @@ def _steps(
     unit.deliveries = deliver(plan, channels_for(plan, rendered, settings, retrier), unit.journal)
 
 
-def _holds(unit: RunUnit, plan: Plan) -> None:
-    """What the unit keeps for quiet hours: a quiet message holds its users back (a resumed one, those
-    it first reported); a texting one tells the tallies it took, if its texts are heard."""
-    if plan.holds_texts and plan.state.reported is not None:
-        unit.held_back = len(plan.state.reported) // USER_KEY_BYTES
-    if plan.request.takes_held:
-        unit.held_told_on = TELLS_HELD
+def _holds(unit: RunUnit, prepared: Prepared, state: RunState) -> None:
+    """What the unit keeps for quiet hours: a quiet message holds its users back (a resumed or stale
+    one, those it first reported); the tallies a message took stay told only if its texts were heard."""
+    if prepared.holds_texts and state.reported is not None:
+        unit.held_back = len(state.reported) // USER_KEY_BYTES
+    unit.held_told_on = TELLS_HELD
 
 
 def _end_abandoned(
@@ -124,11 +122,19 @@ def _end_abandoned(
 ) -> None:
     """End the messages whose deliveries stopped for good while they held time open, each as its
     last stale redelivery would have (time given back if nobody was told), with its own summary."""
-    for claim in abandoned(plan, settings):
+    for claim in plan.state.abandoned:
         started, progress = services.clock(), Progress()
         stale = progress.prepared = abandoned_message(claim, prepared, settings)
         with RunUnit() as unit:
             _give_up(stale, unit, lambda: store, progress)
+        if unit.hold is None or unit.ending_lost:
+            continue  # another run is ending it, or the history did not answer: the next run tries again
+        log_summary(summarise(progress, unit), started, services)
+    for claim in plan.state.lapsed:  # left open by an earlier version, past its record's life
+        started, progress = services.clock(), Progress()
+        stale = progress.prepared = abandoned_message(claim, prepared, settings)
+        with RunUnit() as unit:
+            raise stale_message(stale, RunState(Start.LAPSED))
         log_summary(summarise(progress, unit), started, services)
 
 
@@ -152,8 +158,6 @@ def _give_up(
 ) -> NoReturn:
     """A stale message takes over its record, if any, only for the unit to end it; it always ends
     as stale (acked), even when the history does not answer: an old message must not loop."""
-    # Tallies it took and texted stay told; only those of a text nobody heard go back.
-    unit.held_told_on = TELLS_HELD
     try:
         store = progress.store = open_store()
         state = unit.begin(store, prepared.request)
@@ -161,6 +165,7 @@ def _give_up(
         raise  # another delivery is ending it: the redelivery finds it ended
     except NotifierError as error:
         raise stale_message(prepared, None, unanswered=error) from None
+    _holds(unit, prepared, state)  # a quiet message's users stay held for the next text
     raise stale_message(prepared, state)
 
 

@@ -44,6 +44,7 @@ class RunUnit:
         self.held_told_on: str | None = None  # the channel that tells the tallies the message took
         self.error: Exception | None = None
         self.decision: Decision | None = None
+        self.ending_lost = False  # the history did not take the ending the table chose
 
     def begin(
         self, store: StateStore, request: RunRequest, reported: ReportedUsers | None = None
@@ -82,6 +83,7 @@ class RunUnit:
             # Failing that, once more, what is known of the recipients with the lease let go, so
             # that the redelivery resumes at once from the truth and ends the message itself.
             self._write_ending(End.KEEP_OPEN)
+            self.ending_lost = True
             self.decision = decide(replace(happened, ending_lost=True))
         return True
 

@@ -216,7 +216,23 @@ def test_a_message_past_the_retry_horizon_is_logged_and_acked(world: World) -> N
     assert world.mixpanel.requests == []
     line = world.log.summaries()[-1]
     assert line["severity"] == "WARNING"
-    assert "the next scheduled run covers its time" in line["error"]
+    assert "nothing of it was claimed: the next scheduled run covers it" in line["error"]
+
+
+@pytest.mark.parametrize("claimed", [False, True], ids=["never claimed", "claimed, nobody told"])
+def test_a_stale_message_whose_time_the_next_run_cannot_reach_needs_a_person(
+    world: World, claimed: bool
+) -> None:
+    world.environ.update(MAX_MESSAGE_AGE_MINUTES="120", MAX_CATCH_UP_MINUTES="60")
+    if claimed:
+        world.mixpanel.script(*[Fault.status(503)] * world.services.policy.attempts)
+        world.redelivery()  # kept open: nobody told
+    world.clock.advance(minutes=121)
+    summary = world.deliver()
+    assert summary.outcome is Outcome.STALE_MESSAGE
+    assert summary.error is not None
+    assert "catches up only MAX_CATCH_UP_MINUTES back" in summary.error
+    assert '{"start": "2026-11-28T08:00:00+00:00", "end": "2026-11-28T09:00:00+00:00"}' in summary.error
 
 
 def test_a_backfill_past_the_retry_horizon_needs_a_person(world: World) -> None:

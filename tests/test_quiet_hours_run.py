@@ -161,3 +161,44 @@ def test_a_morning_text_given_up_as_stale_keeps_the_count_it_texted_told(night: 
     tick(night, datetime(2026, 11, 30, 8, 0, tzinfo=UTC))  # 09:00 Berlin, the next day
     second = [m["Body"] for m in night.twilio.messages() if m["To"] == PHONES[1]][1]
     assert second.startswith("Acme iOS: 1 new user")  # not 2: the held one was texted already
+
+
+ONE_AM = datetime(2026, 11, 29, 0, 0, tzinfo=UTC)  # 01:00 in Berlin: quiet
+
+
+def a_quiet_tick_emails_and_its_slack_post_fails(night: World) -> None:
+    """A user at 00:15 Berlin; the 01:00 tick emails, holds the text, and Slack fails to the end."""
+    night.with_slack()
+    sign_up(night, datetime(2026, 11, 28, 23, 15, tzinfo=UTC))
+    night.slack.script(*[Fault.status(503)] * night.services.policy.attempts)
+    published = ONE_AM + timedelta(seconds=42)
+    night.clock.now = published + timedelta(seconds=5)
+    line = night.redelivery(message_id="tick-one", published=published)
+    assert (line["texts_held"], line["channels"]["slack"]["outcome"]) == (1, "will_retry")
+    night.slack.faults.clear()
+
+
+def test_a_quiet_message_given_up_as_stale_keeps_its_users_for_the_morning_text(night: World) -> None:
+    night.environ["MAX_MESSAGE_AGE_MINUTES"] = "5"
+    a_quiet_tick_emails_and_its_slack_post_fails(night)
+    night.clock.now = ONE_AM + timedelta(minutes=11)  # Pub/Sub's next delivery: past the age, stale
+    stale = night.deliver(message_id="tick-one", published=ONE_AM + timedelta(seconds=42))
+    assert stale.outcome is Outcome.STALE_MESSAGE
+    assert stale.error is not None
+    assert "gave up on slack (1 recipient)" in stale.error  # not on the texts: they are held
+    end = ONE_AM + timedelta(hours=1)
+    while end <= datetime(2026, 11, 29, 6, 0, tzinfo=UTC):  # on to 07:00 Berlin
+        tick(night, end)
+        end += timedelta(hours=1)
+    (text,) = texts(night)
+    assert text.startswith("Acme iOS: 1 new user since 00:00")
+
+
+def test_a_quiet_message_ended_by_a_later_run_keeps_its_users_for_the_next_text(night: World) -> None:
+    a_quiet_tick_emails_and_its_slack_post_fails(night)  # and Pub/Sub never delivers it again
+    end = ONE_AM + timedelta(hours=1)
+    while end <= ONE_AM + timedelta(hours=31):  # to 08:00 Berlin the next day
+        tick(night, end)
+        end += timedelta(hours=1)
+    (text,) = texts(night)  # at 07:00 the next day: the message had held its user until it ended
+    assert text.startswith("Acme iOS: 1 new user since 29 Nov 00:00 CET")

@@ -39,9 +39,11 @@ class RunRequest:
     max_catch_up: int  # seconds: how far back a scheduled run extends over unclaimed time
     late_arrival: int  # seconds: how long after its creation a profile may reach Mixpanel
     lease_seconds: int  # how long this delivery holds the message before another may take over
+    runs_for: int  # seconds after its publishing that a delivery may still run (then it only gives up)
     keep_seconds: int  # how long the message's record lives (its TTL)
     intent: Intent = Intent.RUN
     takes_held: bool = False  # it tells what quiet runs held back: it takes their tallies at its claim
+    channels: tuple[str, ...] = ()  # the channels it is for (kept for a later run that ends it)
 
 
 class Start(StrEnum):
@@ -79,12 +81,15 @@ class Note(StrEnum):
 
 @dataclass(frozen=True)
 class OpenClaim:
-    """A scheduled message that claimed time and has not ended: the time is its, until it ends."""
+    """A message that has not ended: the time it claimed is its until it does (a backfill claims none,
+    but is kept so that its recipients are not left untold unnoticed)."""
 
     message: str  # its key, as RunRequest.message
     published: int  # Unix seconds: once it is too old for any delivery to run, a later run ends it
     window: Span
-    spans: tuple[Span, ...]  # the time it claimed: its window and the time it caught up
+    spans: tuple[Span, ...]  # the time it claimed: its window and the time it caught up (none: a backfill)
+    scheduled: bool = True
+    channels: tuple[str, ...] = ()  # the channels it is for
 
 
 @dataclass(frozen=True)
@@ -98,7 +103,8 @@ class RunState:
     previous_users: int | None = None  # users of the previous window of the same length (the trend)
     reported: bytes | None = None  # a resumed message's own users (user keys), as it first reported them
     held: Mapping[str, Held] = field(default_factory=dict)  # quiet runs' tallies it tells, taken at its claim
-    open_claims: tuple[OpenClaim, ...] = ()  # (a fresh claim) other messages that hold time open
+    abandoned: tuple[OpenClaim, ...] = ()  # (a fresh claim) open messages no delivery can run any more
+    lapsed: tuple[OpenClaim, ...] = ()  # (a fresh claim) time an earlier version left open: given up
 
     @property
     def holds_message(self) -> bool:

@@ -41,7 +41,15 @@ from notifier.state import (
     RunState,
     split_keys,
 )
-from notifier.state.rules import Coverage, RunRecord, claim, count_key, released, reported_expiry
+from notifier.state.rules import (
+    LEGACY,
+    Coverage,
+    RunRecord,
+    claim,
+    count_key,
+    released,
+    reported_expiry,
+)
 from notifier.transport import Answer, NoCredentials, Request, Unanswered
 
 SERVICE = "Firestore"
@@ -139,7 +147,7 @@ class FirestoreStore:
         if ending.how is End.CLOSE:
             let_go["closed"] = {"booleanValue": True}
         writes = self._run_writes(request, ending.marks, ending.reported, let_go)
-        if ending.how is End.CLOSE and request.scheduled:
+        if ending.how is End.CLOSE:
             writes.append(self._coverage_closing(request, ending))
         self._commit(writes)
 
@@ -206,6 +214,8 @@ class FirestoreStore:
         No read is needed: the message's open claim is a field of its own, which the mask deletes."""
         fields: dict[str, Any] = {}
         paths: list[str] = [f"open.{_message_id(request.message)}"]
+        if not request.scheduled:  # a backfill claimed no time: it has no count and holds no tally
+            return self._coverage_update(fields, paths)
         if ending.window_users is not None:
             key = count_key(request.window)
             fields["counts"] = _map({key: _int(ending.window_users)})
@@ -216,6 +226,10 @@ class FirestoreStore:
         if held:
             fields["held"] = _held(held)
             paths += [f"held.{key}" for key in held]
+        return self._coverage_update(fields, paths)
+
+    def _coverage_update(self, fields: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+        """A write of the coverage document's `paths` (a path `fields` has no value for is deleted)."""
         return {
             "update": {"name": self._name("coverage", "history"), "fields": fields},
             "updateMask": {"fieldPaths": paths},
@@ -479,7 +493,7 @@ def _coverage_from(fields: Mapping[str, Any] | None) -> Coverage:
         spans=_spans_from(fields.get("spans")),
         genesis=_integer(genesis) if genesis else None,
         counts=counts,
-        open={key: _open_claim_from(value) for key, value in _fields_of(fields.get("open")).items()},
+        open=_open_claims_from(fields.get("open")),
         searched=_spans_from(fields.get("searched")),
         held=_held_from(fields.get("held")),
     )
@@ -492,8 +506,19 @@ def _open_claim(claim: OpenClaim) -> dict[str, Any]:
             "published": _int(claim.published),
             "window": _span(claim.window),
             "spans": _spans(claim.spans),
+            "scheduled": {"booleanValue": claim.scheduled},
+            "channels": {"arrayValue": {"values": [_str(channel) for channel in claim.channels]}},
         }
     )
+
+
+def _open_claims_from(value: object) -> dict[str, OpenClaim]:
+    if isinstance(value, dict) and "arrayValue" in value:  # bare spans, as kept before claims had keys
+        return {
+            f"{LEGACY}{span.start}-{span.end}": OpenClaim("", span.end, span, (span,))
+            for span in _spans_from(value)
+        }
+    return {key: _open_claim_from(claim) for key, claim in _fields_of(value).items()}
 
 
 def _open_claim_from(value: object) -> OpenClaim:
@@ -503,6 +528,8 @@ def _open_claim_from(value: object) -> OpenClaim:
         published=_integer(fields.get("published")),
         window=_span_from(fields.get("window")) or Span(0, 1),
         spans=_spans_from(fields.get("spans")),
+        scheduled=_boolean(fields.get("scheduled"), missing=True),
+        channels=tuple(_string(value) for value in _values_of(fields.get("channels"))),
     )
 
 
@@ -585,6 +612,10 @@ def _span_from(value: object) -> Span | None:
 
 
 def _spans_from(value: object) -> tuple[Span, ...]:
-    values = ((value or {}).get("arrayValue") or {}).get("values") if isinstance(value, dict) else None
-    spans = [_span_from(item) for item in values or []]
+    spans = [_span_from(item) for item in _values_of(value)]
     return tuple(span for span in spans if span is not None)
+
+
+def _values_of(value: object) -> list[object]:
+    values = ((value or {}).get("arrayValue") or {}).get("values") if isinstance(value, dict) else None
+    return values if isinstance(values, list) else []

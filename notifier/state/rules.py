@@ -30,6 +30,9 @@ from notifier.state import (
     Start,
 )
 
+# Open time as the history kept it before each message's claim had its own entry (bare spans): a
+# resumed message adopts its spans; spans nobody adopts by the time a record would expire are given up.
+LEGACY = "legacy-"
 MAX_COUNTS = 400  # window counts kept for the trend: weeks of hourly runs
 FORGET_AFTER_SECONDS = 70 * 24 * 3600  # with room to spare past the longest window and oldest message
 
@@ -64,8 +67,11 @@ class RunRecord:
 
 
 def reported_expiry(request: RunRequest, reported: ReportedUsers) -> int:
-    """When a message's reported ids may go: once no later run's catch-up or look-back reaches them."""
-    return reported.max_created + request.max_catch_up + request.late_arrival + 86400
+    """When a message's reported ids may go: once no later run's catch-up or look-back reaches them,
+    and not before its record could expire: a message ended late (by a later run, past
+    MAX_MESSAGE_AGE_MINUTES) opens its time to the late search only then."""
+    reach = max(reported.max_created + request.max_catch_up, request.now + request.keep_seconds)
+    return reach + request.late_arrival + 86400
 
 
 def count_key(window: Span) -> str:
@@ -87,30 +93,37 @@ def claim(
     Raises InProgress when another delivery of the same message holds a live lease.
     """
     if record is not None:
-        return _resume(record, coverage, request)
+        return _resume(key, record, coverage, request)
     previous = previous_count(coverage, request.window)
     if request.intent is Intent.GIVE_UP:
         if key in coverage.open:
-            # Its record expired while it was open: who it told is unknown, so its time stays claimed.
-            return RunState(Start.LAPSED), None, replace(coverage, open=_without(coverage.open, key))
+            # Its record expired while it was open: who it told is unknown, and the users it reported
+            # may be forgotten too, so its time stays claimed and is never searched again.
+            given_up = replace(
+                coverage,
+                open=_without(coverage.open, key),
+                searched=merge([*coverage.searched, *coverage.open[key].spans]),
+            )
+            return RunState(Start.LAPSED), None, given_up
         return RunState(Start.ABSENT), None, coverage
     if not request.scheduled:
-        # A backfill or a hand-picked window reports what it asks for and changes no claim.
+        # A backfill or a hand-picked window reports what it asks for and claims no time.
         state = RunState(Start.FRESH, coverage=(request.window,), previous_users=previous)
-        return state, _new_record(request, state), coverage
+        return state, _new_record(request, state), _opened(coverage, key, request, ())
     if not subtract([request.window], coverage.spans):
         return RunState(Start.ALREADY_COVERED, previous_users=previous), None, coverage
+    coverage, lapsed = _lapse_legacy(coverage, request)
     covered = _new_time(coverage, request)
     late = _late_search(coverage, request)
     held = coverage.held if request.takes_held else {}
-    # A run that claims time is the one that ends what others left open (a dry run writes nothing).
-    others = tuple(
-        open_claim
-        for open_claim in coverage.open.values()
-        if open_claim.message != request.message and request.intent is Intent.RUN
-    )
     state = RunState(
-        Start.FRESH, coverage=covered, late=late, previous_users=previous, held=held, open_claims=others
+        Start.FRESH,
+        coverage=covered,
+        late=late,
+        previous_users=previous,
+        held=held,
+        abandoned=_abandoned(coverage, request),
+        lapsed=lapsed,
     )
     after = _claimed(key, coverage, request, covered, late)
     return state, _new_record(request, state), replace(after, held={} if held else after.held)
@@ -162,14 +175,58 @@ def _claimed(
         coverage,
         spans=recent(merge([*coverage.spans, *covered])),
         genesis=genesis,
-        open={**coverage.open, key: OpenClaim(request.message, request.published, window, covered)},
+        open=_opened(coverage, key, request, covered).open,
         searched=recent(merge([*coverage.searched, *late])),
         counts=_recent(coverage.counts),
     )
 
 
+def _abandoned(coverage: Coverage, request: RunRequest) -> tuple[OpenClaim, ...]:
+    """Messages holding time open that no delivery can run any more (Pub/Sub stopped redelivering
+    them), for this run to end; only a run that claims ends them (a dry run writes nothing)."""
+    if request.intent is not Intent.RUN:
+        return ()
+    return tuple(
+        claim
+        for key, claim in coverage.open.items()
+        if not key.startswith(LEGACY) and claim.published + request.runs_for < request.now
+    )
+
+
+def _lapse_legacy(coverage: Coverage, request: RunRequest) -> tuple[Coverage, tuple[OpenClaim, ...]]:
+    """Legacy open time whose message no delivery can run any more: its record cannot be found from
+    it, so who it told is unknown; it is given up and never searched again (by a run that claims)."""
+    lapsed = {
+        key: claim
+        for key, claim in coverage.open.items()
+        if key.startswith(LEGACY) and claim.published + request.runs_for < request.now
+    }
+    if not lapsed or request.intent is not Intent.RUN:
+        return coverage, ()
+    left = replace(
+        coverage,
+        open={key: claim for key, claim in coverage.open.items() if key not in lapsed},
+        searched=merge([*coverage.searched, *(span for claim in lapsed.values() for span in claim.spans)]),
+    )
+    return left, tuple(lapsed.values())
+
+
+def _adopted(key: str, record: RunRecord, coverage: Coverage, request: RunRequest) -> Coverage:
+    """The coverage with the legacy open spans inside this message's claim made its own entry, so
+    that its ending finds them."""
+    inside = [
+        legacy
+        for legacy, claim in coverage.open.items()
+        if legacy.startswith(LEGACY) and not subtract(claim.spans, record.coverage)
+    ]
+    if not inside or not record.claims_time:
+        return coverage
+    rest = {other: claim for other, claim in coverage.open.items() if other not in inside}
+    return _opened(replace(coverage, open=rest), key, request, record.coverage)
+
+
 def _resume(
-    record: RunRecord, coverage: Coverage, request: RunRequest
+    key: str, record: RunRecord, coverage: Coverage, request: RunRequest
 ) -> tuple[RunState, RunRecord | None, Coverage]:
     if record.closed:
         return RunState(Start.ENDED, coverage=record.coverage, notes=record.notes), None, coverage
@@ -187,7 +244,7 @@ def _resume(
         held=record.held,
     )
     taken = replace(record, owner=request.owner, lease_until=request.now + request.lease_seconds)
-    return state, taken, coverage
+    return state, taken, _adopted(key, record, coverage, request)
 
 
 def _new_record(request: RunRequest, state: RunState) -> RunRecord:
@@ -223,8 +280,10 @@ def ended(
     if ending.how is End.RELEASE:
         return None, released(key, coverage, record)
     record = replace(noted(record, ending.marks), lease_until=0)
-    if ending.how is End.KEEP_OPEN or not record.claims_time:
-        return replace(record, closed=ending.how is End.CLOSE), coverage
+    if ending.how is End.KEEP_OPEN:
+        return record, coverage
+    if not record.claims_time:
+        return replace(record, closed=True), replace(coverage, open=_without(coverage.open, key))
     held = {**coverage.held, **ending.held_returned}
     if ending.held_back is not None:
         held[key] = Held(since=record.window.start, users=ending.held_back)
@@ -239,8 +298,8 @@ def ended(
 def released(key: str, coverage: Coverage, record: RunRecord) -> Coverage:
     """The coverage with message `key`'s claim given back, so the next run catches its time up, and
     the time it took to search for late arrivals handed on to the next run."""
-    if not record.claims_time:
-        return coverage  # a backfill claimed nothing, so it has nothing to give back
+    if not record.claims_time:  # a backfill claimed nothing, so it has nothing to give back
+        return replace(coverage, open=_without(coverage.open, key))
     return replace(
         coverage,
         held={**coverage.held, **record.held},  # nobody was told: the tallies it took go back
@@ -248,6 +307,14 @@ def released(key: str, coverage: Coverage, record: RunRecord) -> Coverage:
         open=_without(coverage.open, key),
         searched=subtract(coverage.searched, record.late),
     )
+
+
+def _opened(coverage: Coverage, key: str, request: RunRequest, spans: tuple[Span, ...]) -> Coverage:
+    """The coverage with message `key` open, holding `spans`."""
+    claim = OpenClaim(
+        request.message, request.published, request.window, spans, request.scheduled, request.channels
+    )
+    return replace(coverage, open={**coverage.open, key: claim})
 
 
 def _without(claims: Mapping[str, OpenClaim], key: str) -> dict[str, OpenClaim]:
