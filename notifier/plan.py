@@ -219,8 +219,9 @@ def stale_message(
     rerun = "; to re-run a window, publish start/end"
     if state is None:
         kind = type(unanswered).__name__
-        return StaleMessage(
-            f"{said}; the run history did not answer ({kind}): time it claimed may stay unreported{rerun}"
+        return ExpiredMessage(
+            f"{said}; the run history did not answer ({kind}): if it holds time, a later scheduled run "
+            "ends it"
         )
     left, _noted = owed(prepared.recipients, state)
     untold = [

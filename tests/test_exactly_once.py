@@ -18,7 +18,7 @@ from notifier.errors import RedeliveryRequested, TransientError
 from notifier.outcome import Outcome
 from sandbox.firestore import FirestoreFaults
 from sandbox.server import Fault
-from tests.conftest import EMAILS, PHONES, World
+from tests.conftest import EMAILS, PHONES, PUBLISHED, World
 
 TEN = datetime(2026, 11, 28, 10, 0, 2, tzinfo=UTC)
 ELEVEN = datetime(2026, 11, 28, 11, 0, 1, tzinfo=UTC)
@@ -285,21 +285,28 @@ def test_recipients_left_when_the_history_then_refuses_are_still_the_redeliverys
     assert durable.texts() == list(PHONES)
 
 
-def test_a_stale_message_whose_time_cannot_be_given_back_says_so(
+def test_a_stale_message_whose_time_cannot_be_given_back_now_is_ended_by_a_later_run(
     durable: World, firestore_emulator: Any
 ) -> None:
     durable.environ["MAX_MESSAGE_AGE_MINUTES"] = "90"
+    durable.users("2026-11-28T08:30:00")
     durable.mixpanel.script(*every_attempt(durable, Fault.status(503)))
     durable.redelivery()  # claims 08:00-09:00, tells nobody
     durable.clock.advance(minutes=91)
     with FirestoreFaults(firestore_emulator, only=":commit") as commits:
         durable.environ.update(commits.environ)
         commits.script(*every_attempt(durable, Fault.status(503)))  # giving the time back fails
-        assert durable.deliver().outcome is Outcome.STALE_MESSAGE  # acked all the same
-    (line,) = [s for s in durable.log.summaries() if s["outcome"] == "stale_message"]
-    assert line["severity"] == "ERROR"
+        assert durable.deliver().outcome is Outcome.EXPIRED  # acked all the same
+    (line,) = [s for s in durable.log.summaries() if s["outcome"] == "expired"]
+    assert line["severity"] == "WARNING"
     assert "the run history did not answer (SourceUnavailable)" in line["error"]
-    assert "publish start/end" in line["error"]
+    assert "a later scheduled run ends it" in line["error"]
+    for hour in (1, 2, 3):  # the schedule runs on: one run ends it, the next catches its hour up
+        published = PUBLISHED + timedelta(hours=hour)
+        durable.clock.now = max(durable.clock.now, published + timedelta(seconds=5))
+        durable.deliver(message_id=f"tick-{hour}", published=published)
+    assert sorted(durable.inboxes()) == sorted(EMAILS)
+    assert not [s for s in durable.log.summaries() if s["severity"] == "ERROR"]
 
 
 def test_when_everyone_refused_the_time_is_given_back_even_if_that_first_fails(
