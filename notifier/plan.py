@@ -239,31 +239,26 @@ def stale_message(
     if not prepared.request.scheduled and not state.told_anyone and state.start is not Start.ENDED:
         return StaleMessage(f"{said}: the window it asked for was never reported{rerun}")
     if state.start is Start.RESUMED and not state.told_anyone:
-        return _left_to_the_next_run(
-            said, "nobody had been told: its time is given back", state.coverage, prepared
-        )
-    if state.start is Start.ABSENT:
-        return _left_to_the_next_run(said, "nothing of it was claimed", (prepared.trigger.window,), prepared)
+        return ExpiredMessage(f"{said}; nobody had been told: its time is given back for the next run")
     return ExpiredMessage(f"{said}; {_NOTHING_GIVEN_UP.get(state.start, 'nothing was left to do')}")
 
 
 _NOTHING_GIVEN_UP = {
+    Start.ABSENT: "nothing of it was claimed: the next scheduled run covers its time",
     Start.ENDED: "it had ended: nothing was left to do",
     Start.RESUMED: "every recipient had been told",
 }
 
 
-def _left_to_the_next_run(said: str, what: str, spans: Sequence[Span], prepared: Prepared) -> StaleMessage:
-    """Expired when the next scheduled run catches the time up; an error naming the time it cannot
-    reach (older than MAX_CATCH_UP_MINUTES by then), with the re-run that reports it."""
-    request = prepared.request
-    reach = request.now + request.window.seconds - request.max_catch_up
-    if all(span.start >= reach for span in spans):
-        return ExpiredMessage(f"{said}; {what}: the next scheduled run covers it")
-    lost = Span(min(span.start for span in spans), min(reach, max(span.end for span in spans)))
+def out_of_reach(spans: Sequence[Span]) -> StaleMessage:
+    """The error for time given back (nobody was told) that lies further back than this run's
+    catch-up reaches: no run will report it, unless a person re-runs it."""
+    reruns = ", ".join(
+        f'{{"start": "{span.start_at.isoformat()}", "end": "{span.end_at.isoformat()}"}}' for span in spans
+    )
     return StaleMessage(
-        f"{said}; {what}, but the next scheduled run catches up only MAX_CATCH_UP_MINUTES back: publish "
-        f'{{"start": "{lost.start_at.isoformat()}", "end": "{lost.end_at.isoformat()}"}} to report the rest'
+        "time given back by messages nobody heard of lies further back than MAX_CATCH_UP_MINUTES "
+        f"reaches, so no scheduled run reports it: publish {reruns} to report it"
     )
 
 

@@ -25,15 +25,17 @@ from notifier.plan import (
     Prepared,
     PubSubMessage,
     abandoned_message,
+    out_of_reach,
     prepare,
     stale_message,
 )
 from notifier.retry import Deadline, Retrier
 from notifier.services import Services
 from notifier.settings import Settings
+from notifier.span import Span
 from notifier.state import USER_KEY_BYTES, RunState, Start, StateStore
 from notifier.summary import Progress, RunSummary, log_summary, summarise
-from notifier.trigger import decode_data, parse_timestamp
+from notifier.trigger import Trigger, decode_data, parse_timestamp
 from notifier.unit_of_work import RunUnit
 from notifier.users import Users
 
@@ -91,7 +93,7 @@ def _steps(
         _give_up(prepared, unit, lambda: services.store(settings, retrier, environ), progress)
     store = progress.store = services.store(settings, retrier, environ)
     plan = progress.plan = Plan.of(prepared, unit.begin(store, prepared.request), prepared.secrets)
-    _end_abandoned(plan, prepared, settings, services, store)
+    _end_what_was_left(plan, prepared, settings, services, store)
     _holds(unit, prepared, plan.state)
     if plan.nothing_to_do:
         return
@@ -117,11 +119,12 @@ def _holds(unit: RunUnit, prepared: Prepared, state: RunState) -> None:
     unit.held_told_on = TELLS_HELD
 
 
-def _end_abandoned(
+def _end_what_was_left(
     plan: Plan, prepared: Prepared, settings: Settings, services: Services, store: StateStore
 ) -> None:
-    """End the messages whose deliveries stopped for good while they held time open, each as its
-    last stale redelivery would have (time given back if nobody was told), with its own summary."""
+    """What earlier deliveries left, each with a summary line of its own: messages whose deliveries
+    stopped for good while they held time open, ended as their last stale redelivery would have (time
+    given back if nobody was told); open time an earlier version kept; given-back time no run reaches."""
     for claim in plan.state.abandoned:
         started, progress = services.clock(), Progress()
         stale = progress.prepared = abandoned_message(claim, prepared, settings)
@@ -131,11 +134,19 @@ def _end_abandoned(
             continue  # another run is ending it, or the history did not answer: the next run tries again
         log_summary(summarise(progress, unit), started, services)
     for claim in plan.state.lapsed:  # left open by an earlier version, past its record's life
-        started, progress = services.clock(), Progress()
-        stale = progress.prepared = abandoned_message(claim, prepared, settings)
-        with RunUnit() as unit:
-            raise stale_message(stale, RunState(Start.LAPSED))
-        log_summary(summarise(progress, unit), started, services)
+        stale = abandoned_message(claim, prepared, settings)
+        _log_given_up(stale, stale_message(stale, RunState(Start.LAPSED)), services)
+    if spans := plan.state.beyond_reach:
+        whole = Span(spans[0].start, spans[-1].end)
+        _log_given_up(replace(prepared, trigger=Trigger(whole)), out_of_reach(spans), services)
+
+
+def _log_given_up(prepared: Prepared, error: NotifierError, services: Services) -> None:
+    """A summary line of its own for what this run found given up (it holds nothing of it)."""
+    started, progress = services.clock(), Progress(prepared=prepared)
+    with RunUnit() as unit:
+        raise error
+    log_summary(summarise(progress, unit), started, services)
 
 
 def _mixpanel(settings: Settings, plan: Plan, retrier: Retrier, progress: Progress) -> MixpanelClient:

@@ -140,8 +140,9 @@ def test_time_given_back_that_the_next_run_cannot_reach_is_an_error_naming_the_r
     mixpanel_down_for_the_nine_oclock_tick(world)
     hourly(world, 1, last_hour)
     (ended,) = abandoned_lines(world)
-    assert (ended["outcome"], ended["severity"]) == ("stale_message", "ERROR")
-    assert '"start": "2026-11-28T08:00:00+00:00"' in ended["error"]
+    assert (ended["outcome"], ended["severity"]) == ("expired", "WARNING")  # its time given back
+    (said,) = errors(world)  # by the next run, which cannot reach it
+    assert '{"start": "2026-11-28T08:00:00+00:00", "end": "2026-11-28T09:00:00+00:00"}' in said["error"]
 
 
 def test_an_abandoned_backfill_that_left_recipients_untold_says_so(backend: World) -> None:

@@ -15,7 +15,7 @@ from sandbox.mixpanel import MixpanelStandIn, profile
 from sandbox.secretmanager import SecretManagerStandIn
 from sandbox.sendgrid import SendGridStandIn
 from sandbox.server import Fault
-from tests.conftest import EMAILS, MARKER, PHONES, LogLines, World
+from tests.conftest import EMAILS, MARKER, PHONES, PUBLISHED, LogLines, World
 
 
 def errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
@@ -219,20 +219,19 @@ def test_a_message_past_the_retry_horizon_is_logged_and_acked(world: World) -> N
     assert "nothing of it was claimed: the next scheduled run covers it" in line["error"]
 
 
-@pytest.mark.parametrize("claimed", [False, True], ids=["never claimed", "claimed, nobody told"])
-def test_a_stale_message_whose_time_the_next_run_cannot_reach_needs_a_person(
-    world: World, claimed: bool
-) -> None:
+def test_time_given_back_that_the_next_run_cannot_reach_is_said_by_that_run(world: World) -> None:
     world.environ.update(MAX_MESSAGE_AGE_MINUTES="120", MAX_CATCH_UP_MINUTES="60")
-    if claimed:
-        world.mixpanel.script(*[Fault.status(503)] * world.services.policy.attempts)
-        world.redelivery()  # kept open: nobody told
+    world.mixpanel.script(*[Fault.status(503)] * world.services.policy.attempts)
+    world.redelivery()  # 08:00-09:00 kept open: nobody told
     world.clock.advance(minutes=121)
-    summary = world.deliver()
-    assert summary.outcome is Outcome.STALE_MESSAGE
-    assert summary.error is not None
-    assert "catches up only MAX_CATCH_UP_MINUTES back" in summary.error
-    assert '{"start": "2026-11-28T08:00:00+00:00", "end": "2026-11-28T09:00:00+00:00"}' in summary.error
+    assert world.deliver().outcome is Outcome.EXPIRED  # given back, for the next run
+    published = PUBLISHED + timedelta(hours=2)
+    world.clock.now = published + timedelta(seconds=5)
+    world.deliver(message_id="tick-11", published=published)  # reaches back to 10:00 only
+    (said,) = [s for s in world.log.summaries() if s["severity"] == "ERROR"]
+    assert said["outcome"] == "stale_message"
+    assert '{"start": "2026-11-28T08:00:00+00:00", "end": "2026-11-28T09:00:00+00:00"}' in said["error"]
+    assert said["window"] == {"start": "2026-11-28T08:00:00+00:00", "end": "2026-11-28T09:00:00+00:00"}
 
 
 def test_a_backfill_past_the_retry_horizon_needs_a_person(world: World) -> None:

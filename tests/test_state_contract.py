@@ -373,6 +373,17 @@ def test_a_released_claim_is_caught_up_by_the_next_tick(stores: Callable[[], Sta
     assert stores().begin(tick(2)).coverage == hours((1, 3))
 
 
+def test_time_given_back_beyond_the_next_claims_catch_up_is_named_once(
+    stores: Callable[[], StateStore],
+) -> None:
+    store = stores()
+    store.begin(tick(0))
+    end(store, tick(0), End.RELEASE)  # nobody told: 08:00-09:00 given back
+    first = store.begin(tick(3, max_catch_up=HOUR))  # reaches back to 11:00 only
+    assert (first.coverage, first.beyond_reach) == (hours((3, 4)), hours((0, 1)))
+    assert store.begin(tick(4, max_catch_up=HOUR)).beyond_reach == ()  # said once
+
+
 def test_a_released_claim_hands_on_the_late_search_it_took(stores: Callable[[], StateStore]) -> None:
     store = stores()
     store.begin(tick(0))  # 08:00-09:00, still open

@@ -105,6 +105,7 @@ class RunState:
     held: Mapping[str, Held] = field(default_factory=dict)  # quiet runs' tallies it tells, taken at its claim
     abandoned: tuple[OpenClaim, ...] = ()  # (a fresh claim) open messages no delivery can run any more
     lapsed: tuple[OpenClaim, ...] = ()  # (a fresh claim) time an earlier version left open: given up
+    beyond_reach: tuple[Span, ...] = ()  # (a fresh claim) time given back, older than its catch-up reaches
 
     @property
     def holds_message(self) -> bool:

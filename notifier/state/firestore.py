@@ -477,6 +477,7 @@ def _coverage_fields(coverage: Coverage) -> dict[str, Any]:
         "counts": _map({key: _int(value) for key, value in coverage.counts.items()}),
         "open": _map({key: _open_claim(claim) for key, claim in coverage.open.items()}),
         "searched": _spans(coverage.searched),
+        "owed": _spans(coverage.owed),
         "held": _held(coverage.held),
     }
     if coverage.genesis is not None:
@@ -495,6 +496,7 @@ def _coverage_from(fields: Mapping[str, Any] | None) -> Coverage:
         counts=counts,
         open=_open_claims_from(fields.get("open")),
         searched=_spans_from(fields.get("searched")),
+        owed=_spans_from(fields.get("owed")),
         held=_held_from(fields.get("held")),
     )
 

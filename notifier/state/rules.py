@@ -6,7 +6,8 @@ claimed time (coalesced spans), the messages still open and the time each claime
 searched for late arrivals, since their users are not final yet; a later run ends a message whose
 deliveries stopped for good with it still open), the earliest time ever claimed (`genesis`: time
 before the first digest was never owed to anyone), the time runs took to search again for late
-arrivals (`searched`), the tallies quiet runs held back (`held`), and recent window counts.
+arrivals (`searched`), time given back for the next run to catch up (`owed`), the tallies quiet runs
+held back (`held`), and recent window counts.
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Coverage:
     open: Mapping[str, OpenClaim] = field(default_factory=dict)  # messages not closed yet, by key
     searched: tuple[Span, ...] = ()  # claimed time a run took to search again for late arrivals
     held: Mapping[str, Held] = field(default_factory=dict)  # quiet runs' tallies, by message, not told yet
+    owed: tuple[Span, ...] = ()  # time given back (nobody was told) that no run has caught up yet
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ def claim(
         return RunState(Start.ALREADY_COVERED, previous_users=previous), None, coverage
     coverage, lapsed = _lapse_legacy(coverage, request)
     covered = _new_time(coverage, request)
+    beyond_reach = intersect(coverage.owed, [Span(0, _reach_back(coverage, request))])
     late = _late_search(coverage, request)
     held = coverage.held if request.takes_held else {}
     state = RunState(
@@ -124,20 +127,26 @@ def claim(
         held=held,
         abandoned=_abandoned(coverage, request),
         lapsed=lapsed,
+        beyond_reach=beyond_reach,
     )
     after = _claimed(key, coverage, request, covered, late)
-    return state, _new_record(request, state), replace(after, held={} if held else after.held)
+    # What was owed up to its window's end is claimed now, or out of reach (the run says so).
+    owed = subtract(coverage.owed, [Span(0, request.window.end)])
+    return state, _new_record(request, state), replace(after, held={} if held else after.held, owed=owed)
 
 
 def _new_time(coverage: Coverage, request: RunRequest) -> tuple[Span, ...]:
     """The window and the unclaimed time before it, back to the catch-up horizon (never before the
     first digest: the first one covers its own window, not a week of history)."""
+    return subtract([Span(_reach_back(coverage, request), request.window.end)], coverage.spans)
+
+
+def _reach_back(coverage: Coverage, request: RunRequest) -> int:
+    """How far back a scheduled run covers unclaimed time: MAX_CATCH_UP_MINUTES, not before genesis."""
     window = request.window
     if coverage.genesis is None:
-        reach_back = window.start
-    else:
-        reach_back = min(window.start, max(coverage.genesis, window.end - request.max_catch_up))
-    return subtract([Span(reach_back, window.end)], coverage.spans)
+        return window.start
+    return min(window.start, max(coverage.genesis, window.end - request.max_catch_up))
 
 
 def _late_search(coverage: Coverage, request: RunRequest) -> tuple[Span, ...]:
@@ -304,6 +313,7 @@ def released(key: str, coverage: Coverage, record: RunRecord) -> Coverage:
         coverage,
         held={**coverage.held, **record.held},  # nobody was told: the tallies it took go back
         spans=subtract(coverage.spans, record.coverage),
+        owed=merge([*coverage.owed, *record.coverage]),
         open=_without(coverage.open, key),
         searched=subtract(coverage.searched, record.late),
     )
