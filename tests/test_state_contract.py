@@ -178,6 +178,19 @@ def test_each_instant_is_searched_for_late_arrivals_once_after_its_late_arrivals
     assert merge(searched) == (Span(T0, T0 + 8 * quarter + 5),)  # all closed time an hour old
 
 
+def test_after_a_pause_longer_than_the_users_are_kept_the_hour_before_it_is_not_searched(
+    stores: Callable[[], StateStore],
+) -> None:
+    # The users a digest reported are kept MAX_CATCH_UP_MINUTES plus a day: searched later, its
+    # hour would find them again as "late arrivals" with nothing left to say they were told.
+    store = stores()
+    store.begin(tick(0))
+    end(store, tick(0))
+    after_a_pause = store.begin(tick(9 * 24))  # nine days later, a week of catch-up
+    assert all(span.start >= T0 + (9 * 24 + 1) * HOUR - WEEK - 24 * HOUR for span in after_a_pause.late)
+    assert not [span for span in after_a_pause.late if span.start < T0 + HOUR]
+
+
 def test_runs_in_flight_at_once_never_search_the_same_time(stores: Callable[[], StateStore]) -> None:
     store = stores()
     for k in range(3):

@@ -35,6 +35,7 @@ from notifier.state import (
 # resumed message adopts its spans; spans nobody adopts by the time a record would expire are given up.
 LEGACY = "legacy-"
 MAX_COUNTS = 400  # window counts kept for the trend: weeks of hourly runs
+REPORTED_MARGIN_SECONDS = 86400  # reported ids outlive every search that could find their users by this
 FORGET_AFTER_SECONDS = 70 * 24 * 3600  # with room to spare past the longest window and oldest message
 
 
@@ -73,7 +74,7 @@ def reported_expiry(request: RunRequest, reported: ReportedUsers) -> int:
     and not before its record could expire: a message ended late (by a later run, past
     MAX_MESSAGE_AGE_MINUTES) opens its time to the late search only then."""
     reach = max(reported.max_created + request.max_catch_up, request.now + request.keep_seconds)
-    return reach + request.late_arrival + 86400
+    return reach + request.late_arrival + REPORTED_MARGIN_SECONDS
 
 
 def count_key(window: Span) -> str:
@@ -161,7 +162,12 @@ def _late_search(coverage: Coverage, request: RunRequest) -> tuple[Span, ...]:
     """
     if not request.late_arrival:
         return ()
-    frontier = Span(coverage.genesis or 0, request.now - request.late_arrival)
+    # Never further back than the reported ids are kept (reported_expiry): after a pause of days the
+    # hour before it would otherwise be searched once the ids that protect its users are gone.
+    oldest = max(coverage.genesis or 0, request.now - request.max_catch_up - REPORTED_MARGIN_SECONDS)
+    if oldest >= request.now - request.late_arrival:
+        return ()
+    frontier = Span(oldest, request.now - request.late_arrival)
     still_open = [span for open_claim in coverage.open.values() for span in open_claim.spans]
     unsearched = subtract(subtract(coverage.spans, still_open), coverage.searched)
     return intersect(unsearched, [frontier])
