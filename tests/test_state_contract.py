@@ -392,6 +392,7 @@ def test_time_given_back_beyond_the_next_claims_catch_up_is_named_once(
     store = stores()
     store.begin(tick(0))
     end(store, tick(0), End.RELEASE)  # nobody told: 08:00-09:00 given back
+    assert store.begin(tick(3, max_catch_up=HOUR, intent=Intent.DRY_RUN)).beyond_reach == ()  # names nothing
     first = store.begin(tick(3, max_catch_up=HOUR))  # reaches back to 11:00 only
     assert (first.coverage, first.beyond_reach) == (hours((3, 4)), hours((0, 1)))
     assert store.begin(tick(4, max_catch_up=HOUR)).beyond_reach == ()  # said once

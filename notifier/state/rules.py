@@ -99,15 +99,8 @@ def claim(
         return _resume(key, record, coverage, request)
     previous = previous_count(coverage, request.window)
     if request.intent is Intent.GIVE_UP:
-        if key in coverage.open:
-            # Its record expired while it was open: who it told is unknown, and the users it reported
-            # may be forgotten too, so its time stays claimed and is never searched again.
-            given_up = replace(
-                coverage,
-                open=_without(coverage.open, key),
-                searched=merge([*coverage.searched, *coverage.open[key].spans]),
-            )
-            return RunState(Start.LAPSED), None, given_up
+        if key in coverage.open:  # its record expired while it was open
+            return RunState(Start.LAPSED), None, _told_unknown(coverage, [key])
         return RunState(Start.ABSENT), None, coverage
     if not request.scheduled:
         # A backfill or a hand-picked window reports what it asks for and claims no time.
@@ -115,9 +108,8 @@ def claim(
         return state, _new_record(request, state), _opened(coverage, key, request, ())
     if not subtract([request.window], coverage.spans):
         return RunState(Start.ALREADY_COVERED, previous_users=previous), None, coverage
-    coverage, lapsed = _lapse_legacy(coverage, request)
+    coverage, abandoned, lapsed, beyond_reach = _what_was_left(coverage, request)
     covered = _new_time(coverage, request)
-    beyond_reach = intersect(coverage.owed, [Span(0, _reach_back(coverage, request))])
     late = _late_search(coverage, request)
     held = coverage.held if request.takes_held else {}
     state = RunState(
@@ -126,7 +118,7 @@ def claim(
         late=late,
         previous_users=previous,
         held=held,
-        abandoned=_abandoned(coverage, request),
+        abandoned=abandoned,
         lapsed=lapsed,
         beyond_reach=beyond_reach,
     )
@@ -196,34 +188,34 @@ def _claimed(
     )
 
 
-def _abandoned(coverage: Coverage, request: RunRequest) -> tuple[OpenClaim, ...]:
-    """Messages holding time open that no delivery can run any more (Pub/Sub stopped redelivering
-    them), for this run to end; only a run that claims ends them (a dry run writes nothing)."""
+def _what_was_left(
+    coverage: Coverage, request: RunRequest
+) -> tuple[Coverage, tuple[OpenClaim, ...], tuple[OpenClaim, ...], tuple[Span, ...]]:
+    """What earlier deliveries left for a claiming run to end or name, and the coverage after it:
+    open messages no delivery can run any more (Pub/Sub stopped redelivering them); legacy open time
+    past that (its record cannot be found from it, so it is given up); time owed from before this
+    run's catch-up reaches. A dry run writes nothing, so it ends and names nothing."""
     if request.intent is not Intent.RUN:
-        return ()
-    return tuple(
-        claim
-        for key, claim in coverage.open.items()
-        if not key.startswith(LEGACY) and claim.published + request.runs_for < request.now
-    )
-
-
-def _lapse_legacy(coverage: Coverage, request: RunRequest) -> tuple[Coverage, tuple[OpenClaim, ...]]:
-    """Legacy open time whose message no delivery can run any more: its record cannot be found from
-    it, so who it told is unknown; it is given up and never searched again (by a run that claims)."""
-    lapsed = {
-        key: claim
-        for key, claim in coverage.open.items()
-        if key.startswith(LEGACY) and claim.published + request.runs_for < request.now
+        return coverage, (), (), ()
+    gone = {
+        key: claim for key, claim in coverage.open.items() if claim.published + request.runs_for < request.now
     }
-    if not lapsed or request.intent is not Intent.RUN:
-        return coverage, ()
-    left = replace(
+    legacy = [key for key in gone if key.startswith(LEGACY)]
+    abandoned = tuple(claim for key, claim in gone.items() if key not in legacy)
+    beyond_reach = intersect(coverage.owed, [Span(0, _reach_back(coverage, request))])
+    return _told_unknown(coverage, legacy), abandoned, tuple(gone[key] for key in legacy), beyond_reach
+
+
+def _told_unknown(coverage: Coverage, keys: Iterable[str]) -> Coverage:
+    """The coverage with messages `keys` given up while who they told is unknown (their records, and
+    maybe the users they reported, are gone): no longer open, their time never searched again."""
+    keys = list(keys)
+    spans = [span for key in keys for span in coverage.open[key].spans]
+    return replace(
         coverage,
-        open={key: claim for key, claim in coverage.open.items() if key not in lapsed},
-        searched=merge([*coverage.searched, *(span for claim in lapsed.values() for span in claim.spans)]),
+        open={key: claim for key, claim in coverage.open.items() if key not in keys},
+        searched=merge([*coverage.searched, *spans]),
     )
-    return left, tuple(lapsed.values())
 
 
 def _adopted(key: str, record: RunRecord, coverage: Coverage, request: RunRequest) -> Coverage:
