@@ -165,10 +165,7 @@ def abandoned_message(claim: OpenClaim, prepared: Prepared, settings: Settings) 
     )
     published = datetime.fromtimestamp(claim.published, UTC)
     age = timedelta(seconds=request.now - claim.published)
-    if claim.scheduled:
-        trigger = Trigger(claim.window)
-    else:
-        trigger = Trigger(claim.window, channels=frozenset(claim.channels), explicit=True)
+    trigger = Trigger(claim.window, explicit=not claim.scheduled)
     quiet = texts_held(trigger, settings)  # as its own deliveries decided: its texts are held, not owed
     recipients = recipients_of(settings, frozenset(claim.channels))
     return Prepared(trigger, request, None, recipients, published, age, holds_texts=quiet, abandoned=True)
